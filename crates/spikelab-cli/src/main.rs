@@ -1,0 +1,29 @@
+//! The `spikelab` command line: parses arguments and calls library functions.
+
+use clap::{Parser, Subcommand};
+use spikelab_cli::run;
+
+/// Spikelab: simulate and train spiking neural networks.
+#[derive(Parser, Debug)]
+#[command(name = "spikelab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate a model file and write spikes, rates and plots.
+    Run(run::RunArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run(args) => run::run(args).map(|_| ()),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,360 @@
+//! `spikelab run MODEL.toml`: build a model file, simulate it with a progress bar,
+//! print per-population spike counts and rates, wall time and synaptic events per
+//! second, and write spikes, rates, state traces and plots to an output directory.
+
+use crate::output::{write_csv, write_npy_f64};
+use crate::plot::{self, RasterGroup, Series};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::monitor::MonitorSpec;
+use spikelab_core::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// File format for recorded spikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SpikeFormat {
+    /// `time_ms,neuron` text.
+    Csv,
+    /// NumPy `(n, 2)` float64 array of `[time_ms, neuron]`.
+    Npy,
+}
+
+/// Arguments of `spikelab run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Model file (TOML).
+    pub model: PathBuf,
+    /// Output directory (default: out/<model name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Simulated duration in ms (default: the model file's simulation.duration_ms).
+    #[arg(long)]
+    pub duration_ms: Option<f64>,
+    /// Worker threads (default: the model file's, 0 = one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seed (default: the model file's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Format of the spike files.
+    #[arg(long, value_enum, default_value_t = SpikeFormat::Csv)]
+    pub format: SpikeFormat,
+    /// Do not draw plots.
+    #[arg(long)]
+    pub no_plot: bool,
+    /// Print only the summary (no progress bar).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Summary of a finished run, also written as `summary.json`.
+#[derive(Debug, serde::Serialize)]
+pub struct RunSummary {
+    /// Model file.
+    pub model: String,
+    /// Simulated time (ms).
+    pub simulated_ms: f64,
+    /// Wall time of the simulation loop (s).
+    pub wall_s: f64,
+    /// Wall time to build the network (s).
+    pub build_s: f64,
+    /// Threads used.
+    pub threads: usize,
+    /// Synaptic events delivered.
+    pub synaptic_events: u64,
+    /// Per population: name, size, spikes, mean rate (Hz).
+    pub populations: Vec<(String, usize, u64, f64)>,
+}
+
+/// Runs `spikelab run`.
+pub fn run(args: &RunArgs) -> Result<RunSummary> {
+    let mut spec = NetworkSpec::load(&args.model)?;
+    if let Some(d) = args.duration_ms {
+        spec.simulation.duration_ms = d;
+    }
+    if let Some(s) = args.seed {
+        spec.simulation.seed = s;
+    }
+    if let Some(t) = args.threads {
+        spec.simulation.threads = t;
+    }
+    // Without spike monitors, record every neuron population so there is a raster.
+    if !spec
+        .monitors
+        .iter()
+        .any(|m| matches!(m, MonitorSpec::Spikes { .. }))
+    {
+        for p in &spec.populations {
+            if !p.neuron.is_source() {
+                spec.monitors.push(MonitorSpec::Spikes {
+                    population: p.name.clone(),
+                    neurons: NeuronSelection::All,
+                });
+            }
+        }
+    }
+    spec.validate()?;
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        let stem = args
+            .model
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from("out").join(stem)
+    });
+
+    let t0 = Instant::now();
+    let mut sim = Simulator::build(&spec)?;
+    let build_s = t0.elapsed().as_secs_f64();
+    let steps = (spec.simulation.duration_ms / spec.simulation.dt_ms).round() as u64;
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(steps);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+            )
+            .expect("valid template"),
+        );
+        b
+    };
+    let chunk = (steps / 200).max(1);
+    let mut done = 0;
+    while done < steps {
+        let n = chunk.min(steps - done);
+        sim.run_steps(n);
+        done += n;
+        bar.set_position(done);
+        bar.set_message(format!("{:.0} ms simulated", sim.time_ms()));
+    }
+    bar.finish_and_clear();
+
+    let wall_s = sim.stats().wall_s;
+    let sim_ms = sim.time_ms();
+    let events = sim.synaptic_events();
+    let pops: Vec<(String, usize, u64, f64)> = sim
+        .populations()
+        .iter()
+        .zip(&sim.stats().spikes)
+        .map(|(p, &n)| {
+            (
+                p.name.clone(),
+                p.size,
+                n,
+                n as f64 / p.size as f64 / (sim_ms * 1e-3).max(1e-12),
+            )
+        })
+        .collect();
+
+    println!(
+        "{} — {:.1} ms simulated with dt {} ms on {} thread(s)",
+        args.model.display(),
+        sim_ms,
+        sim.dt_ms(),
+        sim.partitions()
+    );
+    println!(
+        "{:<16} {:>10} {:>12} {:>12}",
+        "population", "neurons", "spikes", "rate (Hz)"
+    );
+    for (name, size, n, rate) in &pops {
+        println!("{name:<16} {size:>10} {n:>12} {rate:>12.2}");
+    }
+    let neuron_updates: u64 =
+        sim.populations().iter().map(|p| p.size as u64).sum::<u64>() * sim.stats().steps;
+    println!(
+        "build {:.3} s, simulation {:.3} s wall ({:.4} s per simulated second), {:.3e} synaptic events ({:.3e}/s), {:.3e} neuron updates/s",
+        build_s,
+        wall_s,
+        wall_s / (sim_ms * 1e-3).max(1e-12),
+        events as f64,
+        events as f64 / wall_s.max(1e-12),
+        neuron_updates as f64 / wall_s.max(1e-12)
+    );
+
+    let summary = RunSummary {
+        model: args.model.display().to_string(),
+        simulated_ms: sim_ms,
+        wall_s,
+        build_s,
+        threads: sim.partitions(),
+        synaptic_events: events,
+        populations: pops,
+    };
+    write_outputs(&sim, &out_dir, args, &summary)?;
+    println!("results in {}", out_dir.display());
+    Ok(summary)
+}
+
+fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs, summary: &RunSummary) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dt = sim.dt_ms();
+    let rec = sim.recordings();
+    for s in &rec.spikes {
+        let times = s.times_ms(dt);
+        match args.format {
+            SpikeFormat::Csv => write_csv(
+                &dir.join(format!("spikes_{}.csv", s.population)),
+                &["time_ms", "neuron"],
+                times
+                    .iter()
+                    .zip(&s.neurons)
+                    .map(|(&t, &n)| vec![t, n as f64]),
+            )?,
+            SpikeFormat::Npy => {
+                let data: Vec<f64> = times
+                    .iter()
+                    .zip(&s.neurons)
+                    .flat_map(|(&t, &n)| [t, n as f64])
+                    .collect();
+                write_npy_f64(
+                    &dir.join(format!("spikes_{}.npy", s.population)),
+                    &data,
+                    times.len(),
+                    2,
+                )?
+            }
+        }
+    }
+    for r in &rec.rates {
+        let rates = r.rates_hz(dt);
+        let bin_ms = r.bin_steps as f64 * dt;
+        write_csv(
+            &dir.join(format!("rate_{}.csv", r.population)),
+            &["time_ms", "rate_hz"],
+            rates
+                .iter()
+                .enumerate()
+                .map(|(k, &x)| vec![k as f64 * bin_ms, x]),
+        )?;
+    }
+    for (k, s) in rec.states.iter().enumerate() {
+        let mut header = vec!["time_ms".to_string()];
+        for n in &s.neurons {
+            for v in &s.variables {
+                header.push(format!("{v}_{n}"));
+            }
+        }
+        let hdr: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
+        let width = s.neurons.len() * s.variables.len();
+        write_csv(
+            &dir.join(format!("state_{}_{k}.csv", s.population)),
+            &hdr,
+            s.steps.iter().enumerate().map(|(i, &st)| {
+                let mut row = vec![st as f64 * dt];
+                row.extend(
+                    s.values[i * width..(i + 1) * width]
+                        .iter()
+                        .map(|&x| x as f64),
+                );
+                row
+            }),
+        )?;
+    }
+    crate::output::write_atomic(&dir.join("summary.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, summary)?;
+        Ok(())
+    })?;
+    if !args.no_plot {
+        let times: Vec<Vec<f64>> = rec.spikes.iter().map(|s| s.times_ms(dt)).collect();
+        let sizes: Vec<usize> = rec
+            .spikes
+            .iter()
+            .map(|s| {
+                sim.populations()
+                    .iter()
+                    .find(|p| p.name == s.population)
+                    .map_or(1, |p| p.size)
+            })
+            .collect();
+        let groups: Vec<RasterGroup> = rec
+            .spikes
+            .iter()
+            .zip(&times)
+            .zip(&sizes)
+            .map(|((s, t), &size)| RasterGroup {
+                label: &s.population,
+                times_ms: t,
+                neurons: &s.neurons,
+                size,
+            })
+            .collect();
+        let title = format!(
+            "{} — spike raster",
+            args.model
+                .file_stem()
+                .map_or(String::new(), |s| s.to_string_lossy().into_owned())
+        );
+        plot::raster(&dir.join("raster.png"), &title, &groups, sim.time_ms())?;
+        if !rec.rates.is_empty() {
+            let pts: Vec<Vec<(f64, f64)>> = rec
+                .rates
+                .iter()
+                .map(|r| {
+                    let bin_ms = r.bin_steps as f64 * dt;
+                    r.rates_hz(dt)
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &x)| (k as f64 * bin_ms, x))
+                        .collect()
+                })
+                .collect();
+            let series: Vec<Series> = rec
+                .rates
+                .iter()
+                .zip(&pts)
+                .map(|(r, p)| Series {
+                    label: &r.population,
+                    points: p,
+                })
+                .collect();
+            plot::lines(
+                &dir.join("rates.png"),
+                "population rate",
+                "time (ms)",
+                "rate (Hz)",
+                &series,
+                false,
+            )?;
+        }
+        for (k, s) in rec.states.iter().enumerate() {
+            for (vi, v) in s.variables.iter().enumerate() {
+                let pts: Vec<Vec<(f64, f64)>> = (0..s.neurons.len().min(6))
+                    .map(|n| {
+                        s.steps
+                            .iter()
+                            .zip(s.trace(vi, n))
+                            .map(|(&st, x)| (st as f64 * dt, x as f64))
+                            .collect()
+                    })
+                    .collect();
+                let labels: Vec<String> = s
+                    .neurons
+                    .iter()
+                    .take(6)
+                    .map(|n| format!("neuron {n}"))
+                    .collect();
+                let series: Vec<Series> = pts
+                    .iter()
+                    .zip(&labels)
+                    .map(|(p, l)| Series {
+                        label: l,
+                        points: p,
+                    })
+                    .collect();
+                plot::lines(
+                    &dir.join(format!("state_{}_{k}_{v}.png", s.population)),
+                    &format!("{} {v}", s.population),
+                    "time (ms)",
+                    v,
+                    &series,
+                    false,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

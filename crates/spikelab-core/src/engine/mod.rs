@@ -1,0 +1,809 @@
+//! The CPU simulation engine: builds a [`NetworkSpec`] into partitions and advances
+//! them step by step — deliver → update → detect spikes → record — on one thread or
+//! on a rayon pool, with bitwise identical results for any thread count.
+
+mod partition;
+pub mod table;
+
+use crate::connectivity::{generate, Connectivity, GenerateRequest, SynapseRows};
+use crate::error::{Error, Result};
+use crate::input::CurrentChunk;
+use crate::monitor::{MonitorSpec, RateRecord, Recordings, SpikeRecord, StateRecord};
+use crate::network::{NetworkSpec, NeuronSpec};
+use crate::rng::{self, Domain};
+use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk};
+use crate::synapse::{DriveBuffers, Receptor, ReceptorKind};
+use crate::value::Value;
+use partition::{ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk};
+use rayon::prelude::*;
+use table::{RingBuffer, SynapseTable};
+
+/// What the simulator knows about a population.
+#[derive(Clone, Debug)]
+pub struct PopulationInfo {
+    /// Name.
+    pub name: String,
+    /// Number of neurons.
+    pub size: usize,
+    /// True for spike sources.
+    pub is_source: bool,
+    /// State variable names (empty for sources).
+    pub state_names: Vec<String>,
+    /// Receptor names.
+    pub receptors: Vec<String>,
+}
+
+/// What the simulator knows about a projection.
+#[derive(Clone, Debug)]
+pub struct ProjectionInfo {
+    /// Name (given, or `source->target`).
+    pub name: String,
+    /// Source population index.
+    pub source: usize,
+    /// Target population index.
+    pub target: usize,
+    /// Receptor index in the target population.
+    pub receptor: usize,
+    /// Number of synapses.
+    pub synapses: usize,
+}
+
+/// Counters of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    /// Steps computed.
+    pub steps: u64,
+    /// Spikes emitted per population.
+    pub spikes: Vec<u64>,
+    /// Wall time spent in `run_steps` (s).
+    pub wall_s: f64,
+}
+
+enum StateMon {
+    Model { var: usize },
+    Receptor { receptor: usize },
+}
+
+enum Mon {
+    Spikes {
+        pop: usize,
+        mask: Option<Vec<bool>>,
+        rec: usize,
+    },
+    State {
+        pop: usize,
+        vars: Vec<StateMon>,
+        every: u64,
+        rec: usize,
+    },
+    Rate {
+        pop: usize,
+        rec: usize,
+    },
+}
+
+/// A built network, ready to run. See the module docs.
+pub struct Simulator {
+    dt_ms: f64,
+    seed: u64,
+    step: u64,
+    pops: Vec<PopulationInfo>,
+    projections: Vec<ProjectionInfo>,
+    /// `bounds[pop][k]..bounds[pop][k+1]` are the neurons of partition `k`.
+    bounds: Vec<Vec<usize>>,
+    partitions: Vec<Partition>,
+    spikes: Vec<Vec<u32>>,
+    monitors: Vec<Mon>,
+    recordings: Recordings,
+    stats: RunStats,
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("dt_ms", &self.dt_ms)
+            .field("step", &self.step)
+            .field("populations", &self.pops)
+            .field("projections", &self.projections)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+/// Available memory in bytes (MemAvailable), if the OS tells.
+fn available_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+fn split_bounds(n: usize, parts: usize) -> Vec<usize> {
+    (0..=parts).map(|k| k * n / parts).collect()
+}
+
+impl Simulator {
+    /// Validates `spec` and builds it with the thread count of `spec.simulation`.
+    pub fn build(spec: &NetworkSpec) -> Result<Self> {
+        Self::build_with_threads(spec, spec.simulation.threads)
+    }
+
+    /// Validates `spec` and builds it for `threads` worker threads (0 = one per core).
+    pub fn build_with_threads(spec: &NetworkSpec, threads: usize) -> Result<Self> {
+        spec.validate()?;
+        let sim = &spec.simulation;
+        let dt = sim.dt_ms;
+        let seed = sim.seed;
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let n_parts = threads.max(1);
+
+        // Delay value of each projection, and memory estimate before allocating.
+        let delays: Vec<Value> = spec
+            .projections
+            .iter()
+            .map(|p| p.delay_ms.clone().unwrap_or(Value::Constant(dt)))
+            .collect();
+        let mut bytes = 0.0f64;
+        let mut biggest = (0.0, String::new());
+        for (k, p) in spec.projections.iter().enumerate() {
+            let si = spec.population_index(&p.source, "")?;
+            let ti = spec.population_index(&p.target, "")?;
+            let m = p
+                .connectivity
+                .expected_synapses(spec.populations[si].size, spec.populations[ti].size);
+            let b = m * 2.0 * 10.0;
+            bytes += b;
+            if b > biggest.0 {
+                biggest = (
+                    b,
+                    format!(
+                        "projection[{}] with about {:.3e} synapses",
+                        p.name.clone().unwrap_or(k.to_string()),
+                        m
+                    ),
+                );
+            }
+        }
+        let mut max_delay = vec![1u16; spec.populations.len()];
+        for (k, p) in spec.projections.iter().enumerate() {
+            let ti = spec.population_index(&p.target, "")?;
+            let hi = delays[k].range().1;
+            let mut d = crate::connectivity::delay_steps(hi, dt);
+            if let Connectivity::List {
+                delays_ms: Some(ds),
+                ..
+            } = &p.connectivity
+            {
+                d = ds
+                    .iter()
+                    .map(|&x| crate::connectivity::delay_steps(x, dt))
+                    .max()
+                    .unwrap_or(1)
+                    .max(d);
+            }
+            max_delay[ti] = max_delay[ti].max(d);
+        }
+        for (pi, p) in spec.populations.iter().enumerate() {
+            let b = (p.receptors.len() * RingBuffer::bytes_for(p.size, max_delay[pi])) as f64
+                + p.size as f64 * 64.0;
+            bytes += b;
+            if b > biggest.0 {
+                biggest = (
+                    b,
+                    format!("ring buffers and state of population[{}]", p.name),
+                );
+            }
+        }
+        if let Some(avail) = available_memory() {
+            if bytes > 0.9 * avail {
+                return Err(Error::TooLarge {
+                    needed_mib: bytes / 1048576.0,
+                    available_mib: avail / 1048576.0,
+                    what: biggest.1,
+                });
+            }
+        }
+
+        let pool = if n_parts > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("cannot start {threads} threads: {e}")))?,
+            )
+        } else {
+            None
+        };
+
+        // Populations.
+        let bounds: Vec<Vec<usize>> = spec
+            .populations
+            .iter()
+            .map(|p| split_bounds(p.size, n_parts))
+            .collect();
+        let mut pops = Vec::new();
+        let mut part_pops: Vec<Vec<PopChunk>> = (0..n_parts).map(|_| Vec::new()).collect();
+        for (pi, p) in spec.populations.iter().enumerate() {
+            let b = &bounds[pi];
+            let field = format!("population[{}]", p.name);
+            let mut info = PopulationInfo {
+                name: p.name.clone(),
+                size: p.size,
+                is_source: p.neuron.is_source(),
+                state_names: Vec::new(),
+                receptors: p.receptors.iter().map(|r| r.name.clone()).collect(),
+            };
+            match &p.neuron {
+                NeuronSpec::Poisson(ps) => {
+                    let rates = draw_rates(ps, p.size, seed, pi);
+                    for k in 0..n_parts {
+                        let c = PoissonChunk::new(seed, pi, b[k], &rates[b[k]..b[k + 1]], dt);
+                        part_pops[k].push(PopChunk {
+                            lo: b[k],
+                            hi: b[k + 1],
+                            kind: ChunkKind::Source(SourceChunk::Poisson(c)),
+                            spikes: Vec::new(),
+                        });
+                    }
+                }
+                NeuronSpec::SpikeGenerator(g) => {
+                    for k in 0..n_parts {
+                        let c = GeneratorChunk::new(g, b[k], b[k + 1], dt);
+                        part_pops[k].push(PopChunk {
+                            lo: b[k],
+                            hi: b[k + 1],
+                            kind: ChunkKind::Source(SourceChunk::Generator(c)),
+                            spikes: Vec::new(),
+                        });
+                    }
+                }
+                neuron => {
+                    let mut model = neuron.neuron_model().expect("neuron model");
+                    let has_g = p
+                        .receptors
+                        .iter()
+                        .any(|r| r.kind == ReceptorKind::Conductance);
+                    let has_jump = p.receptors.iter().any(|r| r.kind == ReceptorKind::Delta);
+                    model.prepare(&format!("{field}.neuron"), dt, has_g)?;
+                    info.state_names = model.state_names().iter().map(|s| s.to_string()).collect();
+                    let defaults = model.default_initial_state();
+                    // Initial state of the whole population, one stream per variable.
+                    let init: Vec<Vec<f32>> = model
+                        .state_names()
+                        .iter()
+                        .enumerate()
+                        .map(|(vi, name)| {
+                            let v = p
+                                .initial
+                                .get(*name)
+                                .cloned()
+                                .unwrap_or(Value::Constant(defaults[vi]));
+                            let mut rng =
+                                rng::stream(seed, Domain::InitialState, &[pi as u64, vi as u64]);
+                            v.sample_vec(p.size, &mut rng)
+                        })
+                        .collect();
+                    let receptors: Vec<Receptor> = p
+                        .receptors
+                        .iter()
+                        .map(|r| Receptor::prepare(r, dt, model.exact_membrane_tau_ms()))
+                        .collect();
+                    for k in 0..n_parts {
+                        let (lo, hi) = (b[k], b[k + 1]);
+                        let n = hi - lo;
+                        let currents = spec
+                            .currents
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| c.target == p.name)
+                            .filter_map(|(ci, c)| {
+                                let global: Vec<u32> = c
+                                    .neurons
+                                    .indices(p.size)
+                                    .into_iter()
+                                    .filter(|&g| (lo..hi).contains(&(g as usize)))
+                                    .collect();
+                                if global.is_empty() {
+                                    return None;
+                                }
+                                let local = global.iter().map(|&g| g - lo as u32).collect();
+                                Some(CurrentChunk::new(c, local, &global, ci, seed, dt))
+                            })
+                            .collect();
+                        let rng = if model.uses_rng() {
+                            (lo..hi)
+                                .map(|g| rng::stream(seed, Domain::Neuron, &[pi as u64, g as u64]))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let nc = NeuronChunk {
+                            model: model.clone(),
+                            state: init.iter().map(|v| v[lo..hi].to_vec()).collect(),
+                            receptors: receptors
+                                .iter()
+                                .map(|r| ReceptorChunk {
+                                    receptor: r.clone(),
+                                    state: vec![0.0; n * r.state_len()],
+                                    ring: RingBuffer::new(n, max_delay[pi]),
+                                })
+                                .collect(),
+                            drive: DriveBuffers::new(n, has_g, has_jump),
+                            currents,
+                            rng,
+                        };
+                        part_pops[k].push(PopChunk {
+                            lo,
+                            hi,
+                            kind: ChunkKind::Neuron(nc),
+                            spikes: Vec::new(),
+                        });
+                    }
+                }
+            }
+            pops.push(info);
+        }
+
+        // Projections: generate globally (streams keyed per row), split by target.
+        let mut part_projs: Vec<Vec<ProjChunk>> = (0..n_parts).map(|_| Vec::new()).collect();
+        let mut projections = Vec::new();
+        for (k, p) in spec.projections.iter().enumerate() {
+            let si = spec.population_index(&p.source, "")?;
+            let ti = spec.population_index(&p.target, "")?;
+            let ri = spec.populations[ti]
+                .receptors
+                .iter()
+                .position(|r| r.name == p.receptor)
+                .expect("validated receptor");
+            let req = GenerateRequest {
+                rule: &p.connectivity,
+                weight: &p.weight,
+                delay_ms: &delays[k],
+                dt_ms: dt,
+                n_src: spec.populations[si].size,
+                n_tgt: spec.populations[ti].size,
+                same: si == ti,
+                seed,
+                projection: k,
+            };
+            let rows = match &pool {
+                Some(pool) => pool.install(|| generate(&req)),
+                None => generate(&req),
+            };
+            projections.push(ProjectionInfo {
+                name: p.display_name(),
+                source: si,
+                target: ti,
+                receptor: ri,
+                synapses: rows.len(),
+            });
+            let b = &bounds[ti];
+            for (part, list) in part_projs.iter_mut().enumerate() {
+                list.push(ProjChunk {
+                    source: si,
+                    target: ti,
+                    receptor: ri,
+                    table: SynapseTable::from_rows(&rows, b[part] as u32, b[part + 1] as u32),
+                });
+            }
+        }
+
+        let partitions = part_pops
+            .into_iter()
+            .zip(part_projs)
+            .map(|(pops, projections)| Partition {
+                pops,
+                projections,
+                events: 0,
+                dt_ms: dt,
+            })
+            .collect();
+
+        // Monitors.
+        let mut monitors = Vec::new();
+        let mut recordings = Recordings::default();
+        for m in &spec.monitors {
+            let pi = spec.population_index(m.population(), "")?;
+            let p = &spec.populations[pi];
+            match m {
+                MonitorSpec::Spikes { neurons, .. } => {
+                    let idx = neurons.indices(p.size);
+                    let mask = (idx.len() != p.size).then(|| {
+                        let mut m = vec![false; p.size];
+                        for &i in &idx {
+                            m[i as usize] = true;
+                        }
+                        m
+                    });
+                    monitors.push(Mon::Spikes {
+                        pop: pi,
+                        mask,
+                        rec: recordings.spikes.len(),
+                    });
+                    recordings.spikes.push(SpikeRecord {
+                        population: p.name.clone(),
+                        recorded_neurons: idx.len(),
+                        ..Default::default()
+                    });
+                }
+                MonitorSpec::State {
+                    neurons,
+                    variables,
+                    every_ms,
+                    ..
+                } => {
+                    let info = &pops[pi];
+                    let vars = variables
+                        .iter()
+                        .map(|v| match info.state_names.iter().position(|s| s == v) {
+                            Some(var) => StateMon::Model { var },
+                            None => StateMon::Receptor {
+                                receptor: info
+                                    .receptors
+                                    .iter()
+                                    .position(|r| format!("g_{r}") == *v)
+                                    .expect("validated variable"),
+                            },
+                        })
+                        .collect();
+                    let every = every_ms.map_or(1, |e| ((e / dt).round() as u64).max(1));
+                    monitors.push(Mon::State {
+                        pop: pi,
+                        vars,
+                        every,
+                        rec: recordings.states.len(),
+                    });
+                    recordings.states.push(StateRecord {
+                        population: p.name.clone(),
+                        variables: variables.clone(),
+                        neurons: neurons.indices(p.size),
+                        every_steps: every,
+                        ..Default::default()
+                    });
+                }
+                MonitorSpec::Rate { bin_ms, .. } => {
+                    let bin_steps = ((bin_ms / dt).round() as u64).max(1);
+                    monitors.push(Mon::Rate {
+                        pop: pi,
+                        rec: recordings.rates.len(),
+                    });
+                    recordings.rates.push(RateRecord {
+                        population: p.name.clone(),
+                        size: p.size,
+                        bin_steps,
+                        counts: Vec::new(),
+                    });
+                }
+            }
+        }
+
+        let n_pops = pops.len();
+        Ok(Simulator {
+            dt_ms: dt,
+            seed,
+            step: 0,
+            pops,
+            projections,
+            bounds,
+            partitions,
+            spikes: vec![Vec::new(); n_pops],
+            monitors,
+            recordings,
+            stats: RunStats {
+                spikes: vec![0; n_pops],
+                ..Default::default()
+            },
+            pool,
+            threads: n_parts,
+        })
+    }
+
+    /// Time step (ms).
+    pub fn dt_ms(&self) -> f64 {
+        self.dt_ms
+    }
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Index of the next step to compute.
+    pub fn current_step(&self) -> u64 {
+        self.step
+    }
+    /// Simulated time so far (ms).
+    pub fn time_ms(&self) -> f64 {
+        self.step as f64 * self.dt_ms
+    }
+    /// Number of partitions (= worker threads used).
+    pub fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+    /// Populations.
+    pub fn populations(&self) -> &[PopulationInfo] {
+        &self.pops
+    }
+    /// Projections.
+    pub fn projections(&self) -> &[ProjectionInfo] {
+        &self.projections
+    }
+    /// Index of population `name`.
+    pub fn population_index(&self, name: &str) -> Result<usize> {
+        self.pops
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "population",
+                name: name.into(),
+                field: "population".into(),
+                known: self.pops.iter().map(|p| p.name.clone()).collect(),
+            })
+    }
+    /// Counters so far.
+    pub fn stats(&self) -> &RunStats {
+        &self.stats
+    }
+    /// Synaptic events delivered so far (spikes × synapses walked).
+    pub fn synaptic_events(&self) -> u64 {
+        self.partitions.iter().map(|p| p.events).sum()
+    }
+    /// What the monitors recorded so far.
+    pub fn recordings(&self) -> &Recordings {
+        &self.recordings
+    }
+    /// Takes the recordings, leaving the monitors empty (they keep recording).
+    pub fn take_recordings(&mut self) -> Recordings {
+        let out = self.recordings.clone();
+        for s in &mut self.recordings.spikes {
+            s.steps.clear();
+            s.neurons.clear();
+        }
+        for s in &mut self.recordings.states {
+            s.steps.clear();
+            s.values.clear();
+        }
+        for r in &mut self.recordings.rates {
+            r.counts.clear();
+        }
+        out
+    }
+    /// Neurons of population `pop` that fired in the last step.
+    pub fn last_spikes(&self, pop: usize) -> &[u32] {
+        &self.spikes[pop]
+    }
+
+    /// Simulates `duration_ms` (rounded to whole steps).
+    pub fn run_ms(&mut self, duration_ms: f64) {
+        self.run_steps((duration_ms / self.dt_ms).round() as u64);
+    }
+
+    /// Simulates `n` steps.
+    pub fn run_steps(&mut self, n: u64) {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            self.advance();
+        }
+        self.stats.wall_s += start.elapsed().as_secs_f64();
+    }
+
+    fn advance(&mut self) {
+        let t = self.step;
+        self.record_states(t);
+        let spikes = &self.spikes;
+        match &self.pool {
+            None => self.partitions.iter_mut().for_each(|p| p.step(t, spikes)),
+            Some(pool) => pool.install(|| {
+                self.partitions
+                    .par_iter_mut()
+                    .for_each(|p| p.step(t, spikes))
+            }),
+        }
+        for (pi, global) in self.spikes.iter_mut().enumerate() {
+            global.clear();
+            for part in &self.partitions {
+                let c = &part.pops[pi];
+                let lo = c.lo as u32;
+                global.extend(c.spikes.iter().map(|&i| i + lo));
+            }
+            self.stats.spikes[pi] += global.len() as u64;
+        }
+        self.record_spikes(t);
+        self.step += 1;
+        self.stats.steps += 1;
+    }
+
+    fn record_spikes(&mut self, t: u64) {
+        for m in &self.monitors {
+            match m {
+                Mon::Spikes { pop, mask, rec } => {
+                    let r = &mut self.recordings.spikes[*rec];
+                    for &i in &self.spikes[*pop] {
+                        if mask.as_ref().is_none_or(|m| m[i as usize]) {
+                            r.steps.push(t);
+                            r.neurons.push(i);
+                        }
+                    }
+                }
+                Mon::Rate { pop, rec } => {
+                    let r = &mut self.recordings.rates[*rec];
+                    let bin = (t / r.bin_steps) as usize;
+                    if r.counts.len() <= bin {
+                        r.counts.resize(bin + 1, 0);
+                    }
+                    r.counts[bin] += self.spikes[*pop].len() as u64;
+                }
+                Mon::State { .. } => {}
+            }
+        }
+    }
+
+    fn record_states(&mut self, t: u64) {
+        for m in &self.monitors {
+            let Mon::State {
+                pop,
+                vars,
+                every,
+                rec,
+            } = m
+            else {
+                continue;
+            };
+            if t % every != 0 {
+                continue;
+            }
+            let r = &mut self.recordings.states[*rec];
+            r.steps.push(t);
+            for &g in &r.neurons {
+                let (part, local) = locate(&self.bounds[*pop], g as usize);
+                let ChunkKind::Neuron(nc) = &self.partitions[part].pops[*pop].kind else {
+                    unreachable!()
+                };
+                for v in vars {
+                    r.values.push(match v {
+                        StateMon::Model { var } => nc.state[*var][local],
+                        StateMon::Receptor { receptor } => nc.receptors[*receptor]
+                            .state
+                            .get(local)
+                            .copied()
+                            .unwrap_or(0.0),
+                    });
+                }
+            }
+        }
+    }
+
+    fn neuron_chunks(&self, pop: usize) -> Result<impl Iterator<Item = &NeuronChunk>> {
+        if self.pops.get(pop).is_none_or(|p| p.is_source) {
+            return Err(Error::Invalid(format!(
+                "population {pop} is not a neuron population"
+            )));
+        }
+        Ok(self
+            .partitions
+            .iter()
+            .map(move |p| match &p.pops[pop].kind {
+                ChunkKind::Neuron(nc) => nc,
+                ChunkKind::Source(_) => unreachable!(),
+            }))
+    }
+
+    fn var_index(&self, pop: usize, var: &str) -> Result<usize> {
+        let info = self
+            .pops
+            .get(pop)
+            .ok_or_else(|| Error::Invalid(format!("no population {pop}")))?;
+        info.state_names
+            .iter()
+            .position(|s| s == var)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "state variable",
+                name: var.into(),
+                field: format!("population[{}]", info.name),
+                known: info.state_names.clone(),
+            })
+    }
+
+    /// The values of state variable `var` of every neuron of population `pop`.
+    pub fn state(&self, pop: usize, var: &str) -> Result<Vec<f32>> {
+        let vi = self.var_index(pop, var)?;
+        Ok(self
+            .neuron_chunks(pop)?
+            .flat_map(|nc| nc.state[vi].iter().copied())
+            .collect())
+    }
+
+    /// Sets state variable `var` of every neuron of population `pop`.
+    pub fn set_state(&mut self, pop: usize, var: &str, values: &[f32]) -> Result<()> {
+        let vi = self.var_index(pop, var)?;
+        let size = self.pops[pop].size;
+        if values.len() != size {
+            return Err(Error::Invalid(format!(
+                "set_state: {} values for {} neurons",
+                values.len(),
+                size
+            )));
+        }
+        for part in &mut self.partitions {
+            let c = &mut part.pops[pop];
+            if let ChunkKind::Neuron(nc) = &mut c.kind {
+                nc.state[vi].copy_from_slice(&values[c.lo..c.hi]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the rates (Hz) of a Poisson source population from the current step on.
+    pub fn set_poisson_rates(&mut self, pop: usize, rates_hz: &[f64]) -> Result<()> {
+        let size = self
+            .pops
+            .get(pop)
+            .map(|p| p.size)
+            .ok_or_else(|| Error::Invalid(format!("no population {pop}")))?;
+        if rates_hz.len() != size {
+            return Err(Error::Invalid(format!(
+                "set_poisson_rates: {} rates for {} neurons",
+                rates_hz.len(),
+                size
+            )));
+        }
+        if let Some(r) = rates_hz.iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
+            return Err(Error::Invalid(format!(
+                "set_poisson_rates: rate {r} is not a finite value >= 0"
+            )));
+        }
+        let step = self.step;
+        for part in &mut self.partitions {
+            let c = &mut part.pops[pop];
+            match &mut c.kind {
+                ChunkKind::Source(SourceChunk::Poisson(pc)) => {
+                    pc.set_rates(&rates_hz[c.lo..c.hi], step)
+                }
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "population `{}` is not a Poisson source",
+                        self.pops[pop].name
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The synapses of projection `proj` in source-major order (targets ascending
+    /// within a row), gathered from the partitions.
+    pub fn synapses(&self, proj: usize) -> Result<SynapseRows> {
+        let info = self
+            .projections
+            .get(proj)
+            .ok_or_else(|| Error::Invalid(format!("no projection {proj}")))?;
+        let n_src = self.pops[info.source].size;
+        let mut out = SynapseRows {
+            row_ptr: vec![0],
+            ..Default::default()
+        };
+        for s in 0..n_src {
+            for (part, p) in self.partitions.iter().enumerate() {
+                let t = &p.projections[proj].table;
+                let lo = self.bounds[info.target][part] as u32;
+                for k in t.row_ptr[s]..t.row_ptr[s + 1] {
+                    out.target.push(t.target[k] + lo);
+                    out.weight.push(t.weight[k]);
+                    out.delay.push(t.delay(k));
+                }
+            }
+            out.row_ptr.push(out.target.len());
+        }
+        Ok(out)
+    }
+}
+
+/// Partition and local index of global neuron `g` given partition bounds.
+fn locate(bounds: &[usize], g: usize) -> (usize, usize) {
+    let part = bounds.partition_point(|&b| b <= g) - 1;
+    (part, g - bounds[part])
+}

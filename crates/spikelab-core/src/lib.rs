@@ -1,0 +1,55 @@
+//! # spikelab-core
+//!
+//! Units and time, seeded random streams, neuron / synapse models, spike sources,
+//! current inputs, connectivity, the network description (model files) and the CPU
+//! simulation engine with its monitors. See `DESIGN.md` for the map.
+//!
+//! ```
+//! use spikelab_core::prelude::*;
+//!
+//! let net = NetworkSpec::new(0.1, 100.0)
+//!     .seed(1)
+//!     .population(PopulationSpec::new("in", 100, NeuronSpec::Poisson(PoissonSource::constant(20.0))))
+//!     .population(
+//!         PopulationSpec::new("out", 10, NeuronSpec::Lif(Lif::default()))
+//!             .with_receptor(ReceptorSpec::current_exp("exc", 5.0)),
+//!     )
+//!     .projection(ProjectionSpec::new("in", "out", "exc", Connectivity::AllToAll { allow_self: true }, 2.0))
+//!     .monitor(MonitorSpec::Spikes { population: "out".into(), neurons: NeuronSelection::All });
+//! let mut sim = Simulator::build(&net).unwrap();
+//! sim.run_ms(100.0);
+//! assert!(sim.recordings().spikes[0].steps.len() > 0);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod connectivity;
+pub mod engine;
+pub mod error;
+pub mod input;
+pub mod math;
+pub mod monitor;
+pub mod network;
+pub mod neuron;
+pub mod rng;
+pub mod selection;
+pub mod source;
+pub mod synapse;
+pub mod value;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::connectivity::Connectivity;
+    pub use crate::engine::Simulator;
+    pub use crate::error::{Error, Result};
+    pub use crate::input::{CurrentSpec, Waveform};
+    pub use crate::monitor::MonitorSpec;
+    pub use crate::network::{
+        NetworkSpec, NeuronSpec, PopulationSpec, ProjectionSpec, SimulationSpec,
+    };
+    pub use crate::neuron::{iaf::Iaf, lif::Lif, Integration, NeuronModel, ResetMode};
+    pub use crate::selection::NeuronSelection;
+    pub use crate::source::{PoissonSource, SpikeGenerator};
+    pub use crate::synapse::ReceptorSpec;
+    pub use crate::value::Value;
+}

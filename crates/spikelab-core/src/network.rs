@@ -1,0 +1,620 @@
+//! The network description: populations, projections, inputs and monitors, with the
+//! time step, duration and seed. It is plain data (serde) — a TOML model file
+//! deserialises into it and a Rust program builds it with the builder methods —
+//! and [`NetworkSpec::validate`] checks every field before anything is allocated.
+
+use crate::connectivity::Connectivity;
+use crate::error::{check_positive, Error, Result};
+use crate::input::CurrentSpec;
+use crate::monitor::MonitorSpec;
+use crate::neuron::{iaf::Iaf, lif::Lif, NeuronModel};
+use crate::source::{PoissonSource, SpikeGenerator};
+use crate::synapse::{ReceptorKind, ReceptorSpec};
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+/// Simulation settings (`[simulation]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSpec {
+    /// Time step (ms).
+    #[serde(default = "default_dt")]
+    pub dt_ms: f64,
+    /// Duration of `spikelab run` (ms).
+    #[serde(default = "default_duration")]
+    pub duration_ms: f64,
+    /// Seed of every random stream.
+    #[serde(default)]
+    pub seed: u64,
+    /// Worker threads (0 = one per core).
+    #[serde(default)]
+    pub threads: usize,
+}
+
+fn default_dt() -> f64 {
+    0.1
+}
+fn default_duration() -> f64 {
+    1000.0
+}
+
+impl Default for SimulationSpec {
+    fn default() -> Self {
+        SimulationSpec {
+            dt_ms: default_dt(),
+            duration_ms: default_duration(),
+            seed: 0,
+            threads: 0,
+        }
+    }
+}
+
+/// The model of a population (`[population.neuron]`, tagged by `model`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum NeuronSpec {
+    /// Leaky integrate-and-fire ([`Lif`]).
+    Lif(Lif),
+    /// Perfect integrate-and-fire ([`Iaf`]).
+    #[serde(rename = "if")]
+    If(Iaf),
+    /// Poisson spike source ([`PoissonSource`]).
+    Poisson(PoissonSource),
+    /// Explicit spike times ([`SpikeGenerator`]).
+    SpikeGenerator(SpikeGenerator),
+}
+
+impl NeuronSpec {
+    /// Model names accepted in model files.
+    pub const NAMES: &'static str = "lif, if, poisson, spike_generator";
+
+    /// The model as a trait object, or None for spike sources.
+    pub fn neuron_model(&self) -> Option<Box<dyn NeuronModel>> {
+        match self {
+            NeuronSpec::Lif(m) => Some(Box::new(m.clone())),
+            NeuronSpec::If(m) => Some(Box::new(m.clone())),
+            NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_) => None,
+        }
+    }
+
+    /// True for spike sources (no membrane, no receptors).
+    pub fn is_source(&self) -> bool {
+        matches!(self, NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_))
+    }
+}
+
+/// A population (`[[population]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationSpec {
+    /// Unique name.
+    pub name: String,
+    /// Number of neurons (> 0).
+    pub size: usize,
+    /// Neuron model and parameters.
+    pub neuron: NeuronSpec,
+    /// Synaptic receptors (`[[population.receptor]]`).
+    #[serde(default, rename = "receptor")]
+    pub receptors: Vec<ReceptorSpec>,
+    /// Initial values of state variables by name (constant or distribution).
+    #[serde(default)]
+    pub initial: BTreeMap<String, Value>,
+}
+
+/// A projection (`[[projection]]`): synapses from one population onto a receptor of
+/// another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionSpec {
+    /// Optional name (default `source->target`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Source population.
+    pub source: String,
+    /// Target population.
+    pub target: String,
+    /// Receptor of the target population.
+    pub receptor: String,
+    /// Connectivity rule.
+    pub connectivity: Connectivity,
+    /// Weight (unit of the receptor: see the target model).
+    pub weight: Value,
+    /// Delay (ms); default one time step. Must be at least one step.
+    #[serde(default)]
+    pub delay_ms: Option<Value>,
+}
+
+impl ProjectionSpec {
+    /// A projection with the default delay.
+    pub fn new(
+        source: &str,
+        target: &str,
+        receptor: &str,
+        connectivity: Connectivity,
+        weight: impl Into<Value>,
+    ) -> Self {
+        ProjectionSpec {
+            name: None,
+            source: source.into(),
+            target: target.into(),
+            receptor: receptor.into(),
+            connectivity,
+            weight: weight.into(),
+            delay_ms: None,
+        }
+    }
+    /// Sets the delay.
+    pub fn with_delay_ms(mut self, delay: impl Into<Value>) -> Self {
+        self.delay_ms = Some(delay.into());
+        self
+    }
+    /// Sets the name.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// The name used in messages and outputs.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}->{}", self.source, self.target))
+    }
+}
+
+impl PopulationSpec {
+    /// A population without receptors or initial values.
+    pub fn new(name: &str, size: usize, neuron: NeuronSpec) -> Self {
+        PopulationSpec {
+            name: name.into(),
+            size,
+            neuron,
+            receptors: Vec::new(),
+            initial: BTreeMap::new(),
+        }
+    }
+    /// Adds a receptor.
+    pub fn with_receptor(mut self, r: ReceptorSpec) -> Self {
+        self.receptors.push(r);
+        self
+    }
+    /// Sets the initial value of a state variable.
+    pub fn with_initial(mut self, var: &str, v: impl Into<Value>) -> Self {
+        self.initial.insert(var.into(), v.into());
+        self
+    }
+}
+
+/// A whole network (a model file).
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Simulation settings.
+    #[serde(default)]
+    pub simulation: SimulationSpec,
+    /// Populations.
+    #[serde(default, rename = "population")]
+    pub populations: Vec<PopulationSpec>,
+    /// Projections.
+    #[serde(default, rename = "projection")]
+    pub projections: Vec<ProjectionSpec>,
+    /// Injected currents.
+    #[serde(default, rename = "current")]
+    pub currents: Vec<CurrentSpec>,
+    /// Monitors.
+    #[serde(default, rename = "monitor")]
+    pub monitors: Vec<MonitorSpec>,
+}
+
+impl NetworkSpec {
+    /// An empty network with time step and duration.
+    pub fn new(dt_ms: f64, duration_ms: f64) -> Self {
+        NetworkSpec {
+            simulation: SimulationSpec {
+                dt_ms,
+                duration_ms,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.simulation.seed = seed;
+        self
+    }
+    /// Sets the number of threads (0 = one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.simulation.threads = threads;
+        self
+    }
+    /// Adds a population.
+    pub fn population(mut self, p: PopulationSpec) -> Self {
+        self.populations.push(p);
+        self
+    }
+    /// Adds a projection.
+    pub fn projection(mut self, p: ProjectionSpec) -> Self {
+        self.projections.push(p);
+        self
+    }
+    /// Adds a current input.
+    pub fn current(mut self, c: CurrentSpec) -> Self {
+        self.currents.push(c);
+        self
+    }
+    /// Adds a monitor.
+    pub fn monitor(mut self, m: MonitorSpec) -> Self {
+        self.monitors.push(m);
+        self
+    }
+
+    /// Parses a model file's text; `path` is used in messages.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads, parses and validates a model file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let spec = Self::from_toml_str(&text, path)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The model file text of this network.
+    pub fn to_toml_string(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Invalid(format!("cannot serialise network: {e}")))
+    }
+
+    /// Index of the population called `name`; `field` is named in the error.
+    pub fn population_index(&self, name: &str, field: &str) -> Result<usize> {
+        self.populations
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "population",
+                name: name.into(),
+                field: field.into(),
+                known: self.populations.iter().map(|p| p.name.clone()).collect(),
+            })
+    }
+
+    /// Checks every field; the first problem is returned with its field path.
+    pub fn validate(&self) -> Result<()> {
+        let sim = &self.simulation;
+        check_positive("simulation.dt_ms", sim.dt_ms)?;
+        if sim.dt_ms > 10.0 {
+            return Err(Error::field(
+                "simulation.dt_ms",
+                format!("{} ms is too coarse; use at most 10 ms", sim.dt_ms),
+            ));
+        }
+        if !(sim.duration_ms.is_finite() && sim.duration_ms >= 0.0) {
+            return Err(Error::field(
+                "simulation.duration_ms",
+                format!("must be finite and >= 0 (got {})", sim.duration_ms),
+            ));
+        }
+        if sim.duration_ms / sim.dt_ms > 1e12 {
+            return Err(Error::field(
+                "simulation.duration_ms",
+                "needs more than 10^12 steps",
+            ));
+        }
+        if sim.threads > 4096 {
+            return Err(Error::field(
+                "simulation.threads",
+                format!("{} is more than 4096", sim.threads),
+            ));
+        }
+        let dt = sim.dt_ms;
+        let mut names = HashSet::new();
+        if self.populations.is_empty() {
+            return Err(Error::field("population", "the network has no populations"));
+        }
+        for p in &self.populations {
+            let f = format!("population[{}]", p.name);
+            if p.name.is_empty() {
+                return Err(Error::field("population.name", "must not be empty"));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(Error::field(
+                    format!("{f}.name"),
+                    "is used by two populations",
+                ));
+            }
+            if p.size == 0 || p.size > u32::MAX as usize / 2 {
+                return Err(Error::field(
+                    format!("{f}.size"),
+                    format!("must be in 1..=2^31 (got {})", p.size),
+                ));
+            }
+            match &p.neuron {
+                NeuronSpec::Poisson(s) => s.validate(&format!("{f}.neuron"), p.size)?,
+                NeuronSpec::SpikeGenerator(s) => s.validate(&format!("{f}.neuron"), p.size)?,
+                spec => {
+                    let mut m = spec.neuron_model().expect("neuron model");
+                    let has_g = p
+                        .receptors
+                        .iter()
+                        .any(|r| r.kind == ReceptorKind::Conductance);
+                    m.prepare(&format!("{f}.neuron"), dt, has_g)?;
+                    for var in p.initial.keys() {
+                        if !m.state_names().contains(&var.as_str()) {
+                            return Err(Error::UnknownName {
+                                kind: "state variable",
+                                name: var.clone(),
+                                field: format!("{f}.initial"),
+                                known: m.state_names().iter().map(|s| s.to_string()).collect(),
+                            });
+                        }
+                    }
+                }
+            }
+            if p.neuron.is_source() {
+                if !p.receptors.is_empty() {
+                    return Err(Error::field(
+                        format!("{f}.receptor"),
+                        "spike sources have no receptors",
+                    ));
+                }
+                if !p.initial.is_empty() {
+                    return Err(Error::field(
+                        format!("{f}.initial"),
+                        "spike sources have no state",
+                    ));
+                }
+            }
+            for (k, v) in &p.initial {
+                v.validate(&format!("{f}.initial.{k}"))?;
+            }
+            let mut rnames = HashSet::new();
+            for r in &p.receptors {
+                let rf = format!("{f}.receptor[{}]", r.name);
+                r.validate(&rf)?;
+                if !rnames.insert(r.name.as_str()) {
+                    return Err(Error::field(
+                        format!("{rf}.name"),
+                        "is used by two receptors",
+                    ));
+                }
+            }
+        }
+        for (k, pr) in self.projections.iter().enumerate() {
+            let f = format!(
+                "projection[{}]",
+                pr.name.clone().unwrap_or_else(|| k.to_string())
+            );
+            let si = self.population_index(&pr.source, &format!("{f}.source"))?;
+            let ti = self.population_index(&pr.target, &format!("{f}.target"))?;
+            let tp = &self.populations[ti];
+            if tp.neuron.is_source() {
+                return Err(Error::field(
+                    format!("{f}.target"),
+                    format!(
+                        "`{}` is a spike source and cannot receive synapses",
+                        tp.name
+                    ),
+                ));
+            }
+            let receptor = tp
+                .receptors
+                .iter()
+                .find(|r| r.name == pr.receptor)
+                .ok_or_else(|| Error::UnknownName {
+                    kind: "receptor",
+                    name: pr.receptor.clone(),
+                    field: format!("{f}.receptor"),
+                    known: tp.receptors.iter().map(|r| r.name.clone()).collect(),
+                })?;
+            pr.connectivity.validate(
+                &format!("{f}.connectivity"),
+                self.populations[si].size,
+                tp.size,
+                si == ti,
+            )?;
+            pr.weight.validate(&format!("{f}.weight"))?;
+            if receptor.kind == ReceptorKind::Conductance && pr.weight.range().0 < 0.0 {
+                return Err(Error::field(
+                    format!("{f}.weight"),
+                    format!("conductances cannot be negative (receptor `{}` is conductance-based); use a receptor with a lower reversal potential for inhibition", receptor.name),
+                ));
+            }
+            if let Connectivity::List {
+                weights: Some(w), ..
+            } = &pr.connectivity
+            {
+                if receptor.kind == ReceptorKind::Conductance && w.iter().any(|&x| x < 0.0) {
+                    return Err(Error::field(
+                        format!("{f}.connectivity.weights"),
+                        "conductances cannot be negative",
+                    ));
+                }
+            }
+            let delay = pr.delay_ms.clone().unwrap_or(Value::Constant(dt));
+            delay.validate(&format!("{f}.delay_ms"))?;
+            let (lo, hi) = delay.range();
+            let check_delay = |d: f64, field: String| -> Result<()> {
+                if d < dt * (1.0 - 1e-6) {
+                    Err(Error::field(
+                        field,
+                        format!("delays must be at least one time step ({dt} ms); got {d} ms"),
+                    ))
+                } else if d / dt > u16::MAX as f64 {
+                    Err(Error::field(
+                        field,
+                        format!(
+                            "delays must be at most {} ms (65535 steps); got {d} ms",
+                            u16::MAX as f64 * dt
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            check_delay(lo, format!("{f}.delay_ms"))?;
+            if hi.is_finite() {
+                check_delay(hi, format!("{f}.delay_ms"))?;
+            } else {
+                return Err(Error::field(
+                    format!("{f}.delay_ms"),
+                    "needs a bounded distribution (uniform, or normal with low and high)",
+                ));
+            }
+            if let Connectivity::List {
+                delays_ms: Some(d), ..
+            } = &pr.connectivity
+            {
+                for (k, &x) in d.iter().enumerate() {
+                    check_delay(x, format!("{f}.connectivity.delays_ms[{k}]"))?;
+                }
+            }
+        }
+        for (k, c) in self.currents.iter().enumerate() {
+            let f = format!("current[{k}]");
+            let ti = self.population_index(&c.target, &format!("{f}.target"))?;
+            let tp = &self.populations[ti];
+            if tp.neuron.is_source() {
+                return Err(Error::field(
+                    format!("{f}.target"),
+                    format!("`{}` is a spike source", tp.name),
+                ));
+            }
+            c.neurons.validate(&format!("{f}.neurons"), tp.size)?;
+            c.validate(&f)?;
+        }
+        for (k, m) in self.monitors.iter().enumerate() {
+            let f = format!("monitor[{k}]");
+            let pi = self.population_index(m.population(), &format!("{f}.population"))?;
+            let p = &self.populations[pi];
+            m.validate(&f)?;
+            match m {
+                MonitorSpec::Spikes { neurons, .. } => {
+                    neurons.validate(&format!("{f}.neurons"), p.size)?
+                }
+                MonitorSpec::State {
+                    neurons, variables, ..
+                } => {
+                    neurons.validate(&format!("{f}.neurons"), p.size)?;
+                    let model = p.neuron.neuron_model().ok_or_else(|| {
+                        Error::field(
+                            format!("{f}.population"),
+                            format!("`{}` is a spike source and has no state", p.name),
+                        )
+                    })?;
+                    let mut known: Vec<String> =
+                        model.state_names().iter().map(|s| s.to_string()).collect();
+                    known.extend(
+                        p.receptors
+                            .iter()
+                            .filter(|r| r.kind != ReceptorKind::Delta)
+                            .map(|r| format!("g_{}", r.name)),
+                    );
+                    for v in variables {
+                        if !known.contains(v) {
+                            return Err(Error::UnknownName {
+                                kind: "state variable",
+                                name: v.clone(),
+                                field: format!("{f}.variables"),
+                                known,
+                            });
+                        }
+                    }
+                    if variables.is_empty() {
+                        return Err(Error::field(
+                            format!("{f}.variables"),
+                            "name at least one variable",
+                        ));
+                    }
+                }
+                MonitorSpec::Rate { .. } => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[simulation]
+dt_ms = 0.1
+duration_ms = 100.0
+seed = 1
+
+[[population]]
+name = "exc"
+size = 10
+[population.neuron]
+model = "lif"
+tau_m_ms = 20.0
+[[population.receptor]]
+name = "e"
+type = "conductance"
+tau_ms = 5.0
+e_rev_mv = 0.0
+[population.initial]
+v = { normal = { mean = -60.0, std = 2.0 } }
+
+[[population]]
+name = "in"
+size = 5
+[population.neuron]
+model = "poisson"
+rate_hz = 10.0
+
+[[projection]]
+source = "in"
+target = "exc"
+receptor = "e"
+connectivity = { rule = "fixed_probability", p = 0.5 }
+weight = 0.1
+delay_ms = { uniform = { low = 0.1, high = 2.0 } }
+
+[[monitor]]
+kind = "spikes"
+population = "exc"
+"#;
+
+    fn parse(s: &str) -> Result<NetworkSpec> {
+        let n = NetworkSpec::from_toml_str(s, Path::new("test.toml"))?;
+        n.validate()?;
+        Ok(n)
+    }
+
+    #[test]
+    fn good_file_parses_and_round_trips() {
+        let n = parse(GOOD).unwrap();
+        assert_eq!(n.populations.len(), 2);
+        let again = parse(&n.to_toml_string().unwrap()).unwrap();
+        assert_eq!(n, again);
+    }
+
+    fn err(s: &str) -> String {
+        parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        assert!(err(&GOOD.replace("tau_m_ms = 20.0", "tau_m_ms = -20.0"))
+            .contains("population[exc].neuron.tau_m_ms"));
+        assert!(err(&GOOD.replace("tau_m_ms = 20.0", "tau_mm = 20.0")).contains("tau_mm"));
+        assert!(err(&GOOD.replace("p = 0.5", "p = 1.5")).contains("connectivity.p"));
+        assert!(err(&GOOD.replace("low = 0.1", "low = 0.05")).contains("delay_ms"));
+        assert!(err(&GOOD.replace("receptor = \"e\"", "receptor = \"x\"")).contains("known: e"));
+        assert!(err(&GOOD.replace("model = \"lif\"", "model = \"lifx\"")).contains("lifx"));
+        assert!(err(&GOOD.replace("size = 10", "size = 0")).contains("population[exc].size"));
+        assert!(err(&GOOD.replace("weight = 0.1", "weight = -0.1")).contains("weight"));
+        assert!(err(&GOOD.replace("seed = 1", "seed = 1\nbogus = 2")).contains("bogus"));
+        assert!(err(&GOOD.replace("dt_ms = 0.1", "dt_ms = 0")).contains("simulation.dt_ms"));
+        assert!(err(&GOOD.replace("v = {", "w = {")).contains("state variable `w`"));
+    }
+}

@@ -1,0 +1,262 @@
+//! Leaky integrate-and-fire neuron (`lif`).
+//!
+//! ```text
+//! tau_m dv/dt = (v_rest − v) + i_bias + I_syn(t) + Σ_r g_r(t) (E_r − v)
+//! if v ≥ v_thresh: spike; v ← v_reset (or v ← v − (v_thresh − v_reset)); clamp for t_ref
+//! ```
+//!
+//! Units: v in mV, time in ms; `i_bias_mv` and current receptors are in mV (`R·I`,
+//! the drive that would hold v that far above rest); conductance receptors are
+//! relative to the leak conductance (dimensionless), as in Brette et al. 2007 and the
+//! Brian2 COBA/CUBA benchmarks.
+//!
+//! Integration (`integration`): with current input only, `exact` (the default) is the
+//! exact propagator for input constant over a step; exponential current receptors are
+//! pre-scaled by the engine so that CUBA networks are integrated exactly (as NEST's
+//! `iaf_psc_exp`). With conductances the ODE is not linear in time, and `auto` uses
+//! exponential Euler; `euler` and `rk4` are available for comparison.
+//!
+//! Refractoriness follows NEST: a neuron spiking at step `s` is clamped during steps
+//! `s+1 … s+n_ref` (n_ref = round(t_ref/dt)) and integrates again from step
+//! `s+n_ref+1`. Input arriving while refractory is lost for `v`.
+//!
+//! Defaults follow NEST's `iaf_psc_exp`: tau_m 10 ms, rest −70 mV, reset −70 mV,
+//! threshold −55 mV, t_ref 2 ms.
+//!
+//! References: Lapicque (1907); Rotter & Diesmann (1999) for exact integration;
+//! Brette et al. (2007) J Comput Neurosci 23:349 for the benchmark forms.
+
+use super::{integrate_and_fire, ThresholdReset};
+use super::{Drive, Integration, NeuronModel, ResetMode, UpdateContext};
+use crate::error::{check_finite, check_non_negative, check_positive, Error, Result};
+use crate::math::exp_f32;
+use serde::{Deserialize, Serialize};
+
+/// Parameters of the leaky integrate-and-fire model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lif {
+    /// Membrane time constant (ms), > 0.
+    pub tau_m_ms: f64,
+    /// Resting (leak reversal) potential (mV).
+    pub v_rest_mv: f64,
+    /// Reset potential (mV), below `v_thresh_mv`.
+    pub v_reset_mv: f64,
+    /// Spike threshold (mV).
+    pub v_thresh_mv: f64,
+    /// Absolute refractory period (ms), >= 0.
+    pub t_ref_ms: f64,
+    /// Constant drive `R·I` (mV).
+    pub i_bias_mv: f64,
+    /// Reset rule after a spike.
+    pub reset: ResetMode,
+    /// Integration method.
+    pub integration: Integration,
+    #[serde(skip)]
+    prepared: Prepared,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Prepared {
+    /// exp(-dt/tau_m)
+    alpha: f32,
+    /// dt/tau_m
+    h: f32,
+    n_ref: u32,
+    method: Method,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Method {
+    #[default]
+    Exact,
+    Euler,
+    ExpEuler,
+    Rk4,
+}
+
+impl Default for Lif {
+    fn default() -> Self {
+        Lif {
+            tau_m_ms: 10.0,
+            v_rest_mv: -70.0,
+            v_reset_mv: -70.0,
+            v_thresh_mv: -55.0,
+            t_ref_ms: 2.0,
+            i_bias_mv: 0.0,
+            reset: ResetMode::Value,
+            integration: Integration::Auto,
+            prepared: Prepared::default(),
+        }
+    }
+}
+
+/// Index of the state variables of [`Lif`].
+pub mod var {
+    /// Membrane potential (mV).
+    pub const V: usize = 0;
+    /// Remaining refractory steps.
+    pub const REFRACTORY: usize = 1;
+}
+
+impl Lif {
+    /// Validates the parameters; `field` prefixes error messages.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        check_positive(&format!("{field}.tau_m_ms"), self.tau_m_ms)?;
+        check_finite(&format!("{field}.v_rest_mv"), self.v_rest_mv)?;
+        check_finite(&format!("{field}.v_reset_mv"), self.v_reset_mv)?;
+        check_finite(&format!("{field}.v_thresh_mv"), self.v_thresh_mv)?;
+        check_finite(&format!("{field}.i_bias_mv"), self.i_bias_mv)?;
+        check_non_negative(&format!("{field}.t_ref_ms"), self.t_ref_ms)?;
+        if self.v_reset_mv >= self.v_thresh_mv {
+            return Err(Error::field(
+                format!("{field}.v_reset_mv"),
+                format!(
+                    "must be below v_thresh_mv ({} >= {})",
+                    self.v_reset_mv, self.v_thresh_mv
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Prepares for a time step, choosing the integration method for the input kinds.
+    pub fn prepare_for(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()> {
+        self.validate(field)?;
+        let method = match (self.integration, has_conductance) {
+            (Integration::Auto, false) | (Integration::Exact, false) => Method::Exact,
+            (Integration::Auto, true) | (Integration::ExponentialEuler, _) => Method::ExpEuler,
+            (Integration::Exact, true) => {
+                return Err(Error::field(
+                    format!("{field}.integration"),
+                    "`exact` needs current-based input only; with conductance receptors use auto, exponential_euler, euler or rk4",
+                ))
+            }
+            (Integration::Euler, _) => Method::Euler,
+            (Integration::Rk4, _) => Method::Rk4,
+        };
+        let h = dt_ms / self.tau_m_ms;
+        self.prepared = Prepared {
+            alpha: (-h).exp() as f32,
+            h: h as f32,
+            n_ref: super::refractory_steps(self.t_ref_ms, dt_ms),
+            method,
+        };
+        Ok(())
+    }
+
+    /// Firing rate (Hz) under constant drive `i_mv` in continuous time: the closed form
+    /// `1 / (t_ref + tau_m ln((v_rest + I − v_reset)/(v_rest + I − v_thresh)))`.
+    pub fn rate_hz_closed_form(&self, i_mv: f64) -> f64 {
+        let v_inf = self.v_rest_mv + self.i_bias_mv + i_mv;
+        if v_inf <= self.v_thresh_mv {
+            return 0.0;
+        }
+        let t = self.t_ref_ms
+            + self.tau_m_ms * ((v_inf - self.v_reset_mv) / (v_inf - self.v_thresh_mv)).ln();
+        1000.0 / t
+    }
+
+    /// Steps of absolute refractoriness after preparation.
+    pub fn refractory_steps(&self) -> u32 {
+        self.prepared.n_ref
+    }
+}
+
+/// `1 − (Taylor series of e^{-h} to 4th order)`: the RK4 propagator of a linear ODE.
+#[inline(always)]
+fn rk4_gain(h: f32) -> f32 {
+    h * (1.0 - h * (0.5 - h * (1.0 / 6.0 - h / 24.0)))
+}
+
+impl NeuronModel for Lif {
+    fn name(&self) -> &'static str {
+        "lif"
+    }
+    fn state_names(&self) -> &'static [&'static str] {
+        &["v", "refractory_steps"]
+    }
+    fn default_initial_state(&self) -> Vec<f64> {
+        vec![self.v_rest_mv, 0.0]
+    }
+    fn exact_membrane_tau_ms(&self) -> Option<f64> {
+        (self.prepared.method == Method::Exact).then_some(self.tau_m_ms)
+    }
+    fn prepare(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()> {
+        self.prepare_for(field, dt_ms, has_conductance)
+    }
+
+    fn update(
+        &self,
+        state: &mut [Vec<f32>],
+        drive: &Drive,
+        _ctx: &mut UpdateContext,
+        spikes: &mut Vec<u32>,
+    ) {
+        let [v, refr] = state else {
+            unreachable!("lif has two state variables")
+        };
+        let n = v.len();
+        let p = &self.prepared;
+        let v_rest = self.v_rest_mv as f32 + self.i_bias_mv as f32;
+        let theta = self.v_thresh_mv as f32;
+        let v_reset = self.v_reset_mv as f32;
+        let subtract = self.reset == ResetMode::Subtract;
+        let n_ref = p.n_ref as f32;
+        let tau_inv_dt = p.h;
+        let alpha = p.alpha;
+        let current = &drive.current[..n];
+        let jump = drive.jump.map(|j| &j[..n]);
+
+        let tr = ThresholdReset {
+            theta,
+            v_reset,
+            subtract,
+            n_ref,
+        };
+        macro_rules! kernel {
+            ($integrate:expr) => {
+                integrate_and_fire(v, refr, jump, &tr, $integrate, spikes)
+            };
+        }
+
+        match drive.conductance {
+            None => match p.method {
+                Method::Exact | Method::ExpEuler => kernel!(|i: usize, v0: f32| {
+                    let v_inf = v_rest + current[i];
+                    v_inf + (v0 - v_inf) * alpha
+                }),
+                Method::Euler => {
+                    kernel!(|i: usize, v0: f32| { v0 + tau_inv_dt * (v_rest + current[i] - v0) })
+                }
+                Method::Rk4 => {
+                    let g = rk4_gain(tau_inv_dt);
+                    kernel!(|i: usize, v0: f32| v0 + g * (v_rest + current[i] - v0))
+                }
+            },
+            Some((g_sum, g_rev)) => {
+                let g_sum = &g_sum[..n];
+                let g_rev = &g_rev[..n];
+                match p.method {
+                    Method::Euler => kernel!(|i: usize, v0: f32| {
+                        v0 + tau_inv_dt * (v_rest + current[i] + g_rev[i] - (1.0 + g_sum[i]) * v0)
+                    }),
+                    Method::Rk4 => kernel!(|i: usize, v0: f32| {
+                        let a = 1.0 + g_sum[i];
+                        let v_inf = (v_rest + current[i] + g_rev[i]) / a;
+                        v0 + rk4_gain(tau_inv_dt * a) * (v_inf - v0)
+                    }),
+                    Method::Exact | Method::ExpEuler => kernel!(|i: usize, v0: f32| {
+                        let a = 1.0 + g_sum[i];
+                        let v_inf = (v_rest + current[i] + g_rev[i]) / a;
+                        v_inf + (v0 - v_inf) * exp_f32(-tau_inv_dt * a)
+                    }),
+                }
+            }
+        }
+    }
+
+    fn clone_box(&self) -> Box<dyn NeuronModel> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,219 @@
+//! Neuron models. Each model lives in its own file as parameters plus a discrete-time
+//! update over structure-of-arrays slices (DESIGN.md idea 1): the simulator calls it on
+//! a chunk of a population, the trainer calls the same kernels on `batch × neurons`.
+//!
+//! A model sees its synaptic input as a [`Drive`], already summed over receptors by the
+//! engine and held constant over the step. Models that integrate linear dynamics
+//! exactly receive exponential currents pre-scaled so that the result is exact (see
+//! [`crate::synapse`]).
+
+pub mod iaf;
+pub mod lif;
+
+use crate::error::Result;
+use crate::rng::Stream;
+use std::fmt::Debug;
+
+/// How a model integrates its ODE over one time step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integration {
+    /// The model's most accurate stable method (exact where the ODE is linear).
+    #[default]
+    Auto,
+    /// Exact propagation of a linear ODE (input held constant over the step).
+    Exact,
+    /// Forward (explicit) Euler.
+    Euler,
+    /// Exponential Euler: exact for the linear part given the input at step start.
+    ExponentialEuler,
+    /// Classical fourth-order Runge–Kutta.
+    Rk4,
+}
+
+impl Integration {
+    /// Names accepted in model files.
+    pub const NAMES: &'static str = "auto, exact, euler, exponential_euler, rk4";
+}
+
+/// Synaptic and injected input to a chunk of neurons for one step.
+///
+/// Units are the model's own: for the LIF family, currents are in mV (`R·I`) and
+/// conductances are relative to the leak conductance; each model's docs say which.
+#[derive(Debug)]
+pub struct Drive<'a> {
+    /// Current-type input, constant over the step.
+    pub current: &'a [f32],
+    /// Total synaptic conductance (`Σ g`) and reversal-weighted sum (`Σ g·E`), if the
+    /// population has conductance receptors.
+    pub conductance: Option<(&'a [f32], &'a [f32])>,
+    /// Instantaneous jumps of the membrane potential (delta synapses), applied at the
+    /// start of the step unless the neuron is refractory.
+    pub jump: Option<&'a [f32]>,
+}
+
+/// Per-step context given to [`NeuronModel::update`].
+pub struct UpdateContext<'a> {
+    /// Index of the step being computed.
+    pub step: u64,
+    /// Time step in ms.
+    pub dt_ms: f64,
+    /// Per-neuron random streams, present when [`NeuronModel::uses_rng`] is true.
+    pub rng: &'a mut [Stream],
+}
+
+/// A neuron model: parameters plus a discrete-time update over SoA state.
+pub trait NeuronModel: Send + Sync + Debug {
+    /// Name of the model as written in model files.
+    fn name(&self) -> &'static str;
+
+    /// Names of the state variables, in storage order. The first is the membrane
+    /// potential `v` in mV.
+    fn state_names(&self) -> &'static [&'static str];
+
+    /// Default initial value of each state variable (same order as `state_names`).
+    fn default_initial_state(&self) -> Vec<f64>;
+
+    /// Membrane time constant in ms if the model is a leaky integrator whose
+    /// sub-threshold dynamics are linear with input held constant over a step; the
+    /// engine then scales exponential current receptors so that integration is exact.
+    fn exact_membrane_tau_ms(&self) -> Option<f64> {
+        None
+    }
+
+    /// Whether the model draws random numbers (then `UpdateContext::rng` has one
+    /// stream per neuron).
+    fn uses_rng(&self) -> bool {
+        false
+    }
+
+    /// Validates the parameters (`field` is the prefix for error messages) and
+    /// precomputes propagators for time step `dt_ms`. `has_conductance` tells whether
+    /// the population has conductance-based receptors (some integration methods
+    /// only apply to current input); a model that cannot take conductances errs.
+    fn prepare(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()>;
+
+    /// Advances every neuron of the chunk by one step. `state[k]` is the k-th state
+    /// variable for all neurons of the chunk; local indices of neurons that fired are
+    /// pushed to `spikes` in increasing order.
+    fn update(
+        &self,
+        state: &mut [Vec<f32>],
+        drive: &Drive,
+        ctx: &mut UpdateContext,
+        spikes: &mut Vec<u32>,
+    );
+
+    /// A copy of the model as a trait object.
+    fn clone_box(&self) -> Box<dyn NeuronModel>;
+}
+
+impl Clone for Box<dyn NeuronModel> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// How the membrane potential is reset after a spike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetMode {
+    /// `v ← v_reset`.
+    #[default]
+    Value,
+    /// `v ← v − (v_thresh − v_reset)`: keeps the overshoot (used by converted ANNs).
+    Subtract,
+}
+
+/// Converts a refractory period to a whole number of steps (rounded to nearest).
+pub fn refractory_steps(t_ref_ms: f64, dt_ms: f64) -> u32 {
+    (t_ref_ms / dt_ms).round().max(0.0) as u32
+}
+
+/// Neurons per block in model kernels: fired flags of one block fit a stack buffer.
+pub const SPIKE_BLOCK: usize = 256;
+
+/// Appends `offset + j` for every `flags[j] != 0`, scanning eight flags at a time.
+#[inline]
+pub fn push_fired(flags: &[u8], offset: u32, spikes: &mut Vec<u32>) {
+    let mut chunks = flags.chunks_exact(8);
+    let mut base = offset;
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        if word != 0 {
+            for (j, &f) in c.iter().enumerate() {
+                if f != 0 {
+                    spikes.push(base + j as u32);
+                }
+            }
+        }
+        base += 8;
+    }
+    for (j, &f) in chunks.remainder().iter().enumerate() {
+        if f != 0 {
+            spikes.push(base + j as u32);
+        }
+    }
+}
+
+/// Threshold, reset and refractoriness shared by the integrate-and-fire family.
+#[derive(Clone, Copy, Debug)]
+pub struct ThresholdReset {
+    /// Spike threshold (mV).
+    pub theta: f32,
+    /// Reset potential (mV).
+    pub v_reset: f32,
+    /// Reset by subtracting `theta − v_reset` instead of setting `v_reset`.
+    pub subtract: bool,
+    /// Refractory steps after a spike.
+    pub n_ref: f32,
+}
+
+/// The integrate-and-fire step: apply jumps, integrate with `integrate(i, v)` unless
+/// refractory, detect threshold crossings, reset, and push the indices of neurons
+/// that fired. Branch-free over blocks of [`SPIKE_BLOCK`] neurons so it vectorises.
+#[inline(always)]
+pub fn integrate_and_fire(
+    v: &mut [f32],
+    refr: &mut [f32],
+    jump: Option<&[f32]>,
+    tr: &ThresholdReset,
+    integrate: impl Fn(usize, f32) -> f32,
+    spikes: &mut Vec<u32>,
+) {
+    let n = v.len();
+    let refr = &mut refr[..n];
+    let jump_by = tr.theta - tr.v_reset;
+    let mut flags = [0u8; SPIKE_BLOCK];
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + SPIKE_BLOCK).min(n);
+        for i in lo..hi {
+            let r = refr[i];
+            let active = r <= 0.0;
+            let v0 = match jump {
+                Some(j) => v[i] + j[i],
+                None => v[i],
+            };
+            let v1 = integrate(i, v0);
+            let v1 = if active { v1 } else { v[i] };
+            let fired = active && v1 >= tr.theta;
+            let reset_v = if tr.subtract {
+                v1 - jump_by
+            } else {
+                tr.v_reset
+            };
+            v[i] = if fired { reset_v } else { v1 };
+            refr[i] = if fired {
+                tr.n_ref
+            } else if active {
+                0.0
+            } else {
+                r - 1.0
+            };
+            flags[i - lo] = fired as u8;
+        }
+        push_fired(&flags[..hi - lo], lo as u32, spikes);
+        lo = hi;
+    }
+}

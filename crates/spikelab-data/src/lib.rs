@@ -1,0 +1,1 @@
+//! Datasets (IDX, event streams), transforms, download and cache.

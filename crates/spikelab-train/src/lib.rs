@@ -1,0 +1,1 @@
+//! Tensors and layers with forward/backward, surrogate gradients, losses, optimizers, training loops, ANN→SNN conversion.
