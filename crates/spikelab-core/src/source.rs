@@ -178,6 +178,14 @@ impl PoissonChunk {
         }
     }
 
+    /// Redraws every neuron's next spike from `step` on, keeping the rates.
+    pub fn restart(&mut self, step: u64) {
+        for i in 0..self.p_step.len() {
+            let k = rng::geometric_trials(&mut self.rng[i], self.p_step[i]);
+            self.next_step[i] = step.saturating_add(k - 1);
+        }
+    }
+
     fn emit(&mut self, step: u64, spikes: &mut Vec<u32>) {
         for i in 0..self.next_step.len() {
             if self.next_step[i] == step {
@@ -209,6 +217,19 @@ impl GeneratorChunk {
         events.sort_unstable();
         events.dedup();
         GeneratorChunk { events, cursor: 0 }
+    }
+
+    /// Starts replaying from the first spike again.
+    pub fn rewind(&mut self) {
+        self.cursor = 0;
+    }
+
+    /// The same spikes, `steps` later.
+    pub fn shifted(mut self, steps: u64) -> Self {
+        for e in &mut self.events {
+            e.0 += steps;
+        }
+        self
     }
 
     fn emit(&mut self, step: u64, spikes: &mut Vec<u32>) {

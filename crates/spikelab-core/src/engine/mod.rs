@@ -11,7 +11,7 @@ use crate::input::CurrentChunk;
 use crate::monitor::{MonitorSpec, RateRecord, Recordings, SpikeRecord, StateRecord};
 use crate::network::{NetworkSpec, NeuronSpec};
 use crate::rng::{self, Domain};
-use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk};
+use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk, SpikeGenerator};
 use crate::synapse::{DriveBuffers, Receptor, ReceptorKind};
 use crate::value::Value;
 use partition::{ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk};
@@ -326,6 +326,7 @@ impl Simulator {
                         let nc = NeuronChunk {
                             model: model.clone(),
                             state: init.iter().map(|v| v[lo..hi].to_vec()).collect(),
+                            initial: init.iter().map(|v| v[lo..hi].to_vec()).collect(),
                             receptors: receptors
                                 .iter()
                                 .map(|r| ReceptorChunk {
@@ -772,6 +773,63 @@ impl Simulator {
             }
         }
         Ok(())
+    }
+
+    /// Replaces the spikes of a spike-generator population; times are relative to the
+    /// current step (a spike at `0.0` ms fires in the next computed step). After
+    /// [`Simulator::reset`] the generator replays its spikes from step 0.
+    pub fn set_spike_generator(&mut self, pop: usize, spikes: &SpikeGenerator) -> Result<()> {
+        let info = self
+            .pops
+            .get(pop)
+            .ok_or_else(|| Error::Invalid(format!("no population {pop}")))?;
+        spikes.validate(&format!("population[{}]", info.name), info.size)?;
+        let (dt, step) = (self.dt_ms, self.step);
+        for part in &mut self.partitions {
+            let c = &mut part.pops[pop];
+            match &mut c.kind {
+                ChunkKind::Source(SourceChunk::Generator(g)) => {
+                    *g = GeneratorChunk::new(spikes, c.lo, c.hi, dt).shifted(step);
+                }
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "population `{}` is not a spike generator",
+                        info.name
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns every neuron to its initial state, empties ring buffers and receptor
+    /// states and the spike list, and sets the clock back to step 0. Synaptic weights,
+    /// recordings and counters are kept. Random streams continue (they are not
+    /// rewound), so a reset run is a new sample, still reproducible from the seed.
+    pub fn reset(&mut self) {
+        for part in &mut self.partitions {
+            for c in &mut part.pops {
+                if let ChunkKind::Neuron(nc) = &mut c.kind {
+                    for (s, init) in nc.state.iter_mut().zip(&nc.initial) {
+                        s.copy_from_slice(init);
+                    }
+                    for r in &mut nc.receptors {
+                        r.state.fill(0.0);
+                        r.ring.clear();
+                    }
+                }
+                match &mut c.kind {
+                    ChunkKind::Source(SourceChunk::Poisson(p)) => p.restart(0),
+                    ChunkKind::Source(SourceChunk::Generator(g)) => g.rewind(),
+                    ChunkKind::Neuron(_) => {}
+                }
+                c.spikes.clear();
+            }
+        }
+        for s in &mut self.spikes {
+            s.clear();
+        }
+        self.step = 0;
     }
 
     /// The synapses of projection `proj` in source-major order (targets ascending

@@ -25,6 +25,8 @@ pub(crate) struct ReceptorChunk {
 pub(crate) struct NeuronChunk {
     pub model: Box<dyn NeuronModel>,
     pub state: Vec<Vec<f32>>,
+    /// Initial state, restored by `Simulator::reset`.
+    pub initial: Vec<Vec<f32>>,
     pub receptors: Vec<ReceptorChunk>,
     pub drive: DriveBuffers,
     pub currents: Vec<CurrentChunk>,

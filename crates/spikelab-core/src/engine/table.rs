@@ -160,6 +160,11 @@ impl RingBuffer {
         self.data[idx] += w;
     }
 
+    /// Zeroes every slot.
+    pub fn clear(&mut self) {
+        self.data.fill(0.0);
+    }
+
     /// Bytes a buffer for `n` targets and `max_delay` would take.
     pub fn bytes_for(n: usize, max_delay: u16) -> usize {
         (max_delay as usize + 1).next_power_of_two() * n * 4
