@@ -7,6 +7,7 @@
 //! exactly receive exponential currents pre-scaled so that the result is exact (see
 //! [`crate::synapse`]).
 
+pub mod discrete;
 pub mod iaf;
 pub mod lif;
 
