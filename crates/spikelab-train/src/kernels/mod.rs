@@ -1,0 +1,131 @@
+//! Hot numeric kernels of the trainer: sums of weight rows selected by binary spikes
+//! (the sparse forward and weight-gradient of a layer whose input is spikes), dense
+//! matrix products (the `gemm` crate, which picks AVX-512/AVX2/scalar code at run
+//! time), column sums, and the convolution helpers.
+//!
+//! Our own kernels are compiled three times — AVX-512, AVX2+FMA and baseline x86-64 —
+//! and [`dispatch!`] picks one at run time, so the binary runs on any x86-64 while
+//! using the widest vectors of the machine (no `target-cpu=native`). Every kernel
+//! splits its work in a way fixed by the shapes alone and sums in a fixed order, so
+//! results are bitwise identical for any number of threads.
+
+pub mod conv;
+pub mod dense;
+pub mod sparse;
+
+/// True when the CPU runs AVX-512F code (checked once, cached by std).
+#[inline]
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// True when the CPU runs AVX2 and FMA code.
+#[inline]
+pub fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The instruction set the kernels use on this machine.
+pub fn simd_name() -> &'static str {
+    if has_avx512() {
+        "avx512"
+    } else if has_avx2() {
+        "avx2"
+    } else {
+        "baseline"
+    }
+}
+
+/// Defines `fn $name(args) -> R` that calls `$imp::<W>(args)` compiled for AVX-512
+/// (`W = 128` floats per tile: eight 512-bit registers), AVX2 (`W = 64`) or the
+/// baseline (`W = 32`), whichever the CPU supports. `$imp` must be
+/// `#[inline(always)]` so that its body is compiled with the enabled features.
+macro_rules! dispatch {
+    ($(#[$m:meta])* $vis:vis unsafe fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $imp:ident) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis unsafe fn $name($($a: $t),*) $(-> $r)? {
+            $crate::kernels::dispatch!(@body $imp; $($a: $t),*; $($r)?)
+        }
+    };
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $imp:ident) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[allow(unused_unsafe)]
+            // SAFETY: `$imp` is safe; `unsafe` is only needed for the target-feature calls.
+            unsafe { $crate::kernels::dispatch!(@body $imp; $($a: $t),*; $($r)?) }
+        }
+    };
+    (@body $imp:ident; $($a:ident: $t:ty),*; $($r:ty)?) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma,bmi1,bmi2,popcnt")]
+            #[allow(clippy::too_many_arguments, unused_unsafe)]
+            unsafe fn v512($($a: $t),*) $(-> $r)? {
+                unsafe { $imp::<128>($($a),*) }
+            }
+            #[target_feature(enable = "avx2,fma,bmi1,bmi2,popcnt")]
+            #[allow(clippy::too_many_arguments, unused_unsafe)]
+            unsafe fn v256($($a: $t),*) $(-> $r)? {
+                unsafe { $imp::<64>($($a),*) }
+            }
+            if $crate::kernels::has_avx512() {
+                // SAFETY: the CPU supports every feature v512 is compiled for.
+                return unsafe { v512($($a),*) };
+            }
+            if $crate::kernels::has_avx2() {
+                // SAFETY: the CPU supports every feature v256 is compiled for.
+                return unsafe { v256($($a),*) };
+            }
+        }
+        #[allow(unused_unsafe)]
+        unsafe { $imp::<32>($($a),*) }
+    }};
+}
+pub(crate) use dispatch;
+
+/// A raw pointer that may be shared between threads. Kernels use it only to let
+/// parallel tasks write disjoint parts of one buffer (e.g. disjoint column blocks of
+/// a row-major matrix), which safe slices cannot express.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(pub *mut f32);
+// SAFETY: users guarantee that concurrent tasks write disjoint elements.
+unsafe impl Send for SharedMut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMut {}
+
+/// Number of row groups used for reductions over rows (weight and bias gradients of
+/// layers with few outputs): a constant, so the summation order does not depend on
+/// the thread count.
+pub const REDUCE_GROUPS: usize = 16;
+
+/// Splits `0..n` into `REDUCE_GROUPS` (or fewer, for small `n`) contiguous ranges.
+pub fn group_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
+    let g = REDUCE_GROUPS.min(n.max(1));
+    (0..g).map(|k| k * n / g..(k + 1) * n / g).collect()
+}
+
+/// Sums partial vectors in order into `out` (overwriting it).
+pub fn sum_partials(partials: &[Vec<f32>], out: &mut [f32]) {
+    out.fill(0.0);
+    for p in partials {
+        for (o, x) in out.iter_mut().zip(p) {
+            *o += x;
+        }
+    }
+}

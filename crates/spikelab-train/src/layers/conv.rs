@@ -1,0 +1,170 @@
+//! 2-D convolution on channels-last rows, weights `[kh][kw][c_in][c_out]`, with
+//! stride and zero padding. Spike inputs sparser than [`SPARSE_MAX_DENSITY`] use
+//! the scatter kernels (each spike adds its weight slice into the outputs it
+//! reaches); others use im2col + GEMM. Initialisation as PyTorch:
+//! `U(−1/√fan_in, 1/√fan_in)`, `fan_in = c_in·kh·kw`.
+
+use super::{uniform_init, Layer, Param, ParamKind, Pass};
+use crate::kernels::conv::{
+    conv_forward_dense, conv_forward_sparse, conv_input_grad, conv_weight_grad_dense,
+    conv_weight_grad_sparse, ConvGeom,
+};
+use crate::kernels::dense::col_sums;
+use crate::kernels::sparse::SpikeIndex;
+use crate::tensor::{Activation, FeatShape, SpikeTensor, Tensor};
+use std::any::Any;
+
+/// Spike inputs with at most this fraction of ones use the sparse kernels.
+pub const SPARSE_MAX_DENSITY: f64 = 0.2;
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Conv2d {
+    /// Geometry.
+    pub geom: ConvGeom,
+    /// Weights `[kh][kw][c_in][c_out]`.
+    pub weight: Param,
+    /// Bias `[c_out]`, if any.
+    pub bias: Option<Param>,
+    input: Option<Activation>,
+}
+
+impl Conv2d {
+    /// A convolution of `in_shape` to `out_channels` with a square `kernel`.
+    pub fn new(geom: ConvGeom, bias: bool, seed: u64, index: usize) -> Self {
+        let fan_in = geom.k();
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        Conv2d {
+            weight: Param::new(
+                "weight",
+                vec![geom.kh, geom.kw, geom.c_in, geom.c_out],
+                uniform_init(fan_in * geom.c_out, bound, seed, index, 0),
+                ParamKind::Weight,
+            ),
+            bias: bias.then(|| {
+                Param::new(
+                    "bias",
+                    vec![geom.c_out],
+                    uniform_init(geom.c_out, bound, seed, index, 1),
+                    ParamKind::Bias,
+                )
+            }),
+            geom,
+            input: None,
+        }
+    }
+
+    fn out_tensor(&self, rows: usize) -> Tensor {
+        Tensor::zeros(rows, self.out_shape())
+    }
+
+    fn use_sparse(s: &SpikeTensor) -> bool {
+        s.density() <= SPARSE_MAX_DENSITY
+    }
+}
+
+impl Layer for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+    fn in_shape(&self) -> FeatShape {
+        FeatShape::image(self.geom.c_in, self.geom.h_in, self.geom.w_in)
+    }
+    fn out_shape(&self) -> FeatShape {
+        FeatShape::image(self.geom.c_out, self.geom.h_out, self.geom.w_out)
+    }
+
+    fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
+        let g = &self.geom;
+        let bias = self.bias.as_ref().map(|b| &b.value[..]);
+        let out = match &x {
+            Activation::Spikes(s) => {
+                let mut out = self.out_tensor(s.rows);
+                if Self::use_sparse(s) {
+                    let idx = SpikeIndex::from_spikes(s);
+                    conv_forward_sparse(g, &idx, &self.weight.value, bias, s.scale, &mut out.data);
+                } else {
+                    let d = s.to_dense();
+                    conv_forward_dense(g, &d.data, &self.weight.value, bias, &mut out.data);
+                }
+                Activation::Dense(out)
+            }
+            Activation::Dense(t) | Activation::Static(t) => {
+                let mut out = self.out_tensor(t.rows);
+                conv_forward_dense(g, &t.data, &self.weight.value, bias, &mut out.data);
+                if x.is_static() {
+                    Activation::Static(out)
+                } else {
+                    Activation::Dense(out)
+                }
+            }
+        };
+        self.input = pass.record.then_some(x);
+        out
+    }
+
+    fn backward(&mut self, grad: Tensor, _pass: &Pass, need_input_grad: bool) -> Option<Tensor> {
+        let x = self
+            .input
+            .take()
+            .expect("Conv2d::backward without a recorded forward");
+        let g = self.geom;
+        if let Some(b) = &mut self.bias {
+            col_sums(&grad.data, g.c_out, &mut b.grad);
+        }
+        match &x {
+            Activation::Spikes(s) if Self::use_sparse(s) => {
+                let idx = SpikeIndex::from_spikes(s);
+                conv_weight_grad_sparse(&g, &idx, &grad.data, s.scale, &mut self.weight.grad);
+            }
+            Activation::Spikes(s) => {
+                let d = s.to_dense();
+                conv_weight_grad_dense(&g, &d.data, &grad.data, &mut self.weight.grad);
+            }
+            Activation::Dense(t) | Activation::Static(t) => {
+                conv_weight_grad_dense(&g, &t.data, &grad.data, &mut self.weight.grad);
+            }
+        }
+        need_input_grad.then(|| {
+            let mut dx = Tensor::zeros(grad.rows, self.in_shape());
+            conv_input_grad(&g, &grad.data, &self.weight.value, &mut dx.data);
+            dx
+        })
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        let mut v = vec![&self.weight];
+        v.extend(self.bias.as_ref());
+        v
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        let mut v = vec![&mut self.weight];
+        v.extend(self.bias.as_mut());
+        v
+    }
+    fn clear(&mut self) {
+        self.input = None;
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::gradcheck::{check, random_dense};
+    use super::*;
+
+    #[test]
+    fn backward_matches_finite_differences() {
+        let pass = Pass::eval(2, 2);
+        for &(stride, pad) in &[(1, 0), (2, 1)] {
+            let geom = ConvGeom::new(2, 6, 5, 3, 3, 3, stride, pad).unwrap();
+            let mut l = Conv2d::new(geom, true, 1, 0);
+            let x = random_dense(4, FeatShape::image(2, 6, 5), 2, 1.0);
+            assert!(check(&mut l, &Activation::Dense(x), &pass, 1e-2, 1e-3) > 40);
+            let xs = random_dense(2, FeatShape::image(2, 6, 5), 3, 1.0);
+            assert!(check(&mut l, &Activation::Static(xs), &pass, 1e-2, 1e-3) > 40);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Flatten: an image row `h × w × c` becomes a vector of `h·w·c` features. Rows are
+//! stored channels-last, so the data do not move; only the shape changes.
+
+use super::{Layer, Pass};
+use crate::tensor::{Activation, FeatShape, Tensor};
+use std::any::Any;
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Flatten {
+    in_shape: FeatShape,
+}
+
+impl Flatten {
+    /// Flattens `in_shape`.
+    pub fn new(in_shape: FeatShape) -> Self {
+        Flatten { in_shape }
+    }
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+    fn in_shape(&self) -> FeatShape {
+        self.in_shape
+    }
+    fn out_shape(&self) -> FeatShape {
+        FeatShape::flat(self.in_shape.len())
+    }
+    fn forward(&mut self, x: Activation, _pass: &Pass) -> Activation {
+        let shape = self.out_shape();
+        match x {
+            Activation::Dense(mut t) => {
+                t.shape = shape;
+                Activation::Dense(t)
+            }
+            Activation::Static(mut t) => {
+                t.shape = shape;
+                Activation::Static(t)
+            }
+            Activation::Spikes(mut s) => {
+                s.shape = shape;
+                Activation::Spikes(s)
+            }
+        }
+    }
+    fn backward(&mut self, mut grad: Tensor, _pass: &Pass, need: bool) -> Option<Tensor> {
+        grad.shape = self.in_shape;
+        need.then_some(grad)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
