@@ -1,0 +1,1 @@
+//! Export (placeholder while writing).

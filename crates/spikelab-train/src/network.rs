@@ -1,0 +1,594 @@
+//! A network: an input shape and a sequence of layers, described as data
+//! ([`NetSpec`], serde, saved with every model) and built into layers with weights
+//! ([`Network`]). Build it from Rust with the builder methods, from JSON, or from a text
+//! architecture such as `784-1000-10` or `12C5-MP2-64C5-MP2-10` ([`crate::arch`]).
+//!
+//! ```
+//! use spikelab_train::network::{NetSpec, Network};
+//! use spikelab_train::layers::spiking::SpikingSpec;
+//! use spikelab_train::tensor::FeatShape;
+//!
+//! let spec = NetSpec::new(FeatShape::flat(784))
+//!     .linear(100)
+//!     .lif(SpikingSpec::default())
+//!     .linear(10)
+//!     .lif(SpikingSpec::default());
+//! let net = Network::build(&spec, 25, 1).unwrap();
+//! assert_eq!(net.num_params(), 784 * 100 + 100 + 100 * 10 + 10);
+//! ```
+
+use crate::kernels::conv::ConvGeom;
+use crate::layers::batchnorm::BatchNorm;
+use crate::layers::conv::Conv2d;
+use crate::layers::dropout::Dropout;
+use crate::layers::flatten::Flatten;
+use crate::layers::linear::Linear;
+use crate::layers::pool::{AvgPool2d, MaxPool2d, PoolGeom};
+use crate::layers::readout::Readout;
+use crate::layers::recurrent::RecurrentLif;
+use crate::layers::relu::Relu;
+use crate::layers::spiking::{Spiking, SpikingModel, SpikingSpec};
+use crate::layers::{Layer, Param, Pass};
+use crate::tensor::{Activation, FeatShape, Tensor};
+use serde::{Deserialize, Serialize};
+use spikelab_core::error::{Error, Result};
+
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn bn_eps() -> f32 {
+    1e-5
+}
+fn bn_momentum() -> f32 {
+    0.1
+}
+
+/// Parameters of an adaptive LIF layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlifSpec {
+    /// The LIF parameters (θ is the base threshold).
+    #[serde(default)]
+    pub neuron: SpikingSpec,
+    /// Decay of the adaptation variable per step, in [0, 1].
+    pub rho: f32,
+    /// Threshold increase per unit of adaptation (≥ 0).
+    pub gamma: f32,
+}
+
+/// One layer of a [`NetSpec`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// Fully connected layer to `out` features.
+    Linear {
+        /// Output features.
+        out: usize,
+        /// With a bias.
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    /// 2-D convolution with a square kernel.
+    Conv2d {
+        /// Output channels.
+        channels: usize,
+        /// Kernel size.
+        kernel: usize,
+        /// Stride.
+        #[serde(default = "one")]
+        stride: usize,
+        /// Zero padding on each side.
+        #[serde(default)]
+        padding: usize,
+        /// With a bias.
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    /// Max pooling (`stride` defaults to `kernel`).
+    MaxPool2d {
+        /// Window size.
+        kernel: usize,
+        /// Stride.
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+    /// Average pooling (`stride` defaults to `kernel`).
+    AvgPool2d {
+        /// Window size.
+        kernel: usize,
+        /// Stride.
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+    /// Image to vector.
+    Flatten,
+    /// Dropout with probability `p`, one mask per sample for all steps.
+    Dropout {
+        /// Drop probability in [0, 1).
+        p: f32,
+    },
+    /// Batch normalisation through time.
+    BatchNorm {
+        /// Separate statistics and parameters per time step (BNTT).
+        #[serde(default)]
+        per_step: bool,
+        /// Added to the variance.
+        #[serde(default = "bn_eps")]
+        eps: f32,
+        /// Running-statistics momentum.
+        #[serde(default = "bn_momentum")]
+        momentum: f32,
+    },
+    /// Rectifier (ANN layers).
+    Relu,
+    /// Leaky integrate-and-fire neurons.
+    Lif(SpikingSpec),
+    /// Integrate-and-fire neurons (β = 1).
+    If(SpikingSpec),
+    /// Adaptive LIF neurons.
+    Alif(AlifSpec),
+    /// Recurrent LIF neurons (all-to-all recurrent weights).
+    Rlif(SpikingSpec),
+    /// Leaky-integrator readout (non-spiking; its membrane is the output).
+    Readout {
+        /// Decay per step in [0, 1].
+        beta: f32,
+        /// Train β.
+        #[serde(default)]
+        learn_beta: bool,
+    },
+}
+
+impl LayerSpec {
+    /// Short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LayerSpec::Linear { .. } => "linear",
+            LayerSpec::Conv2d { .. } => "conv2d",
+            LayerSpec::MaxPool2d { .. } => "max_pool2d",
+            LayerSpec::AvgPool2d { .. } => "avg_pool2d",
+            LayerSpec::Flatten => "flatten",
+            LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::BatchNorm { .. } => "batch_norm",
+            LayerSpec::Relu => "relu",
+            LayerSpec::Lif(_) => "lif",
+            LayerSpec::If(_) => "if",
+            LayerSpec::Alif(_) => "alif",
+            LayerSpec::Rlif(_) => "rlif",
+            LayerSpec::Readout { .. } => "readout",
+        }
+    }
+}
+
+/// A network description: input shape and layers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetSpec {
+    /// Shape of one input sample.
+    pub input: FeatShape,
+    /// Layers, first to last.
+    pub layers: Vec<LayerSpec>,
+}
+
+impl NetSpec {
+    /// An empty network on inputs of `input` shape.
+    pub fn new(input: FeatShape) -> Self {
+        NetSpec {
+            input,
+            layers: Vec::new(),
+        }
+    }
+    /// Appends a layer.
+    pub fn layer(mut self, l: LayerSpec) -> Self {
+        self.layers.push(l);
+        self
+    }
+    /// Appends a fully connected layer with bias.
+    pub fn linear(self, out: usize) -> Self {
+        self.layer(LayerSpec::Linear { out, bias: true })
+    }
+    /// Appends a convolution (stride 1, no padding, bias).
+    pub fn conv(self, channels: usize, kernel: usize) -> Self {
+        self.layer(LayerSpec::Conv2d {
+            channels,
+            kernel,
+            stride: 1,
+            padding: 0,
+            bias: true,
+        })
+    }
+    /// Appends max pooling.
+    pub fn max_pool(self, kernel: usize) -> Self {
+        self.layer(LayerSpec::MaxPool2d {
+            kernel,
+            stride: None,
+        })
+    }
+    /// Appends a flatten.
+    pub fn flatten(self) -> Self {
+        self.layer(LayerSpec::Flatten)
+    }
+    /// Appends LIF neurons.
+    pub fn lif(self, spec: SpikingSpec) -> Self {
+        self.layer(LayerSpec::Lif(spec))
+    }
+
+    /// Parses a JSON description; `what` names the source in errors.
+    pub fn from_json(text: &str, what: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Parse {
+            path: what.into(),
+            message: e.to_string(),
+        })
+    }
+    /// The JSON description.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("NetSpec serialises")
+    }
+
+    /// Output shape of each layer, checking every layer against its input; errors
+    /// name the layer (`layer[3].kernel`).
+    pub fn shapes(&self) -> Result<Vec<FeatShape>> {
+        let mut shape = self.input;
+        if shape.is_empty() {
+            return Err(Error::field("input", "the input has no features"));
+        }
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let f = format!("layer[{i}]");
+            let need_image = |what: &str| -> Result<()> {
+                if shape.is_flat() {
+                    Err(Error::field(
+                        f.clone(),
+                        format!("{what} needs an image input (CxHxW), got a vector of {shape}"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            let positive = |name: &str, v: usize| -> Result<()> {
+                if v == 0 {
+                    Err(Error::field(format!("{f}.{name}"), "must be at least 1"))
+                } else {
+                    Ok(())
+                }
+            };
+            shape = match l {
+                LayerSpec::Linear { out, .. } => {
+                    positive("out", *out)?;
+                    FeatShape::flat(*out)
+                }
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => {
+                    need_image("conv2d")?;
+                    positive("channels", *channels)?;
+                    positive("kernel", *kernel)?;
+                    positive("stride", *stride)?;
+                    let g = conv_geom(shape, *channels, *kernel, *stride, *padding).ok_or_else(|| {
+                        Error::field(
+                            format!("{f}.kernel"),
+                            format!("a {kernel}x{kernel} kernel (padding {padding}) does not fit the {shape} input"),
+                        )
+                    })?;
+                    FeatShape::image(g.c_out, g.h_out, g.w_out)
+                }
+                LayerSpec::MaxPool2d { kernel, stride }
+                | LayerSpec::AvgPool2d { kernel, stride } => {
+                    need_image("pooling")?;
+                    positive("kernel", *kernel)?;
+                    let s = stride.unwrap_or(*kernel);
+                    positive("stride", s)?;
+                    let g = PoolGeom::new(shape, *kernel, s).ok_or_else(|| {
+                        Error::field(
+                            format!("{f}.kernel"),
+                            format!("a {kernel}x{kernel} window does not fit the {shape} input"),
+                        )
+                    })?;
+                    FeatShape::image(g.c, g.h_out, g.w_out)
+                }
+                LayerSpec::Flatten => FeatShape::flat(shape.len()),
+                LayerSpec::Dropout { p } => {
+                    if !(0.0..1.0).contains(p) {
+                        return Err(Error::field(
+                            format!("{f}.p"),
+                            format!("must be in [0, 1) (got {p})"),
+                        ));
+                    }
+                    shape
+                }
+                LayerSpec::BatchNorm { eps, momentum, .. } => {
+                    if !(eps.is_finite() && *eps > 0.0) {
+                        return Err(Error::field(format!("{f}.eps"), "must be > 0"));
+                    }
+                    if !(0.0..=1.0).contains(momentum) {
+                        return Err(Error::field(format!("{f}.momentum"), "must be in [0, 1]"));
+                    }
+                    shape
+                }
+                LayerSpec::Relu => shape,
+                LayerSpec::Lif(s) | LayerSpec::If(s) => {
+                    s.validate(&f)?;
+                    shape
+                }
+                LayerSpec::Alif(a) => {
+                    a.neuron.validate(&format!("{f}.neuron"))?;
+                    if !(0.0..=1.0).contains(&a.rho) {
+                        return Err(Error::field(format!("{f}.rho"), "must be in [0, 1]"));
+                    }
+                    if !(a.gamma.is_finite() && a.gamma >= 0.0) {
+                        return Err(Error::field(format!("{f}.gamma"), "must be >= 0"));
+                    }
+                    shape
+                }
+                LayerSpec::Rlif(s) => {
+                    s.validate(&f)?;
+                    if !shape.is_flat() {
+                        return Err(Error::field(
+                            f,
+                            format!("a recurrent LIF layer needs a vector input (add a flatten); got {shape}"),
+                        ));
+                    }
+                    shape
+                }
+                LayerSpec::Readout { beta, .. } => {
+                    if !(0.0..=1.0).contains(beta) {
+                        return Err(Error::field(format!("{f}.beta"), "must be in [0, 1]"));
+                    }
+                    if !shape.is_flat() {
+                        return Err(Error::field(
+                            f,
+                            format!("the readout needs a vector input; got {shape}"),
+                        ));
+                    }
+                    shape
+                }
+            };
+            out.push(shape);
+        }
+        if out.is_empty() {
+            return Err(Error::field("layers", "the network has no layers"));
+        }
+        Ok(out)
+    }
+}
+
+fn conv_geom(s: FeatShape, c_out: usize, k: usize, stride: usize, pad: usize) -> Option<ConvGeom> {
+    ConvGeom::new(s.c, s.h, s.w, c_out, k, k, stride, pad)
+}
+
+/// A built network. See the module docs.
+#[derive(Debug)]
+pub struct Network {
+    /// The description it was built from.
+    pub spec: NetSpec,
+    /// Time steps it was built for (per-step batch norm depends on it).
+    pub steps: usize,
+    layers: Vec<Box<dyn Layer>>,
+}
+
+impl Network {
+    /// Builds `spec` for `steps` time steps, initialising weights from `seed`.
+    pub fn build(spec: &NetSpec, steps: usize, seed: u64) -> Result<Self> {
+        if steps == 0 {
+            return Err(Error::field("steps", "must be at least 1"));
+        }
+        let shapes = spec.shapes()?;
+        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+        let mut shape = spec.input;
+        for (i, l) in spec.layers.iter().enumerate() {
+            let layer: Box<dyn Layer> = match l {
+                LayerSpec::Linear { out, bias } => {
+                    Box::new(Linear::new(shape, *out, *bias, seed, i))
+                }
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                    bias,
+                } => {
+                    let g = conv_geom(shape, *channels, *kernel, *stride, *padding)
+                        .expect("checked by shapes()");
+                    Box::new(Conv2d::new(g, *bias, seed, i))
+                }
+                LayerSpec::MaxPool2d { kernel, stride } => Box::new(MaxPool2d::new(
+                    PoolGeom::new(shape, *kernel, stride.unwrap_or(*kernel)).expect("checked"),
+                )),
+                LayerSpec::AvgPool2d { kernel, stride } => Box::new(AvgPool2d::new(
+                    PoolGeom::new(shape, *kernel, stride.unwrap_or(*kernel)).expect("checked"),
+                )),
+                LayerSpec::Flatten => Box::new(Flatten::new(shape)),
+                LayerSpec::Dropout { p } => Box::new(Dropout::new(shape, *p, i)),
+                LayerSpec::BatchNorm {
+                    per_step,
+                    eps,
+                    momentum,
+                } => Box::new(BatchNorm::new(shape, *per_step, steps, *eps, *momentum)),
+                LayerSpec::Relu => Box::new(Relu::new(shape)),
+                LayerSpec::Lif(s) => Box::new(Spiking::new(SpikingModel::Lif, s.clone(), shape)),
+                LayerSpec::If(s) => Box::new(Spiking::new(SpikingModel::If, s.clone(), shape)),
+                LayerSpec::Alif(a) => Box::new(Spiking::new(
+                    SpikingModel::Alif {
+                        rho: a.rho,
+                        gamma: a.gamma,
+                    },
+                    a.neuron.clone(),
+                    shape,
+                )),
+                LayerSpec::Rlif(s) => Box::new(RecurrentLif::new(s.clone(), shape.len(), seed, i)),
+                LayerSpec::Readout { beta, learn_beta } => {
+                    Box::new(Readout::new(shape.len(), *beta, *learn_beta))
+                }
+            };
+            debug_assert_eq!(layer.out_shape(), shapes[i]);
+            shape = shapes[i];
+            layers.push(layer);
+        }
+        Ok(Network {
+            spec: spec.clone(),
+            steps,
+            layers,
+        })
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+    /// Shape of the output.
+    pub fn output_shape(&self) -> FeatShape {
+        self.layers.last().expect("non-empty").out_shape()
+    }
+    /// Shape of the input.
+    pub fn input_shape(&self) -> FeatShape {
+        self.spec.input
+    }
+
+    /// Forward pass through every layer.
+    pub fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
+        assert_eq!(x.shape(), self.spec.input, "network input shape");
+        self.layers.iter_mut().fold(x, |a, l| l.forward(a, pass))
+    }
+
+    /// Backward pass from the gradient of the output; sets every parameter gradient.
+    pub fn backward(&mut self, grad: Tensor, pass: &Pass) {
+        // The first layer that has trainable parameters needs no input gradient.
+        let first = self
+            .layers
+            .iter()
+            .position(|l| l.params().iter().any(|p| p.trainable))
+            .unwrap_or(0);
+        let mut g = grad;
+        for i in (0..self.layers.len()).rev() {
+            let need = i > first;
+            match self.layers[i].backward(g, pass, need) {
+                Some(next) => g = next,
+                None => {
+                    for l in &mut self.layers[..i] {
+                        l.clear();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Drops everything kept for a backward pass.
+    pub fn clear(&mut self) {
+        self.layers.iter_mut().for_each(|l| l.clear());
+    }
+
+    /// Every parameter and buffer with its name `"<layer index>.<name>"`.
+    pub fn named_params(&self) -> Vec<(String, &Param)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.params()
+                    .into_iter()
+                    .map(move |p| (format!("{i}.{}", p.name), p))
+            })
+            .collect()
+    }
+
+    /// Every parameter and buffer, mutable, in the order of [`Network::named_params`].
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut())
+            .collect()
+    }
+
+    /// Number of trainable values.
+    pub fn num_params(&self) -> usize {
+        self.named_params()
+            .iter()
+            .filter(|(_, p)| p.trainable)
+            .map(|(_, p)| p.len())
+            .sum()
+    }
+
+    /// Spikes emitted by each spiking layer in the last forward pass: (layer index,
+    /// neurons, spikes).
+    pub fn spike_counts(&self) -> Vec<(usize, usize, u64)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.last_spike_count().map(|c| (i, l.out_shape().len(), c)))
+            .collect()
+    }
+
+    /// A one-line-per-layer description with shapes and parameter counts.
+    pub fn summary(&self) -> String {
+        let mut s = format!("input {}\n", self.spec.input);
+        for (i, l) in self.layers.iter().enumerate() {
+            let n: usize = l
+                .params()
+                .iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.len())
+                .sum();
+            s += &format!(
+                "{i:>3} {:<11} -> {:<22} {n} params\n",
+                l.kind(),
+                l.out_shape().to_string()
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_json_and_errors_name_the_layer() {
+        let spec = NetSpec::new(FeatShape::image(1, 28, 28))
+            .conv(12, 5)
+            .lif(SpikingSpec::default())
+            .max_pool(2)
+            .flatten()
+            .linear(10)
+            .layer(LayerSpec::Readout {
+                beta: 0.9,
+                learn_beta: false,
+            });
+        let again = NetSpec::from_json(&spec.to_json(), "test").unwrap();
+        assert_eq!(spec, again);
+        let shapes = spec.shapes().unwrap();
+        assert_eq!(shapes[0], FeatShape::image(12, 24, 24));
+        assert_eq!(shapes[2], FeatShape::image(12, 12, 12));
+        let bad = NetSpec::new(FeatShape::flat(10)).conv(3, 3);
+        assert!(bad.shapes().unwrap_err().to_string().contains("layer[0]"));
+        let bad = NetSpec::new(FeatShape::image(1, 4, 4)).conv(3, 5);
+        assert!(bad
+            .shapes()
+            .unwrap_err()
+            .to_string()
+            .contains("layer[0].kernel"));
+        let bad = NetSpec::new(FeatShape::flat(4)).lif(SpikingSpec {
+            beta: 1.5,
+            ..SpikingSpec::default()
+        });
+        assert!(bad
+            .shapes()
+            .unwrap_err()
+            .to_string()
+            .contains("layer[0].beta"));
+        let e = NetSpec::from_json(
+            r#"{"input":{"c":4,"h":1,"w":1},"layers":[{"type":"lnear","out":3}]}"#,
+            "x",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("lnear"), "{e}");
+    }
+}
