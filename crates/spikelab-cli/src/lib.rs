@@ -4,6 +4,9 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
+pub mod eval;
 pub mod output;
 pub mod plot;
 pub mod run;
+pub mod train;

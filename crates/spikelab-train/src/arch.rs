@@ -252,18 +252,19 @@ pub fn parse_arch(text: &str, input: FeatShape, opts: &ArchOptions) -> Result<Ne
             }
             spec.layers.push(neuron_layer(opts));
         } else {
-            let (recurrent, bn) =
-                match rest {
-                    "" => (false, false),
-                    "r" => (true, false),
-                    "bn" => (false, true),
-                    _ => return Err(Error::field(
+            let (recurrent, bn) = match rest {
+                "" => (false, false),
+                "r" => (true, false),
+                "bn" => (false, true),
+                _ => {
+                    return Err(Error::field(
                         &field,
                         format!(
                             "unexpected `{rest}` after the layer size; allowed: R (recurrent), bn"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if !shape.is_flat() {
                 spec.layers.push(LayerSpec::Flatten);
             }

@@ -37,6 +37,7 @@ pub mod layers;
 pub mod loss;
 pub mod network;
 pub mod optim;
+pub mod pool;
 pub mod surrogate;
 pub mod tensor;
 pub mod trainer;

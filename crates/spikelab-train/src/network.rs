@@ -371,6 +371,8 @@ pub struct Network {
     /// Time steps it was built for (per-step batch norm depends on it).
     pub steps: usize,
     layers: Vec<Box<dyn Layer>>,
+    /// Per layer: seconds spent in forward and backward passes, when profiling.
+    profile: Option<Vec<(f64, f64)>>,
 }
 
 impl Network {
@@ -435,6 +437,7 @@ impl Network {
             spec: spec.clone(),
             steps,
             layers,
+            profile: None,
         })
     }
 
@@ -454,7 +457,34 @@ impl Network {
     /// Forward pass through every layer.
     pub fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
         assert_eq!(x.shape(), self.spec.input, "network input shape");
-        self.layers.iter_mut().fold(x, |a, l| l.forward(a, pass))
+        match &mut self.profile {
+            None => self.layers.iter_mut().fold(x, |a, l| l.forward(a, pass)),
+            Some(prof) => {
+                let mut a = x;
+                for (l, p) in self.layers.iter_mut().zip(prof.iter_mut()) {
+                    let t = std::time::Instant::now();
+                    a = l.forward(a, pass);
+                    p.0 += t.elapsed().as_secs_f64();
+                }
+                a
+            }
+        }
+    }
+
+    /// Starts (or stops) timing every layer's forward and backward passes.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(|| vec![(0.0, 0.0); self.layers.len()]);
+    }
+
+    /// Per layer: (kind, forward seconds, backward seconds) since profiling started.
+    pub fn profile(&self) -> Option<Vec<(&'static str, f64, f64)>> {
+        self.profile.as_ref().map(|p| {
+            self.layers
+                .iter()
+                .zip(p)
+                .map(|(l, &(f, b))| (l.kind(), f, b))
+                .collect()
+        })
     }
 
     /// Backward pass from the gradient of the output; sets every parameter gradient.
@@ -468,7 +498,12 @@ impl Network {
         let mut g = grad;
         for i in (0..self.layers.len()).rev() {
             let need = i > first;
-            match self.layers[i].backward(g, pass, need) {
+            let t = std::time::Instant::now();
+            let r = self.layers[i].backward(g, pass, need);
+            if let Some(p) = &mut self.profile {
+                p[i].1 += t.elapsed().as_secs_f64();
+            }
+            match r {
                 Some(next) => g = next,
                 None => {
                     for l in &mut self.layers[..i] {

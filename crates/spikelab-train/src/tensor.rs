@@ -71,14 +71,32 @@ pub struct Tensor {
     pub shape: FeatShape,
 }
 
+impl Drop for Tensor {
+    fn drop(&mut self) {
+        crate::pool::give(std::mem::take(&mut self.data));
+    }
+}
+
 impl Tensor {
     /// Zeros.
     pub fn zeros(rows: usize, shape: FeatShape) -> Self {
         Tensor {
-            data: vec![0.0; rows * shape.len()],
+            data: crate::pool::take_zeroed(rows * shape.len()),
             rows,
             shape,
         }
+    }
+    /// A tensor whose values are unspecified, for outputs that are overwritten.
+    pub fn uninit(rows: usize, shape: FeatShape) -> Self {
+        Tensor {
+            data: crate::pool::take(rows * shape.len()),
+            rows,
+            shape,
+        }
+    }
+    /// Takes the values out (the tensor is left empty).
+    pub fn into_data(mut self) -> Vec<f32> {
+        std::mem::take(&mut self.data)
     }
     /// Wraps data; panics if the length does not match (a programming error).
     pub fn from_vec(data: Vec<f32>, rows: usize, shape: FeatShape) -> Self {
@@ -194,15 +212,73 @@ impl SpikeTensor {
     }
 }
 
-/// Packs `values > 0.5` of one row into `words` (which must be zero-padded past the end).
+/// Packs `values > 0.5` of one row into `words` (one bit per value, the last word
+/// zero-padded). Uses AVX-512 or AVX2 compares where available.
 #[inline]
 pub fn pack_row(values: &[f32], words: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::kernels::has_avx512() {
+            // SAFETY: AVX-512F is available (checked above).
+            return unsafe { pack_row_avx512(values, words) };
+        }
+        if crate::kernels::has_avx2() {
+            // SAFETY: AVX2 is available (checked above).
+            return unsafe { pack_row_avx2(values, words) };
+        }
+    }
+    pack_row_scalar(values, words)
+}
+
+fn pack_row_scalar(values: &[f32], words: &mut [u64]) {
     for (k, chunk) in values.chunks(64).enumerate() {
         let mut w = 0u64;
         for (j, &x) in chunk.iter().enumerate() {
             w |= ((x > 0.5) as u64) << j;
         }
         words[k] = w;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_row_avx512(values: &[f32], words: &mut [u64]) {
+    use std::arch::x86_64::*;
+    let full = values.len() / 64;
+    let half = _mm512_set1_ps(0.5);
+    for k in 0..full {
+        let mut w = 0u64;
+        for q in 0..4 {
+            // SAFETY: k·64 + q·16 + 16 <= full·64 <= values.len().
+            let v = unsafe { _mm512_loadu_ps(values.as_ptr().add(k * 64 + q * 16)) };
+            let m = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, half);
+            w |= (m as u64) << (16 * q);
+        }
+        words[k] = w;
+    }
+    if full * 64 < values.len() {
+        pack_row_scalar(&values[full * 64..], &mut words[full..]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn pack_row_avx2(values: &[f32], words: &mut [u64]) {
+    use std::arch::x86_64::*;
+    let full = values.len() / 64;
+    let half = _mm256_set1_ps(0.5);
+    for k in 0..full {
+        let mut w = 0u64;
+        for q in 0..8 {
+            // SAFETY: k·64 + q·8 + 8 <= full·64 <= values.len().
+            let v = unsafe { _mm256_loadu_ps(values.as_ptr().add(k * 64 + q * 8)) };
+            let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, half)) as u64;
+            w |= m << (8 * q);
+        }
+        words[k] = w;
+    }
+    if full * 64 < values.len() {
+        pack_row_scalar(&values[full * 64..], &mut words[full..]);
     }
 }
 
@@ -232,17 +308,27 @@ impl Activation {
             Activation::Spikes(s) => s.rows,
         }
     }
+    /// Dense values for all `steps × batch` rows (expanding a static input), taking
+    /// the buffer of a dense activation without copying.
+    pub fn into_dense(self, steps: usize) -> Tensor {
+        match self {
+            Activation::Dense(t) => t,
+            other => other.to_dense(steps),
+        }
+    }
     /// Dense values for all `steps × batch` rows (expanding a static input).
     pub fn to_dense(&self, steps: usize) -> Tensor {
         match self {
             Activation::Dense(t) => t.clone(),
             Activation::Spikes(s) => s.to_dense(),
             Activation::Static(t) => {
-                let mut data = Vec::with_capacity(t.data.len() * steps);
-                for _ in 0..steps {
-                    data.extend_from_slice(&t.data);
+                // Row b·T + s is sample b.
+                let n = t.cols();
+                let mut out = Tensor::uninit(t.rows * steps, t.shape);
+                for (r, row) in out.data.chunks_exact_mut(n).enumerate() {
+                    row.copy_from_slice(t.row(r / steps));
                 }
-                Tensor::from_vec(data, t.rows * steps, t.shape)
+                out
             }
         }
     }
@@ -278,6 +364,12 @@ mod tests {
         s.active_into(0, &mut idx);
         assert_eq!(idx, vec![0, 63, 64]);
         assert_eq!(s.to_dense(), d);
+        // The SIMD and scalar packers agree (the row length is not a multiple of 64).
+        let vals: Vec<f32> = (0..200).map(|i| ((i * 37) % 5) as f32 * 0.3).collect();
+        let (mut a, mut b) = (vec![0u64; 4], vec![0u64; 4]);
+        pack_row(&vals, &mut a);
+        pack_row_scalar(&vals, &mut b);
+        assert_eq!(a, b);
         let st = Activation::Static(Tensor::from_vec(vec![1.0, 2.0], 1, FeatShape::flat(2)));
         assert_eq!(st.to_dense(3).data, vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
     }

@@ -95,11 +95,18 @@ impl SpikeFn for Heaviside {
 pub trait NeuronParam: Copy {
     /// The value for neuron `i`.
     fn at(self, i: usize) -> f32;
+    /// The parameter for the first `n` neurons (lets the compiler drop bounds checks
+    /// and vectorise the kernels).
+    fn prefix(self, n: usize) -> Self;
 }
 
 impl NeuronParam for f32 {
     #[inline(always)]
     fn at(self, _i: usize) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn prefix(self, _n: usize) -> Self {
         self
     }
 }
@@ -109,12 +116,16 @@ impl NeuronParam for &[f32] {
     fn at(self, i: usize) -> f32 {
         self[i]
     }
+    #[inline(always)]
+    fn prefix(self, n: usize) -> Self {
+        &self[..n]
+    }
 }
 
 /// One LIF step for `v.len()` neurons: `h = β·v + x`, `s = f(h − θ)`, `v ← reset`.
-/// Writes the membrane before reset to `h` and the spikes to `s`; returns the number of
-/// spikes when `f` is [`Heaviside`] (the sum of `s` in general).
+/// Writes the membrane before reset to `h` and the spikes to `s`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn lif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
     beta: B,
     theta: T,
@@ -124,20 +135,45 @@ pub fn lif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
     x: &[f32],
     h: &mut [f32],
     s: &mut [f32],
-) -> f32 {
+) {
     let n = v.len();
-    let (x, h, s) = (&x[..n], &mut h[..n], &mut s[..n]);
-    let mut count = 0.0;
-    for i in 0..n {
-        let th = theta.at(i);
-        let hi = beta.at(i) * v[i] + x[i];
-        let si = f.fire(hi - th);
-        h[i] = hi;
-        s[i] = si;
-        v[i] = reset.apply(hi, si, th);
-        count += si;
+    h[..n].copy_from_slice(&x[..n]);
+    lif_step_in_place(beta, theta, reset, f, v, h, s);
+}
+
+/// [`lif_step`] with the input and the membrane before reset sharing one buffer:
+/// `xh` holds `x` on entry and `h` on exit. Branch-free over the neurons, so it
+/// vectorises.
+#[inline(always)]
+pub fn lif_step_in_place<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
+    beta: B,
+    theta: T,
+    reset: DiscreteReset,
+    f: F,
+    v: &mut [f32],
+    xh: &mut [f32],
+    s: &mut [f32],
+) {
+    let n = v.len();
+    let (xh, s) = (&mut xh[..n], &mut s[..n]);
+    let (beta, theta) = (beta.prefix(n), theta.prefix(n));
+    macro_rules! body {
+        ($reset:expr) => {
+            for i in 0..n {
+                let th = theta.at(i);
+                let hi = beta.at(i) * v[i] + xh[i];
+                let si = f.fire(hi - th);
+                xh[i] = hi;
+                s[i] = si;
+                v[i] = $reset.apply(hi, si, th);
+            }
+        };
     }
-    count
+    match reset {
+        DiscreteReset::Subtract => body!(DiscreteReset::Subtract),
+        DiscreteReset::Zero => body!(DiscreteReset::Zero),
+        DiscreteReset::None => body!(DiscreteReset::None),
+    }
 }
 
 /// One adaptive-LIF step: `θ_t = θ0 + γ·a`, `h = β·v + x`, `s = f(h − θ_t)`,
@@ -167,6 +203,7 @@ pub fn alif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
         &mut s[..n],
         &mut theta_t[..n],
     );
+    let (beta, theta0) = (beta.prefix(n), theta0.prefix(n));
     for i in 0..n {
         let th = theta0.at(i) + gamma * a[i];
         let hi = beta.at(i) * v[i] + x[i];
@@ -184,6 +221,7 @@ pub fn alif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
 pub fn li_step<B: NeuronParam>(beta: B, v: &mut [f32], x: &[f32]) {
     let n = v.len();
     let x = &x[..n];
+    let beta = beta.prefix(n);
     for i in 0..n {
         v[i] = beta.at(i) * v[i] + x[i];
     }
@@ -206,7 +244,10 @@ pub fn lif_multistep<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
     assert!(n > 0 && x.len() % n == 0 && h.len() == x.len() && s.len() == x.len());
     x.chunks_exact(n)
         .zip(h.chunks_exact_mut(n).zip(s.chunks_exact_mut(n)))
-        .map(|(xt, (ht, st))| lif_step(beta, theta, reset, f, v, xt, ht, st))
+        .map(|(xt, (ht, st))| {
+            lif_step(beta, theta, reset, f, v, xt, ht, st);
+            st.iter().sum::<f32>()
+        })
         .sum()
 }
 

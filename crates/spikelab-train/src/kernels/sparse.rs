@@ -150,6 +150,48 @@ fn spike_matmul_rows_impl<const W: usize>(
 /// the split does not depend on the machine).
 const GRAD_TILE: usize = 128;
 
+/// Rows per block of the transposed index of the weight gradient: the gradient rows of
+/// one block and one column tile (512 KiB) stay in the L2 cache.
+const GRAD_ROW_BLOCK: usize = 1024;
+
+/// The transpose of a [`SpikeIndex`] in blocks of rows: for block `b` and input `j`,
+/// the rows of the block where `j` spiked are `rows[ptr[j]..ptr[j+1]]`, increasing.
+struct ColumnBlocks {
+    blocks: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+impl ColumnBlocks {
+    fn new(spikes: &SpikeIndex, n_in: usize) -> Self {
+        let rows = spikes.rows();
+        let blocks = (0..rows.div_ceil(GRAD_ROW_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let (r0, r1) = (b * GRAD_ROW_BLOCK, ((b + 1) * GRAD_ROW_BLOCK).min(rows));
+                let mut ptr = vec![0u32; n_in + 1];
+                for r in r0..r1 {
+                    for &j in spikes.row(r) {
+                        ptr[j as usize + 1] += 1;
+                    }
+                }
+                for j in 0..n_in {
+                    ptr[j + 1] += ptr[j];
+                }
+                let mut fill = ptr.clone();
+                let mut out = vec![0u32; ptr[n_in] as usize];
+                for r in r0..r1 {
+                    for &j in spikes.row(r) {
+                        let slot = &mut fill[j as usize];
+                        out[*slot as usize] = r as u32;
+                        *slot += 1;
+                    }
+                }
+                (ptr, out)
+            })
+            .collect();
+        ColumnBlocks { blocks }
+    }
+}
+
 /// Weight gradient of a spike-input layer: `dw[j][c] = scale · Σ_{r : j active in r}
 /// g[r][c]` (`dw` is `n_in × n_out`, overwritten; `g` is `rows × n_out`).
 pub fn spike_weight_grad(spikes: &SpikeIndex, g: &[f32], n_out: usize, scale: f32, dw: &mut [f32]) {
@@ -158,7 +200,8 @@ pub fn spike_weight_grad(spikes: &SpikeIndex, g: &[f32], n_out: usize, scale: f3
     let n_in = dw.len() / n_out;
     if n_out >= 4 * GRAD_TILE {
         // Split by column tiles: every task owns whole columns of dw, no reduction.
-        dw.fill(0.0);
+        // Each task sums, per input, the gradient rows where it spiked (loads only).
+        let cols = ColumnBlocks::new(spikes, n_in);
         let tiles = n_out.div_ceil(GRAD_TILE);
         let ptr = SharedMut(dw.as_mut_ptr());
         (0..tiles).into_par_iter().for_each(|t| {
@@ -166,7 +209,7 @@ pub fn spike_weight_grad(spikes: &SpikeIndex, g: &[f32], n_out: usize, scale: f3
             let c1 = (c0 + GRAD_TILE).min(n_out);
             // SAFETY: task t writes only columns c0..c1 of the n_in × n_out matrix
             // behind `ptr`, disjoint from every other task, and dw outlives the loop.
-            unsafe { weight_grad_cols(spikes, g, n_out, scale, c0, c1, n_in, ptr) };
+            unsafe { weight_grad_cols(&cols.blocks, g, n_out, scale, c0, c1, n_in, ptr) };
         });
     } else {
         // Few outputs: fixed row groups with partial sums, added in order.
@@ -196,13 +239,13 @@ pub fn spike_weight_grad(spikes: &SpikeIndex, g: &[f32], n_out: usize, scale: f3
 
 dispatch!(
     /// Columns `c0..c1` of [`spike_weight_grad`] (`dw`, `n_in × n` behind the
-    /// pointer, zeroed beforehand).
+    /// pointer, overwritten).
     ///
     /// # Safety
     /// `dw` must point to `n_in × n` floats of which no other thread accesses columns
     /// `c0..c1` during the call.
     unsafe fn weight_grad_cols(
-        spikes: &SpikeIndex,
+        blocks: &[(Vec<u32>, Vec<u32>)],
         g: &[f32],
         n: usize,
         scale: f32,
@@ -218,7 +261,7 @@ dispatch!(
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn weight_grad_cols_impl<const W: usize>(
-    spikes: &SpikeIndex,
+    blocks: &[(Vec<u32>, Vec<u32>)],
     g: &[f32],
     n: usize,
     scale: f32,
@@ -227,7 +270,6 @@ unsafe fn weight_grad_cols_impl<const W: usize>(
     n_in: usize,
     dw: SharedMut,
 ) {
-    let rows = spikes.rows();
     // A mutable view of `len` floats of row j from column a: disjoint from other tasks.
     let cols = |j: usize, a: usize, len: usize| -> &mut [f32] {
         debug_assert!(j < n_in && a + len <= n);
@@ -235,39 +277,48 @@ unsafe fn weight_grad_cols_impl<const W: usize>(
         unsafe { std::slice::from_raw_parts_mut(dw.0.add(j * n + a), len) }
     };
     let mut a = c0;
-    while a + W <= c1 {
-        for r in 0..rows {
-            let idx = spikes.row(r);
-            if idx.is_empty() {
-                continue;
-            }
-            let gr: [f32; W] = g[r * n + a..r * n + a + W].try_into().expect("tile");
-            for &j in idx {
-                let d: &mut [f32; W] = cols(j as usize, a, W).try_into().expect("tile");
-                for k in 0..W {
-                    d[k] += gr[k];
+    while a < c1 {
+        let w = (c1 - a).min(W);
+        // Blocks of rows outer, so one block's gradient tile stays in cache.
+        for (b, (ptr, rows)) in blocks.iter().enumerate() {
+            for j in 0..n_in {
+                let d = cols(j, a, w);
+                let rj = &rows[ptr[j] as usize..ptr[j + 1] as usize];
+                if w == W {
+                    let mut acc = [0.0f32; W];
+                    for &r in rj {
+                        let s = r as usize * n + a;
+                        let gr: &[f32; W] = g[s..s + W].try_into().expect("tile");
+                        for k in 0..W {
+                            acc[k] += gr[k];
+                        }
+                    }
+                    if b == 0 {
+                        d.copy_from_slice(&acc);
+                    } else {
+                        for k in 0..W {
+                            d[k] += acc[k];
+                        }
+                    }
+                } else {
+                    if b == 0 {
+                        d.fill(0.0);
+                    }
+                    for &r in rj {
+                        let s = r as usize * n + a;
+                        for (x, y) in d.iter_mut().zip(&g[s..s + w]) {
+                            *x += y;
+                        }
+                    }
                 }
             }
         }
-        a += W;
-    }
-    if a < c1 {
-        let m = c1 - a;
-        for r in 0..rows {
-            let gr = &g[r * n + a..r * n + c1];
-            for &j in spikes.row(r) {
-                for (d, x) in cols(j as usize, a, m).iter_mut().zip(gr) {
-                    *d += x;
-                }
+        if scale != 1.0 {
+            for j in 0..n_in {
+                cols(j, a, w).iter_mut().for_each(|x| *x *= scale);
             }
         }
-    }
-    if scale != 1.0 {
-        for j in 0..n_in {
-            for d in cols(j, c0, c1 - c0) {
-                *d *= scale;
-            }
-        }
+        a += w;
     }
 }
 

@@ -26,7 +26,16 @@ pub struct Conv2d {
     pub weight: Param,
     /// Bias `[c_out]`, if any.
     pub bias: Option<Param>,
-    input: Option<Activation>,
+    input: Option<Input>,
+}
+
+/// What the backward pass needs of the input.
+#[derive(Debug)]
+enum Input {
+    /// Active inputs of sparse spike rows and the value of a spike.
+    Sparse(SpikeIndex, f32),
+    /// Dense values (busy spike rows are kept dense).
+    Dense(Tensor),
 }
 
 impl Conv2d {
@@ -55,7 +64,7 @@ impl Conv2d {
     }
 
     fn out_tensor(&self, rows: usize) -> Tensor {
-        Tensor::zeros(rows, self.out_shape())
+        Tensor::uninit(rows, self.out_shape())
     }
 
     fn use_sparse(s: &SpikeTensor) -> bool {
@@ -77,29 +86,31 @@ impl Layer for Conv2d {
     fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
         let g = &self.geom;
         let bias = self.bias.as_ref().map(|b| &b.value[..]);
-        let out = match &x {
+        let (out, input) = match x {
             Activation::Spikes(s) => {
                 let mut out = self.out_tensor(s.rows);
-                if Self::use_sparse(s) {
-                    let idx = SpikeIndex::from_spikes(s);
+                if Self::use_sparse(&s) {
+                    let idx = SpikeIndex::from_spikes(&s);
                     conv_forward_sparse(g, &idx, &self.weight.value, bias, s.scale, &mut out.data);
+                    (Activation::Dense(out), Input::Sparse(idx, s.scale))
                 } else {
                     let d = s.to_dense();
                     conv_forward_dense(g, &d.data, &self.weight.value, bias, &mut out.data);
+                    (Activation::Dense(out), Input::Dense(d))
                 }
-                Activation::Dense(out)
             }
-            Activation::Dense(t) | Activation::Static(t) => {
+            Activation::Dense(t) => {
                 let mut out = self.out_tensor(t.rows);
                 conv_forward_dense(g, &t.data, &self.weight.value, bias, &mut out.data);
-                if x.is_static() {
-                    Activation::Static(out)
-                } else {
-                    Activation::Dense(out)
-                }
+                (Activation::Dense(out), Input::Dense(t))
+            }
+            Activation::Static(t) => {
+                let mut out = self.out_tensor(t.rows);
+                conv_forward_dense(g, &t.data, &self.weight.value, bias, &mut out.data);
+                (Activation::Static(out), Input::Dense(t))
             }
         };
-        self.input = pass.record.then_some(x);
+        self.input = pass.record.then_some(input);
         out
     }
 
@@ -113,20 +124,16 @@ impl Layer for Conv2d {
             col_sums(&grad.data, g.c_out, &mut b.grad);
         }
         match &x {
-            Activation::Spikes(s) if Self::use_sparse(s) => {
-                let idx = SpikeIndex::from_spikes(s);
-                conv_weight_grad_sparse(&g, &idx, &grad.data, s.scale, &mut self.weight.grad);
+            Input::Sparse(idx, scale) => {
+                conv_weight_grad_sparse(&g, idx, &grad.data, *scale, &mut self.weight.grad);
             }
-            Activation::Spikes(s) => {
-                let d = s.to_dense();
-                conv_weight_grad_dense(&g, &d.data, &grad.data, &mut self.weight.grad);
-            }
-            Activation::Dense(t) | Activation::Static(t) => {
+            Input::Dense(t) => {
                 conv_weight_grad_dense(&g, &t.data, &grad.data, &mut self.weight.grad);
             }
         }
+        drop(x);
         need_input_grad.then(|| {
-            let mut dx = Tensor::zeros(grad.rows, self.in_shape());
+            let mut dx = Tensor::uninit(grad.rows, self.in_shape());
             conv_input_grad(&g, &grad.data, &self.weight.value, &mut dx.data);
             dx
         })

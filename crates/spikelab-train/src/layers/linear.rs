@@ -22,7 +22,15 @@ pub struct Linear {
     pub weight: Param,
     /// Bias `[n_out]`, if any.
     pub bias: Option<Param>,
-    input: Option<Activation>,
+    input: Option<Input>,
+}
+
+/// What the backward pass needs of the input: the active inputs of spike rows (with
+/// the value of a spike), or the dense values.
+#[derive(Debug)]
+enum Input {
+    Spikes(SpikeIndex, f32),
+    Dense(Activation),
 }
 
 impl Linear {
@@ -54,7 +62,7 @@ impl Linear {
     }
 
     fn dense_forward(&self, x: &Tensor) -> Tensor {
-        let mut out = Tensor::zeros(x.rows, FeatShape::flat(self.n_out));
+        let mut out = Tensor::uninit(x.rows, FeatShape::flat(self.n_out));
         matmul(
             Mat::new(&x.data, x.rows, self.n_in),
             Mat::new(&self.weight.value, self.n_in, self.n_out),
@@ -84,10 +92,10 @@ impl Layer for Linear {
     }
 
     fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
-        let out = match &x {
+        let (out, input) = match x {
             Activation::Spikes(s) => {
-                let idx = SpikeIndex::from_spikes(s);
-                let mut out = Tensor::zeros(s.rows, FeatShape::flat(self.n_out));
+                let idx = SpikeIndex::from_spikes(&s);
+                let mut out = Tensor::uninit(s.rows, FeatShape::flat(self.n_out));
                 spike_matmul(
                     &idx,
                     &self.weight.value,
@@ -96,12 +104,18 @@ impl Layer for Linear {
                     s.scale,
                     &mut out.data,
                 );
-                Activation::Dense(out)
+                (Activation::Dense(out), Input::Spikes(idx, s.scale))
             }
-            Activation::Dense(t) => Activation::Dense(self.dense_forward(t)),
-            Activation::Static(t) => Activation::Static(self.dense_forward(t)),
+            Activation::Dense(t) => (
+                Activation::Dense(self.dense_forward(&t)),
+                Input::Dense(Activation::Dense(t)),
+            ),
+            Activation::Static(t) => (
+                Activation::Static(self.dense_forward(&t)),
+                Input::Dense(Activation::Static(t)),
+            ),
         };
-        self.input = pass.record.then_some(x);
+        self.input = pass.record.then_some(input);
         out
     }
 
@@ -115,19 +129,19 @@ impl Layer for Linear {
             col_sums(g, self.n_out, &mut b.grad);
         }
         match &x {
-            Activation::Spikes(s) => {
-                let idx = SpikeIndex::from_spikes(s);
-                spike_weight_grad(&idx, g, self.n_out, s.scale, &mut self.weight.grad);
+            Input::Spikes(idx, scale) => {
+                spike_weight_grad(idx, g, self.n_out, *scale, &mut self.weight.grad);
             }
-            Activation::Dense(t) | Activation::Static(t) => matmul(
+            Input::Dense(Activation::Dense(t) | Activation::Static(t)) => matmul(
                 Mat::new(&t.data, t.rows, self.n_in).t(),
                 Mat::new(g, grad.rows, self.n_out),
                 &mut self.weight.grad,
                 false,
             ),
+            Input::Dense(Activation::Spikes(_)) => unreachable!("spikes are kept as an index"),
         }
         need_input_grad.then(|| {
-            let mut dx = Tensor::zeros(grad.rows, self.in_shape);
+            let mut dx = Tensor::uninit(grad.rows, self.in_shape);
             matmul(
                 Mat::new(g, grad.rows, self.n_out),
                 Mat::new(&self.weight.value, self.n_in, self.n_out).t(),

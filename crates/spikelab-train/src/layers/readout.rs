@@ -47,8 +47,8 @@ impl Layer for Readout {
             _ => None,
         };
         let mut m = match &x {
-            Activation::Static(_) => vec![0.0f32; pass.rows() * n],
-            other => other.to_dense(steps).data,
+            Activation::Static(_) => crate::pool::take(pass.rows() * n),
+            other => other.to_dense(steps).into_data(),
         };
         let beta = self.beta.value[0];
         m.par_chunks_mut(steps * n).enumerate().for_each(|(b, mc)| {

@@ -210,9 +210,9 @@ impl Layer for RecurrentLif {
     fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
         let (n, steps, rows) = (self.n, pass.steps, pass.rows());
         let (mut h, x_static) = match x {
-            Activation::Dense(t) => (t.data, None),
-            Activation::Spikes(s) => (s.to_dense().data, None),
-            Activation::Static(t) => (vec![0.0f32; rows * n], Some(t)),
+            Activation::Dense(t) => (t.into_data(), None),
+            Activation::Spikes(s) => (s.to_dense().into_data(), None),
+            Activation::Static(t) => (crate::pool::take(rows * n), Some(t)),
         };
         let beta = self.beta.expanded(n);
         let theta = self.threshold.expanded(n);

@@ -24,7 +24,9 @@ use crate::tensor::{pack_row, Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
-use spikelab_core::neuron::discrete::{alif_step, lif_step, DiscreteReset, Heaviside, SpikeFn};
+use spikelab_core::neuron::discrete::{
+    alif_step, lif_step_in_place, DiscreteReset, Heaviside, SpikeFn,
+};
 use std::any::Any;
 
 /// Whether a neuron parameter is trained, and with what granularity.
@@ -214,20 +216,17 @@ impl Spiking {
         let reset = self.spec.reset;
         for t in 0..steps {
             let hr = &mut h[t * n..(t + 1) * n];
-            let x: &[f32] = match x_static {
-                Some(x) => x,
-                None => {
-                    xb.copy_from_slice(hr);
-                    xb
-                }
-            };
+            if let Some(x) = x_static {
+                hr.copy_from_slice(x);
+            }
             match self.model {
                 SpikingModel::Lif | SpikingModel::If => {
-                    lif_step(beta, theta, reset, f, v, x, hr, s);
+                    lif_step_in_place(beta, theta, reset, f, v, hr, s);
                 }
                 SpikingModel::Alif { rho, gamma } => {
+                    xb.copy_from_slice(hr);
                     let tt = &mut theta_t[t * n..(t + 1) * n];
-                    alif_step(beta, theta, rho, gamma, reset, f, v, a, x, hr, s, tt);
+                    alif_step(beta, theta, rho, gamma, reset, f, v, a, xb, hr, s, tt);
                 }
             }
             match &mut sink {
@@ -316,20 +315,33 @@ pub(crate) struct BackCfg {
     pub learn_theta: bool,
 }
 
+impl BackCfg {
+    fn adaptive(&self) -> bool {
+        self.gamma != 0.0
+    }
+}
+
 /// Per-sample state of the backward pass: `e = ∂L/∂v`, `q = ∂L/∂a` of the next step,
-/// and parameter gradient sums.
+/// parameter gradient sums, and scratch rows.
 pub(crate) struct BackState {
     pub e: Vec<f32>,
     pub q: Vec<f32>,
     pub dbeta: Vec<f32>,
     pub dtheta: Vec<f32>,
+    s: Vec<f32>,
+    sg: Vec<f32>,
+    dth: Vec<f32>,
 }
 
 impl BackState {
     pub fn new(n: usize, cfg: &BackCfg) -> Self {
         BackState {
             e: vec![0.0; n],
-            q: vec![0.0; n],
+            q: if cfg.adaptive() {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
             dbeta: if cfg.learn_beta {
                 vec![0.0; n]
             } else {
@@ -340,6 +352,55 @@ impl BackState {
             } else {
                 Vec::new()
             },
+            s: vec![0.0; n],
+            sg: vec![0.0; n],
+            dth: vec![0.0; n],
+        }
+    }
+}
+
+const SUBTRACT: u8 = 0;
+const ZERO: u8 = 1;
+const NONE: u8 = 2;
+
+/// The main elementwise loop of [`backward_row`], specialised on the reset rule,
+/// detaching, adaptation and whether ∂L/∂θ_t is needed, so that it vectorises.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_core<const RESET: u8, const ND: bool, const ADAPT: bool, const DTH: bool>(
+    beta: &[f32],
+    theta_t: &[f32],
+    h: &[f32],
+    g: &mut [f32],
+    st: &mut BackState,
+    rho: f32,
+    gamma: f32,
+) {
+    let n = g.len();
+    let (beta, theta_t, h) = (&beta[..n], &theta_t[..n], &h[..n]);
+    let (s, sg, e, dth) = (&st.s[..n], &st.sg[..n], &mut st.e[..n], &mut st.dth[..n]);
+    let q: &mut [f32] = if ADAPT { &mut st.q[..n] } else { &mut [] };
+    for i in 0..n {
+        let (th, hi, si, sgi, ei) = (theta_t[i], h[i], s[i], sg[i], e[i]);
+        let gin = if ADAPT { g[i] + q[i] } else { g[i] };
+        let (d, dt) = match RESET {
+            SUBTRACT => {
+                let gg = if ND { gin - th * ei } else { gin };
+                (gg * sgi + ei, -gg * sgi - ei * si)
+            }
+            ZERO => {
+                let gg = if ND { gin - hi * ei } else { gin };
+                (gg * sgi + ei * (1.0 - si), -gg * sgi)
+            }
+            _ => (gin * sgi + ei, -gin * sgi),
+        };
+        g[i] = d;
+        e[i] = beta[i] * d;
+        if DTH {
+            dth[i] = dt;
+        }
+        if ADAPT {
+            q[i] = rho * q[i] + gamma * dt;
         }
     }
 }
@@ -347,7 +408,6 @@ impl BackState {
 /// One step of the backward pass for one sample (see the module docs). `g` holds
 /// `∂L/∂s_t` on entry and `∂L/∂x_t` on exit; `theta_t` is the threshold used at this
 /// step, `prev` the membrane and threshold of the previous step (for ∂L/∂β).
-#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_row<F: SpikeFn>(
     cfg: &BackCfg,
@@ -360,39 +420,54 @@ pub(crate) fn backward_row<F: SpikeFn>(
     st: &mut BackState,
 ) {
     let n = g.len();
-    let nd = !cfg.detach;
-    let sur = cfg.surrogate;
-    for i in 0..n {
-        let th = theta_t[i];
-        let hi = h[i];
-        let x = hi - th;
-        let s = f.fire(x);
-        let sg = sur.grad(x);
-        let e = st.e[i];
-        let gin = g[i] + st.q[i];
-        let (d, dth) = match cfg.reset {
-            DiscreteReset::Subtract => {
-                let gg = if nd { gin - th * e } else { gin };
-                (gg * sg + e, -gg * sg - e * s)
+    {
+        let (h, theta_t) = (&h[..n], &theta_t[..n]);
+        let (s, sg) = (&mut st.s[..n], &mut st.sg[..n]);
+        for i in 0..n {
+            let x = h[i] - theta_t[i];
+            s[i] = f.fire(x);
+            sg[i] = x;
+        }
+        cfg.surrogate.grad_in_place(sg);
+    }
+    let adapt = cfg.adaptive();
+    let dth = cfg.learn_theta || adapt;
+    let (rho, gamma) = (cfg.rho, cfg.gamma);
+    macro_rules! go {
+        ($r:expr, $nd:expr) => {
+            match (adapt, dth) {
+                (true, _) => {
+                    backward_core::<$r, $nd, true, true>(beta, theta_t, h, g, st, rho, gamma)
+                }
+                (false, true) => {
+                    backward_core::<$r, $nd, false, true>(beta, theta_t, h, g, st, rho, gamma)
+                }
+                (false, false) => {
+                    backward_core::<$r, $nd, false, false>(beta, theta_t, h, g, st, rho, gamma)
+                }
             }
-            DiscreteReset::Zero => {
-                let gg = if nd { gin - hi * e } else { gin };
-                (gg * sg + e * (1.0 - s), -gg * sg)
-            }
-            DiscreteReset::None => (gin * sg + e, -gin * sg),
         };
-        g[i] = d;
-        if cfg.learn_beta {
-            if let Some((hp, tp)) = prev {
+    }
+    match (cfg.reset, cfg.detach) {
+        (DiscreteReset::Subtract, false) => go!(SUBTRACT, true),
+        (DiscreteReset::Subtract, true) => go!(SUBTRACT, false),
+        (DiscreteReset::Zero, false) => go!(ZERO, true),
+        (DiscreteReset::Zero, true) => go!(ZERO, false),
+        (DiscreteReset::None, _) => go!(NONE, false),
+    }
+    if cfg.learn_beta {
+        if let Some((hp, tp)) = prev {
+            let (hp, tp, db, g) = (&hp[..n], &tp[..n], &mut st.dbeta[..n], &g[..n]);
+            for i in 0..n {
                 let sp = f.fire(hp[i] - tp[i]);
-                st.dbeta[i] += d * cfg.reset.apply(hp[i], sp, tp[i]);
+                db[i] += g[i] * cfg.reset.apply(hp[i], sp, tp[i]);
             }
         }
-        if cfg.learn_theta {
-            st.dtheta[i] += dth;
+    }
+    if cfg.learn_theta {
+        for (a, d) in st.dtheta.iter_mut().zip(&st.dth) {
+            *a += d;
         }
-        st.e[i] = beta[i] * d;
-        st.q[i] = cfg.rho * st.q[i] + cfg.gamma * dth;
     }
 }
 
@@ -416,14 +491,14 @@ impl Layer for Spiking {
         let steps = pass.steps;
         let rows = pass.rows();
         let (mut h, x_static) = match x {
-            Activation::Dense(t) => (t.data, None),
-            Activation::Spikes(s) => (s.to_dense().data, None),
-            Activation::Static(t) => (vec![0.0f32; rows * n], Some(t)),
+            Activation::Dense(t) => (t.into_data(), None),
+            Activation::Spikes(s) => (s.to_dense().into_data(), None),
+            Activation::Static(t) => (crate::pool::take(rows * n), Some(t)),
         };
         assert_eq!(h.len(), rows * n, "spiking layer input rows");
         let adaptive = matches!(self.model, SpikingModel::Alif { .. });
         let mut theta_t = if adaptive {
-            vec![0.0f32; rows * n]
+            crate::pool::take(rows * n)
         } else {
             Vec::new()
         };
@@ -438,7 +513,7 @@ impl Layer for Spiking {
         let xs = |b: usize| x_static.as_ref().map(|t| t.row(b));
         let out = if pass.smooth {
             let f = SmoothSpike(self.spec.surrogate);
-            let mut vals = vec![0.0f32; rows * n];
+            let mut vals = crate::pool::take(rows * n);
             h.par_chunks_mut(chunk)
                 .zip(vals.par_chunks_mut(chunk))
                 .zip(tt.into_par_iter())

@@ -1,0 +1,426 @@
+//! `spikelab train <method>`: training commands. `train surrogate` trains a spiking
+//! network by backpropagation through time with surrogate gradients, with a progress
+//! bar (loss, accuracy, samples/s), per-epoch test accuracy, checkpoints that resume
+//! after a kill (`--resume`), and the weights saved as safetensors. Other methods
+//! (`train stdp`, `train ann`) are further variants of [`TrainCommand`].
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_train::prelude::*;
+use spikelab_train::trainer::{BatchReport, EpochRecord};
+use std::path::{Path, PathBuf};
+
+/// Training methods.
+#[derive(Subcommand, Debug)]
+pub enum TrainCommand {
+    /// Surrogate-gradient training (backpropagation through time).
+    Surrogate(SurrogateArgs),
+}
+
+/// The network: architecture and neuron parameters (shared by `train` and `bench`).
+#[derive(Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Architecture: text such as `784-1000-10` or `12C5-MP2-64C5-MP2-10` (tokens:
+    /// <n>, <n>R, <c>C<k>[s<s>][p<p>][bn], MP<k>, AP<k>, D<p>), or a JSON file of a
+    /// network spec.
+    #[arg(long, default_value = "784-1000-10")]
+    pub arch: String,
+    /// Neuron model of hidden layers: lif, if, alif, relu.
+    #[arg(long, default_value = "lif")]
+    pub neuron: String,
+    /// Membrane decay per step β = exp(−dt/τ_m).
+    #[arg(long, default_value_t = 0.9)]
+    pub beta: f32,
+    /// Firing threshold.
+    #[arg(long, default_value_t = 1.0)]
+    pub threshold: f32,
+    /// Train β: no, layer (one per layer) or neuron (one per neuron).
+    #[arg(long, default_value = "no")]
+    pub learn_beta: String,
+    /// Train the threshold: no, layer or neuron.
+    #[arg(long, default_value = "no")]
+    pub learn_threshold: String,
+    /// Reset after a spike: subtract, zero, none.
+    #[arg(long, default_value = "subtract")]
+    pub reset: String,
+    /// Do not backpropagate through the reset.
+    #[arg(long)]
+    pub detach_reset: bool,
+    /// Surrogate gradient: fast-sigmoid, atan, sigmoid, triangle, straight-through.
+    #[arg(long, default_value = "fast-sigmoid")]
+    pub surrogate: String,
+    /// Surrogate slope (default: the surrogate's usual one: 25, 2, 5, 1, 1).
+    #[arg(long)]
+    pub slope: Option<f32>,
+    /// Adaptation decay and strength of `alif` neurons.
+    #[arg(long, num_args = 2, default_values_t = [0.95, 0.5])]
+    pub adaptation: Vec<f32>,
+    /// Decay of the leaky-integrator readout used with `--loss ce-membrane`.
+    #[arg(long, default_value_t = 0.9)]
+    pub readout_beta: f32,
+}
+
+fn parse_learn(s: &str, field: &str) -> Result<Learn> {
+    Ok(match s {
+        "no" | "none" => Learn::No,
+        "layer" => Learn::Layer,
+        "neuron" => Learn::Neuron,
+        _ => bail!(
+            "invalid value for `{field}`: `{s}`; allowed: {}",
+            Learn::NAMES
+        ),
+    })
+}
+
+fn parse_reset(s: &str) -> Result<DiscreteReset> {
+    Ok(match s {
+        "subtract" => DiscreteReset::Subtract,
+        "zero" => DiscreteReset::Zero,
+        "none" => DiscreteReset::None,
+        _ => bail!(
+            "invalid value for `reset`: `{s}`; allowed: {}",
+            DiscreteReset::NAMES
+        ),
+    })
+}
+
+impl NetArgs {
+    /// The network for inputs of `input` shape and the given loss.
+    pub fn spec(&self, input: FeatShape, loss: &LossSpec) -> Result<NetSpec> {
+        if self.arch.ends_with(".json") {
+            let text = std::fs::read_to_string(&self.arch)
+                .with_context(|| format!("cannot read {}", self.arch))?;
+            return Ok(NetSpec::from_json(&text, &self.arch)?);
+        }
+        let kind = SurrogateKind::parse(&self.surrogate)?;
+        let spiking = SpikingSpec {
+            beta: self.beta,
+            threshold: self.threshold,
+            learn_beta: parse_learn(&self.learn_beta, "learn-beta")?,
+            learn_threshold: parse_learn(&self.learn_threshold, "learn-threshold")?,
+            reset: parse_reset(&self.reset)?,
+            detach_reset: self.detach_reset,
+            surrogate: Surrogate::with_slope(kind, self.slope.unwrap_or(kind.default_slope())),
+        };
+        let opts = ArchOptions {
+            neuron: NeuronKind::parse(&self.neuron)?,
+            spiking,
+            adaptation: (self.adaptation[0], self.adaptation[1]),
+            output: if loss.on_membrane() {
+                OutputKind::Membrane {
+                    beta: self.readout_beta,
+                }
+            } else {
+                OutputKind::Spiking
+            },
+        };
+        Ok(parse_arch(&self.arch, input, &opts)?)
+    }
+}
+
+/// How to train (shared by `train` and `bench`).
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Time steps per sample.
+    #[arg(long, default_value_t = 25)]
+    pub steps: usize,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Optimizer: sgd (momentum 0.9), adam, adamw.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Weight decay (default 0; 0.01 for adamw).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Learning-rate schedule: constant, cosine[:<min_lr>], step:<epochs>:<gamma>,
+    /// exponential:<gamma>.
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Input encoding: rate, latency, direct.
+    #[arg(long, default_value = "rate")]
+    pub encoding: String,
+    /// Rate-coding gain (spike probability per step of a white pixel).
+    #[arg(long, default_value_t = 1.0)]
+    pub gain: f32,
+    /// Loss: ce-count, mse-count, ce-membrane.
+    #[arg(long, default_value = "ce-count")]
+    pub loss: String,
+    /// Seed of initialisation, shuffling, encoding and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl RunArgs {
+    /// The loss.
+    pub fn loss(&self) -> Result<LossSpec> {
+        Ok(LossSpec::parse(&self.loss)?)
+    }
+    /// The training configuration.
+    pub fn config(&self, epochs: usize) -> Result<TrainConfig> {
+        let encoding = match Encoding::parse(&self.encoding)? {
+            Encoding::Rate { .. } => Encoding::Rate { gain: self.gain },
+            e => e,
+        };
+        Ok(TrainConfig {
+            steps: self.steps,
+            batch_size: self.batch,
+            epochs,
+            lr: self.lr,
+            encoding,
+            loss: self.loss()?,
+            optimizer: OptimizerSpec::parse(&self.optimizer, self.weight_decay)?,
+            schedule: Schedule::parse(&self.schedule)?,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Sets the size of rayon's global pool (0 = one thread per core).
+pub fn set_threads(threads: usize) -> Result<()> {
+    if threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
+    Ok(())
+}
+
+/// Arguments of `spikelab train surrogate`.
+#[derive(Args, Debug)]
+pub struct SurrogateArgs {
+    /// Dataset directory (MNIST-format IDX files, e.g. ../shared/data/mnist).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The network.
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// How to train.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Epochs.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Output directory: model.safetensors, checkpoint.safetensors, model.json,
+    /// history.csv (default: runs/<arch>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in the output directory from its checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over even if the output directory holds a checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Seconds between checkpoints within an epoch (0 = at epoch ends only).
+    #[arg(long, default_value_t = 60.0)]
+    pub checkpoint_every_s: f64,
+    /// Train on the first N training samples only.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test samples only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs a training command.
+pub fn train(cmd: &TrainCommand) -> Result<()> {
+    match cmd {
+        TrainCommand::Surrogate(a) => surrogate(a).map(|_| ()),
+    }
+}
+
+struct Bars {
+    bar: ProgressBar,
+    quiet: bool,
+    epochs: usize,
+}
+
+impl Bars {
+    fn new(quiet: bool, epochs: usize) -> Self {
+        Bars {
+            bar: ProgressBar::hidden(),
+            quiet,
+            epochs,
+        }
+    }
+}
+
+impl Monitor for Bars {
+    fn on_batch(&mut self, r: &BatchReport) -> bool {
+        if self.quiet {
+            return true;
+        }
+        if self.bar.is_hidden() || self.bar.length() != Some(r.batches as u64) {
+            self.bar = ProgressBar::new(r.batches as u64);
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+                )
+                .expect("valid template"),
+            );
+            self.bar
+                .set_prefix(format!("{}/{}", r.epoch + 1, self.epochs));
+        }
+        self.bar.set_position(r.batch as u64);
+        self.bar.set_message(format!(
+            "loss {:.4} acc {:.2}% {:.0} samples/s",
+            r.loss, r.accuracy, r.samples_per_s
+        ));
+        true
+    }
+    fn on_eval(&mut self, done: usize, total: usize) {
+        if !self.quiet && !self.bar.is_hidden() {
+            self.bar
+                .set_message(format!("evaluating {done}/{total} test samples"));
+        }
+    }
+    fn on_epoch(&mut self, r: &EpochRecord) {
+        self.bar.finish_and_clear();
+        self.bar = ProgressBar::hidden();
+        println!("{}", epoch_line(r, self.epochs));
+    }
+}
+
+fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+    let test = r
+        .test_accuracy
+        .map_or(String::from("-"), |a| format!("{a:.2}%"));
+    format!(
+        "epoch {:>3}/{epochs}  train loss {:.4}  train acc {:.2}%  test acc {test}  lr {:.2e}  {:.1} s  {:.0} samples/s",
+        r.epoch, r.train_loss, r.train_accuracy, r.lr, r.seconds, r.samples_per_s
+    )
+}
+
+/// Directory name for an architecture.
+fn default_out(arch: &str) -> PathBuf {
+    let name: String = arch
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("runs").join(name)
+}
+
+fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
+    let json = serde_json::json!({
+        "network": t.net.spec,
+        "steps": t.net.steps,
+        "config": t.config,
+        "history": t.state.history,
+    });
+    spikelab_train::io::write_atomic(
+        &dir.join("model.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    crate::output::write_csv(
+        &dir.join("history.csv"),
+        &[
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "test_accuracy",
+            "lr",
+            "seconds",
+            "samples_per_s",
+        ],
+        t.state.history.iter().map(|r| {
+            vec![
+                r.epoch as f64,
+                r.train_loss,
+                r.train_accuracy,
+                r.test_accuracy.unwrap_or(f64::NAN),
+                r.lr as f64,
+                r.seconds,
+                r.samples_per_s,
+            ]
+        }),
+    )
+}
+
+/// Runs `spikelab train surrogate`; returns the trainer at the end.
+pub fn surrogate(a: &SurrogateArgs) -> Result<Trainer> {
+    set_threads(a.run.threads)?;
+    let out = a.out.clone().unwrap_or_else(|| default_out(&a.net.arch));
+    let ckpt = out.join("checkpoint.safetensors");
+    let mut train = load_idx_dataset(&a.data, Split::Train)?;
+    let test = load_idx_dataset(&a.data, Split::Test)?;
+    if let Some(n) = a.train_limit {
+        train = train.truncated(n);
+    }
+    let mut trainer = if a.resume {
+        if !ckpt.is_file() {
+            bail!("--resume: {} does not exist", ckpt.display());
+        }
+        let mut t = Trainer::resume(&ckpt)?;
+        if t.config.epochs < a.epochs {
+            t.config.epochs = a.epochs;
+        }
+        println!(
+            "resuming {} at epoch {}, batch {}",
+            ckpt.display(),
+            t.state.epoch + 1,
+            t.state.batch
+        );
+        t
+    } else {
+        if ckpt.exists() && !a.force {
+            bail!(
+                "{} holds a checkpoint; pass --resume to continue it or --force to start over",
+                out.display()
+            );
+        }
+        let loss = a.run.loss()?;
+        let spec = a.net.spec(train.shape, &loss)?;
+        Trainer::new(&spec, a.run.config(a.epochs)?)?
+    };
+    if !a.quiet {
+        println!(
+            "{} train / {} test samples of {}, {} steps, batch {}, {} threads, {} kernels",
+            train.len(),
+            a.test_limit.unwrap_or(test.len()).min(test.len()),
+            train.shape,
+            trainer.config.steps,
+            trainer.config.batch_size,
+            rayon::current_num_threads(),
+            spikelab_train::kernels::simd_name()
+        );
+        print!("{}", trainer.net.summary());
+    }
+    for r in &trainer.state.history {
+        println!("{}", epoch_line(r, trainer.config.epochs));
+    }
+    let opts = FitOptions {
+        checkpoint: Some(ckpt),
+        every_s: a.checkpoint_every_s,
+        test_limit: a.test_limit,
+    };
+    let mut bars = Bars::new(a.quiet, trainer.config.epochs);
+    trainer.fit(&train, Some(&test), &opts, &mut bars)?;
+    trainer.save_model(&out.join("model.safetensors"))?;
+    write_summary(&out, &trainer)?;
+    if let Some(r) = trainer.state.history.last() {
+        println!(
+            "final test accuracy {:.2}%  ({} written)",
+            r.test_accuracy.unwrap_or(f64::NAN),
+            out.join("model.safetensors").display()
+        );
+    }
+    Ok(trainer)
+}
