@@ -445,6 +445,10 @@ impl Network {
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.layers
     }
+    /// The layers, mutable (export runs parts of the network).
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
+        &mut self.layers
+    }
     /// Shape of the output.
     pub fn output_shape(&self) -> FeatShape {
         self.layers.last().expect("non-empty").out_shape()

@@ -571,7 +571,7 @@ pub fn evaluate(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::arch::{parse_arch, ArchOptions};
     use crate::tensor::FeatShape;
