@@ -96,6 +96,11 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
         spikelab_train::kernels::simd_name()
     );
     print!("{}", trainer.net.summary());
+    if train.len() < bs || test.len() < bs {
+        anyhow::bail!(
+            "bench train needs at least one batch ({bs} samples) of training and test data"
+        );
+    }
     let order = epoch_order(train.len(), config.seed, 0);
     let n_batches = train.len() / bs;
     let batch_idx = |k: usize| &order[(k % n_batches) * bs..(k % n_batches + 1) * bs];
@@ -238,4 +243,43 @@ fn infer_batch(t: &mut Trainer, test: &Dataset, k: usize, bs: usize, images: &mu
     );
     let out = t.net.forward(x, &Pass::eval(c.steps, bs));
     std::hint::black_box(loss::predict(&out, c.steps));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: BenchTrainArgs,
+    }
+
+    #[test]
+    fn bench_train_measures_something() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::train::tests::write_toy_mnist(dir.path(), 64, 32);
+        let a = Cmd::try_parse_from([
+            "x",
+            "--data",
+            &dir.path().display().to_string(),
+            "--arch",
+            "4C3-MP2-4",
+            "--steps",
+            "4",
+            "--batch",
+            "16",
+            "--batches",
+            "2",
+            "--warmup",
+            "1",
+            "--profile",
+        ])
+        .unwrap()
+        .args;
+        let r = bench_train(&a).unwrap();
+        assert!(r.train_samples_per_s > 0.0 && r.infer_samples_per_s > 0.0);
+        assert!(r.peak_mib.is_none_or(|m| m > 0.0));
+    }
 }

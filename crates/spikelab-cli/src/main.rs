@@ -25,7 +25,29 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// Keeps freed memory in the process (glibc): training allocates and frees the same
+/// large buffers every batch, and returning them to the system would make every batch
+/// page-fault them in again.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only changes allocator tuning parameters; called before any
+    // other thread exists.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) => run::run(args).map(|_| ()),

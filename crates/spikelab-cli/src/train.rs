@@ -424,3 +424,148 @@ pub fn surrogate(a: &SurrogateArgs) -> Result<Trainer> {
     }
     Ok(trainer)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::io::Write;
+
+    /// Writes an MNIST-format dataset of 8×8 images in 4 classes (the lit quadrant)
+    /// into `dir`.
+    pub fn write_toy_mnist(dir: &Path, n_train: usize, n_test: usize) {
+        let write = |name: &str, dims: &[u32], data: &[u8]| {
+            let mut v = vec![0u8, 0, 8, dims.len() as u8];
+            for d in dims {
+                v.extend_from_slice(&d.to_be_bytes());
+            }
+            v.extend_from_slice(data);
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&v).unwrap();
+            std::fs::write(dir.join(format!("{name}.gz")), e.finish().unwrap()).unwrap();
+        };
+        for (prefix, n, seed) in [("train", n_train, 1u64), ("t10k", n_test, 2)] {
+            let mut images = Vec::new();
+            let mut labels = Vec::new();
+            let mut state = seed;
+            for _ in 0..n {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let y = (state >> 33) as u8 % 4;
+                for p in 0..64 {
+                    let (r, c) = (p / 8, p % 8);
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let noise = (state >> 40) as u8 % 50;
+                    let on = (r / 4) * 2 + c / 4 == y as usize;
+                    images.push(if on { 200 + noise } else { noise });
+                }
+                labels.push(y);
+            }
+            write(
+                &format!("{prefix}-images-idx3-ubyte"),
+                &[n as u32, 8, 8],
+                &images,
+            );
+            write(&format!("{prefix}-labels-idx1-ubyte"), &[n as u32], &labels);
+        }
+    }
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: SurrogateArgs,
+    }
+
+    fn args(data: &Path, out: &Path, extra: &[&str]) -> SurrogateArgs {
+        let mut v = vec![
+            "x".to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--steps".into(),
+            "8".into(),
+            "--batch".into(),
+            "16".into(),
+            "--lr".into(),
+            "0.005".into(),
+            "--quiet".into(),
+        ];
+        if !extra.contains(&"--arch") {
+            v.extend(["--arch".to_string(), "64-32-4".into()]);
+        }
+        v.extend(extra.iter().map(|s| s.to_string()));
+        Cmd::try_parse_from(v).unwrap().args
+    }
+
+    #[test]
+    fn train_resume_and_eval_on_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        write_toy_mnist(dir.path(), 320, 100);
+        // Two epochs at once, and one epoch then a resumed second: same weights.
+        let whole =
+            surrogate(&args(dir.path(), &dir.path().join("a"), &["--epochs", "2"])).unwrap();
+        let acc = whole.state.history[1].test_accuracy.unwrap();
+        assert!(acc > 90.0, "test accuracy {acc}");
+        let b = dir.path().join("b");
+        surrogate(&args(dir.path(), &b, &["--epochs", "1"])).unwrap();
+        // A second run into the same directory needs --resume or --force.
+        let e = surrogate(&args(dir.path(), &b, &["--epochs", "2"])).unwrap_err();
+        assert!(e.to_string().contains("--resume"), "{e}");
+        let resumed = surrogate(&args(dir.path(), &b, &["--epochs", "2", "--resume"])).unwrap();
+        assert_eq!(resumed.state.history.len(), 2);
+        for ((_, p), (_, q)) in whole
+            .net
+            .named_params()
+            .iter()
+            .zip(resumed.net.named_params().iter())
+        {
+            assert_eq!(p.value, q.value);
+        }
+        for f in [
+            "model.safetensors",
+            "checkpoint.safetensors",
+            "model.json",
+            "history.csv",
+        ] {
+            assert!(b.join(f).is_file(), "{f}");
+        }
+        // Evaluation in the trainer and on the engine agree.
+        let report = crate::eval::eval(&crate::eval::EvalArgs {
+            model: b.clone(),
+            data: dir.path().to_path_buf(),
+            limit: None,
+            engine: true,
+            dt_ms: 1.0,
+            export_toml: Some(dir.path().join("net.toml")),
+            threads: 0,
+        })
+        .unwrap();
+        let ev = report.engine.unwrap();
+        assert_eq!(ev.predictions, report.trainer.predictions);
+        assert!(ev.synops_per_inference > 0.0);
+        // The exported model file is a valid engine network.
+        assert!(spikelab_core::network::NetworkSpec::load(dir.path().join("net.toml")).is_ok());
+    }
+
+    #[test]
+    fn bad_arguments_are_reported_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        write_toy_mnist(dir.path(), 40, 20);
+        let out = dir.path().join("o");
+        let e = surrogate(&args(dir.path(), &out, &["--surrogate", "relu"])).unwrap_err();
+        assert!(e.to_string().contains("surrogate"), "{e}");
+        let e = surrogate(&args(dir.path(), &out, &["--arch", "100-10"])).unwrap_err();
+        assert!(e.to_string().contains("input size"), "{e}");
+        let e = surrogate(&args(
+            dir.path(),
+            &out,
+            &["--loss", "ce-membrane", "--encoding", "pixels"],
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("encoding"), "{e}");
+        let e = surrogate(&args(&dir.path().join("nowhere"), &out, &[])).unwrap_err();
+        assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
+    }
+}

@@ -10,6 +10,23 @@ use super::dense::{matmul_serial, Mat};
 use super::sparse::SpikeIndex;
 use super::{dispatch, group_ranges, sum_partials};
 use rayon::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// Per-thread im2col buffer, kept between calls (no allocation per chunk).
+    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer of at least `len` floats.
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < len {
+            c.resize(len, 0.0);
+        }
+        f(&mut c[..len])
+    })
+}
 
 /// Geometry of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +203,72 @@ pub fn conv_forward_dense(
         });
 }
 
+/// The weights re-laid out as `[c_in][kh][kw reversed][c_out]`: for one input channel
+/// and kernel row, the taps that reach consecutive output columns are contiguous, so a
+/// spike adds one contiguous run per kernel row (stride 1).
+fn reversed_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let co = g.c_out;
+    let mut r = vec![0.0f32; w.len()];
+    for c in 0..g.c_in {
+        for ky in 0..g.kh {
+            for kr in 0..g.kw {
+                let kx = g.kw - 1 - kr;
+                let src = ((ky * g.kw + kx) * g.c_in + c) * co;
+                let dst = ((c * g.kh + ky) * g.kw + kr) * co;
+                r[dst..dst + co].copy_from_slice(&w[src..src + co]);
+            }
+        }
+    }
+    r
+}
+
+/// Inverse of [`reversed_weights`] for a gradient.
+fn unreverse(g: &ConvGeom, r: &[f32], w: &mut [f32]) {
+    let co = g.c_out;
+    for c in 0..g.c_in {
+        for ky in 0..g.kh {
+            for kr in 0..g.kw {
+                let kx = g.kw - 1 - kr;
+                let dst = ((ky * g.kw + kx) * g.c_in + c) * co;
+                let src = ((c * g.kh + ky) * g.kw + kr) * co;
+                w[dst..dst + co].copy_from_slice(&r[src..src + co]);
+            }
+        }
+    }
+}
+
+/// For input feature `j` (stride 1): the weight offset and output offset of the run
+/// of kernel row `ky = 0` (see [`reversed_weights`]), the run length, and the valid
+/// kernel rows; None if it reaches no output column.
+#[inline(always)]
+fn run_of(g: &ConvGeom, j: usize) -> Option<(usize, usize, usize, usize, usize, usize)> {
+    let (c, px) = (j % g.c_in, j / g.c_in);
+    let (iy, ix) = (px / g.w_in, px % g.w_in);
+    let (kw, pad) = (g.kw, g.pad);
+    // Output column ox = ix + pad − kx must be in 0..w_out.
+    let kx_hi = (ix + pad).min(kw - 1);
+    let kx_lo = (ix + pad + 1).saturating_sub(g.w_out);
+    if kx_lo > kx_hi {
+        return None;
+    }
+    let (kr_lo, kr_hi) = (kw - 1 - kx_hi, kw - 1 - kx_lo);
+    let ox0 = ix + pad - kx_hi;
+    let ky_hi = (iy + pad).min(g.kh - 1);
+    let ky_lo = (iy + pad + 1).saturating_sub(g.h_out);
+    if ky_lo > ky_hi {
+        return None;
+    }
+    let w_off = (c * g.kh * kw + kr_lo) * g.c_out;
+    Some((
+        w_off,
+        ox0,
+        (kr_hi - kr_lo + 1) * g.c_out,
+        iy + pad,
+        ky_lo,
+        ky_hi,
+    ))
+}
+
 /// Sparse forward for spike input: `out` (`rows × out_len`) from the active inputs
 /// of each row, scaled by `scale` (the value of a spike).
 pub fn conv_forward_sparse(
@@ -197,13 +280,66 @@ pub fn conv_forward_sparse(
     out: &mut [f32],
 ) {
     let ol = g.out_len();
-    out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
-        conv_sparse_row(g, active.row(r), w, bias, scale, o);
-    });
+    if g.stride == 1 {
+        let wr = reversed_weights(g, w);
+        out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
+            conv_sparse_row_runs(g, active.row(r), &wr, bias, scale, o);
+        });
+    } else {
+        out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
+            conv_sparse_row(g, active.row(r), w, bias, scale, o);
+        });
+    }
 }
 
 dispatch!(
-    /// One row of [`conv_forward_sparse`].
+    /// One row of [`conv_forward_sparse`] with stride 1: contiguous runs.
+    fn conv_sparse_row_runs(
+        g: &ConvGeom,
+        active: &[u32],
+        wr: &[f32],
+        bias: Option<&[f32]>,
+        scale: f32,
+        out: &mut [f32],
+    ) = conv_sparse_row_runs_impl
+);
+
+#[inline(always)]
+fn conv_sparse_row_runs_impl<const W: usize>(
+    g: &ConvGeom,
+    active: &[u32],
+    wr: &[f32],
+    bias: Option<&[f32]>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let co = g.c_out;
+    let row_stride = g.kw * co;
+    out.fill(0.0);
+    for &j in active {
+        let Some((w_off, ox0, len, ty, ky_lo, ky_hi)) = run_of(g, j as usize) else {
+            continue;
+        };
+        for ky in ky_lo..=ky_hi {
+            let oy = ty - ky;
+            let o = (oy * g.w_out + ox0) * co;
+            let ws = w_off + ky * row_stride;
+            let (dst, src) = (&mut out[o..o + len], &wr[ws..ws + len]);
+            for k in 0..len {
+                dst[k] += src[k];
+            }
+        }
+    }
+    for row in out.chunks_exact_mut(co) {
+        for k in 0..co {
+            let b = bias.map_or(0.0, |b| b[k]);
+            row[k] = b + scale * row[k];
+        }
+    }
+}
+
+dispatch!(
+    /// One row of [`conv_forward_sparse`] (any stride).
     fn conv_sparse_row(
         g: &ConvGeom,
         active: &[u32],
@@ -260,26 +396,26 @@ pub fn conv_weight_grad_dense(g: &ConvGeom, x: &[f32], gout: &[f32], dw: &mut [f
         .into_par_iter()
         .map(|range| {
             let mut part = vec![0.0f32; k * g.c_out];
-            let mut cols = Vec::new();
             let mut r = range.start;
             while r < range.end {
                 let n = cr.min(range.end - r);
                 let m = g.positions() * k;
-                cols.resize(n * m, 0.0);
-                for q in 0..n {
-                    im2col_row(
-                        g,
-                        &x[(r + q) * il..(r + q + 1) * il],
-                        &mut cols[q * m..(q + 1) * m],
+                with_cols(n * m, |cols| {
+                    for q in 0..n {
+                        im2col_row(
+                            g,
+                            &x[(r + q) * il..(r + q + 1) * il],
+                            &mut cols[q * m..(q + 1) * m],
+                        );
+                    }
+                    let mm = n * g.positions();
+                    matmul_serial(
+                        Mat::new(cols, mm, k).t(),
+                        Mat::new(&gout[r * ol..(r + n) * ol], mm, g.c_out),
+                        &mut part,
+                        true,
                     );
-                }
-                let mm = n * g.positions();
-                matmul_serial(
-                    Mat::new(&cols, mm, k).t(),
-                    Mat::new(&gout[r * ol..(r + n) * ol], mm, g.c_out),
-                    &mut part,
-                    true,
-                );
+                });
                 r += n;
             }
             part
@@ -298,24 +434,68 @@ pub fn conv_weight_grad_sparse(
     dw: &mut [f32],
 ) {
     let ol = g.out_len();
+    let runs = g.stride == 1;
     let partials: Vec<Vec<f32>> = group_ranges(active.rows())
         .into_par_iter()
         .map(|range| {
             let mut part = vec![0.0f32; g.k() * g.c_out];
             for r in range {
-                conv_sparse_wgrad_row(g, active.row(r), &gout[r * ol..(r + 1) * ol], &mut part);
+                let go = &gout[r * ol..(r + 1) * ol];
+                if runs {
+                    conv_sparse_wgrad_row_runs(g, active.row(r), go, &mut part);
+                } else {
+                    conv_sparse_wgrad_row(g, active.row(r), go, &mut part);
+                }
             }
             part
         })
         .collect();
-    sum_partials(&partials, dw);
+    if runs {
+        let mut r = vec![0.0f32; dw.len()];
+        sum_partials(&partials, &mut r);
+        unreverse(g, &r, dw);
+    } else {
+        sum_partials(&partials, dw);
+    }
     if scale != 1.0 {
         dw.iter_mut().for_each(|x| *x *= scale);
     }
 }
 
 dispatch!(
-    /// One row of [`conv_weight_grad_sparse`], added into `dw`.
+    /// One row of [`conv_weight_grad_sparse`] with stride 1, added into `dwr` (laid
+    /// out as [`reversed_weights`]).
+    fn conv_sparse_wgrad_row_runs(g: &ConvGeom, active: &[u32], gout: &[f32], dwr: &mut [f32]) =
+        conv_sparse_wgrad_row_runs_impl
+);
+
+#[inline(always)]
+fn conv_sparse_wgrad_row_runs_impl<const W: usize>(
+    g: &ConvGeom,
+    active: &[u32],
+    gout: &[f32],
+    dwr: &mut [f32],
+) {
+    let co = g.c_out;
+    let row_stride = g.kw * co;
+    for &j in active {
+        let Some((w_off, ox0, len, ty, ky_lo, ky_hi)) = run_of(g, j as usize) else {
+            continue;
+        };
+        for ky in ky_lo..=ky_hi {
+            let oy = ty - ky;
+            let o = (oy * g.w_out + ox0) * co;
+            let ws = w_off + ky * row_stride;
+            let (dst, src) = (&mut dwr[ws..ws + len], &gout[o..o + len]);
+            for k in 0..len {
+                dst[k] += src[k];
+            }
+        }
+    }
+}
+
+dispatch!(
+    /// One row of [`conv_weight_grad_sparse`] (any stride), added into `dw`.
     fn conv_sparse_wgrad_row(g: &ConvGeom, active: &[u32], gout: &[f32], dw: &mut [f32]) =
         conv_sparse_wgrad_row_impl
 );
@@ -352,21 +532,22 @@ pub fn conv_input_grad(g: &ConvGeom, gout: &[f32], w: &[f32], dx: &mut [f32]) {
     let (il, ol, k, cr) = (g.in_len(), g.out_len(), g.k(), g.chunk_rows());
     dx.par_chunks_mut(cr * il)
         .zip(gout.par_chunks(cr * ol))
-        .for_each_init(Vec::new, |cols, (d, gc)| {
+        .for_each(|(d, gc)| {
             let n = gc.len() / ol;
             let m = n * g.positions();
-            cols.resize(m * k, 0.0);
-            matmul_serial(
-                Mat::new(gc, m, g.c_out),
-                Mat::new(w, k, g.c_out).t(),
-                cols,
-                false,
-            );
-            d.fill(0.0);
-            let pk = g.positions() * k;
-            for r in 0..n {
-                col2im_add_row(g, &cols[r * pk..(r + 1) * pk], &mut d[r * il..(r + 1) * il]);
-            }
+            with_cols(m * k, |cols| {
+                matmul_serial(
+                    Mat::new(gc, m, g.c_out),
+                    Mat::new(w, k, g.c_out).t(),
+                    cols,
+                    false,
+                );
+                d.fill(0.0);
+                let pk = g.positions() * k;
+                for r in 0..n {
+                    col2im_add_row(g, &cols[r * pk..(r + 1) * pk], &mut d[r * il..(r + 1) * il]);
+                }
+            });
         });
 }
 

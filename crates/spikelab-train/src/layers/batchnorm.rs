@@ -233,6 +233,7 @@ impl Layer for BatchNorm {
         let gamma = &self.weight.value;
         let inv_std = &cache.inv_std;
         let groups = self.groups;
+        let batch_stats = cache.batch_stats;
         let (mg, mgx): (Vec<f32>, Vec<f32>) = (
             sum_g.iter().map(|&s| s as f32 * inv_n).collect(),
             sum_gx.iter().map(|&s| s as f32 * inv_n).collect(),
@@ -245,7 +246,7 @@ impl Layer for BatchNorm {
                 let g0 = if groups > 1 { r % steps } else { 0 } * c;
                 for (i, gv) in row.iter_mut().enumerate() {
                     let k = g0 + i % c;
-                    *gv = if cache.batch_stats {
+                    *gv = if batch_stats {
                         gamma[k] * inv_std[k] * (*gv - mg[k] - xh[i] * mgx[k])
                     } else {
                         gamma[k] * inv_std[k] * *gv

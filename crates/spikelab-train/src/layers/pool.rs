@@ -86,6 +86,64 @@ fn or_bits(w: &mut [u64], start: usize, len: usize, v: u64) {
     }
 }
 
+/// Writes (`SET`) or adds the gradients `go` of one row of a spike max-pool to the
+/// positions that won each window (see the module docs); `offs` are the window's
+/// pixel offsets from its top-left pixel.
+#[inline(always)]
+fn route_spike_grads<const SET: bool>(
+    g: &PoolGeom,
+    offs: &[usize],
+    d: &mut [f32],
+    go: &[f32],
+    xb: &[u64],
+) {
+    let c = g.c;
+    for oy in 0..g.h_out {
+        for ox in 0..g.w_out {
+            let op = (oy * g.w_out + ox) * c;
+            let base = oy * g.stride * g.w_in + ox * g.stride;
+            if SET {
+                // Zero the window (k contiguous runs of k·c floats), then write the
+                // winners.
+                for dy in 0..g.k {
+                    let a = ((oy * g.stride + dy) * g.w_in + ox * g.stride) * c;
+                    d[a..a + g.k * c].fill(0.0);
+                }
+            }
+            let mut c0 = 0;
+            while c0 < c {
+                let len = (c - c0).min(64);
+                let all = if len == 64 { u64::MAX } else { (1 << len) - 1 };
+                let any = offs
+                    .iter()
+                    .fold(0, |a, &o| a | get_bits(xb, (base + o) * c + c0, len));
+                let mut assigned = 0u64;
+                let src = &go[op + c0..op + c0 + len];
+                for (q, &o) in offs.iter().enumerate() {
+                    let p = base + o;
+                    let mut hit = get_bits(xb, p * c + c0, len) & !assigned;
+                    assigned |= hit;
+                    if q == 0 {
+                        // No spike in the window: the first position.
+                        hit |= all & !any;
+                    }
+                    let dst = &mut d[p * c + c0..p * c + c0 + len];
+                    while hit != 0 {
+                        let k = hit.trailing_zeros() as usize;
+                        if SET {
+                            dst[k] = src[k];
+                        } else {
+                            dst[k] += src[k];
+                        }
+                        hit &= hit - 1;
+                    }
+                }
+                c0 += len;
+            }
+        }
+    }
+}
+
 /// Max pooling. See the module docs.
 #[derive(Debug)]
 pub struct MaxPool2d {
@@ -181,45 +239,32 @@ impl Layer for MaxPool2d {
             return None;
         }
         let g = self.geom;
-        let mut dx = Tensor::zeros(grad.rows, g.in_shape());
+        // With non-overlapping windows that tile the input, every input element is
+        // written exactly once (the gradient or 0): no zeroing pass.
+        let tiles = g.stride == g.k && g.h_in == g.h_out * g.k && g.w_in == g.w_out * g.k;
+        let mut dx = if tiles {
+            Tensor::uninit(grad.rows, g.in_shape())
+        } else {
+            Tensor::zeros(grad.rows, g.in_shape())
+        };
         let (il, ol) = (dx.cols(), grad.cols());
+        let kk = g.k * g.k;
         match &x {
             Activation::Spikes(s) => {
                 let wi = s.words;
+                let offs: Vec<usize> = (0..g.k)
+                    .flat_map(|dy| (0..g.k).map(move |dx| dy * g.w_in + dx))
+                    .collect();
+                let offs = &offs[..];
                 dx.data
                     .par_chunks_mut(il)
                     .zip(grad.data.par_chunks(ol))
                     .zip(s.bits.par_chunks(wi))
                     .for_each(|((d, go), xb)| {
-                        for oy in 0..g.h_out {
-                            for ox in 0..g.w_out {
-                                let op = (oy * g.w_out + ox) * g.c;
-                                let mut c0 = 0;
-                                while c0 < g.c {
-                                    let len = (g.c - c0).min(64);
-                                    let all = if len == 64 { u64::MAX } else { (1 << len) - 1 };
-                                    let mut assigned = 0u64;
-                                    let mut first = None;
-                                    for p in g.window(oy, ox) {
-                                        first.get_or_insert(p);
-                                        let mut hit = get_bits(xb, p * g.c + c0, len) & !assigned;
-                                        assigned |= hit;
-                                        while hit != 0 {
-                                            let c = c0 + hit.trailing_zeros() as usize;
-                                            d[p * g.c + c] += go[op + c];
-                                            hit &= hit - 1;
-                                        }
-                                    }
-                                    let p = first.expect("non-empty window");
-                                    let mut rest = all & !assigned;
-                                    while rest != 0 {
-                                        let c = c0 + rest.trailing_zeros() as usize;
-                                        d[p * g.c + c] += go[op + c];
-                                        rest &= rest - 1;
-                                    }
-                                    c0 += len;
-                                }
-                            }
+                        if tiles {
+                            route_spike_grads::<true>(&g, offs, d, go, xb);
+                        } else {
+                            route_spike_grads::<false>(&g, offs, d, go, xb);
                         }
                     });
             }
@@ -228,23 +273,40 @@ impl Layer for MaxPool2d {
                     .par_chunks_mut(il)
                     .zip(grad.data.par_chunks(ol))
                     .zip(t.data.par_chunks(il))
-                    .for_each(|((d, go), xr)| {
-                        for oy in 0..g.h_out {
-                            for ox in 0..g.w_out {
-                                let op = (oy * g.w_out + ox) * g.c;
-                                for c in 0..g.c {
-                                    let mut best = (f32::NEG_INFINITY, usize::MAX);
-                                    for p in g.window(oy, ox) {
-                                        let v = xr[p * g.c + c];
-                                        if best.1 == usize::MAX || v > best.0 {
-                                            best = (v, p);
+                    .for_each_init(
+                        || (Vec::new(), Vec::new()),
+                        |(win, best), ((d, go), xr)| {
+                            for oy in 0..g.h_out {
+                                for ox in 0..g.w_out {
+                                    let op = (oy * g.w_out + ox) * g.c;
+                                    win.clear();
+                                    win.extend(g.window(oy, ox));
+                                    // First position holding the maximum, per channel.
+                                    best.clear();
+                                    best.resize(g.c, 0usize);
+                                    for (c, bc) in best.iter_mut().enumerate() {
+                                        let mut b = 0;
+                                        for q in 1..kk {
+                                            if xr[win[q] * g.c + c] > xr[win[b] * g.c + c] {
+                                                b = q;
+                                            }
+                                        }
+                                        *bc = b;
+                                    }
+                                    for (q, &p) in win.iter().enumerate() {
+                                        for c in 0..g.c {
+                                            let v = if best[c] == q { go[op + c] } else { 0.0 };
+                                            if tiles {
+                                                d[p * g.c + c] = v;
+                                            } else {
+                                                d[p * g.c + c] += v;
+                                            }
                                         }
                                     }
-                                    d[best.1 * g.c + c] += go[op + c];
                                 }
                             }
-                        }
-                    });
+                        },
+                    );
             }
         }
         Some(dx)
