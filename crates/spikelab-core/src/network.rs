@@ -7,7 +7,7 @@ use crate::connectivity::Connectivity;
 use crate::error::{check_positive, Error, Result};
 use crate::input::CurrentSpec;
 use crate::monitor::MonitorSpec;
-use crate::neuron::{iaf::Iaf, lif::Lif, NeuronModel};
+use crate::neuron::{iaf::Iaf, iaf::IafModel, lif::Lif, lif::LifModel, NeuronModel};
 use crate::source::{PoissonSource, SpikeGenerator};
 use crate::synapse::{ReceptorKind, ReceptorSpec};
 use crate::value::Value;
@@ -73,8 +73,8 @@ impl NeuronSpec {
     /// The model as a trait object, or None for spike sources.
     pub fn neuron_model(&self) -> Option<Box<dyn NeuronModel>> {
         match self {
-            NeuronSpec::Lif(m) => Some(Box::new(m.clone())),
-            NeuronSpec::If(m) => Some(Box::new(m.clone())),
+            NeuronSpec::Lif(m) => Some(Box::new(LifModel::new(m.clone()))),
+            NeuronSpec::If(m) => Some(Box::new(IafModel::new(m.clone()))),
             NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_) => None,
         }
     }
