@@ -66,14 +66,19 @@ pub(crate) struct SpinBarrier {
     n: usize,
     count: AtomicUsize,
     generation: AtomicUsize,
+    spin_limit: u32,
 }
 
 impl SpinBarrier {
     pub fn new(n: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         SpinBarrier {
             n,
             count: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            // With more threads than cores a spinning waiter only delays the thread it
+            // waits for: yield almost at once.
+            spin_limit: if n <= cores { 4000 } else { 16 },
         }
     }
 
@@ -85,7 +90,7 @@ impl SpinBarrier {
         } else {
             let mut spins = 0u32;
             while self.generation.load(Ordering::Acquire) == gen {
-                if spins < 20_000 {
+                if spins < self.spin_limit {
                     std::hint::spin_loop();
                     spins += 1;
                 } else {

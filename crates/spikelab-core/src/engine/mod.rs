@@ -4,6 +4,7 @@
 
 mod exchange;
 mod partition;
+mod plastic;
 pub mod table;
 
 use crate::connectivity::{generate, Connectivity, GenerateRequest, SynapseRows};
@@ -19,6 +20,7 @@ use exchange::{SpikeExchange, SpinBarrier};
 use partition::{
     ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk, StateProbe,
 };
+use plastic::{ColumnIndex, PlasticState};
 use table::{RingBuffer, SynapseTable};
 
 /// What the simulator knows about a population.
@@ -371,12 +373,41 @@ impl Simulator {
                 synapses: rows.len(),
             });
             let b = &bounds[ti];
+            let rule = p.plasticity.as_ref().map(|r| r.prepare(dt));
+            let reward_source = match &p.plasticity {
+                Some(r) => match r.reward_population() {
+                    Some(name) => Some((
+                        spec.population_index(name, "")?,
+                        r.reward_per_spike() as f32,
+                    )),
+                    None => None,
+                },
+                None => None,
+            };
             for (part, list) in part_projs.iter_mut().enumerate() {
+                let (lo, hi) = (b[part], b[part + 1]);
+                let mut table = SynapseTable::from_rows(&rows, lo as u32, hi as u32);
+                let needs_cols = rule.is_some() || p.normalization.is_some();
+                let cols = needs_cols.then(|| ColumnIndex::new(&table, hi - lo));
+                if let (Some(n), Some(c)) = (&p.normalization, &cols) {
+                    c.normalize(&mut table.weight, n.total as f32);
+                }
+                let plastic = rule
+                    .clone()
+                    .map(|r| Box::new(PlasticState::new(r, &table, hi - lo, k, seed, lo)));
                 list.push(ProjChunk {
                     source: si,
                     target: ti,
                     receptor: ri,
-                    table: SynapseTable::from_rows(&rows, b[part] as u32, b[part + 1] as u32),
+                    table,
+                    cols,
+                    plastic,
+                    reward_source,
+                    pending_reward: 0.0,
+                    normalize_every: p.normalization.as_ref().and_then(|n| {
+                        n.every_ms
+                            .map(|e| (n.total as f32, ((e / dt).round() as u64).max(1)))
+                    }),
                 });
             }
         }
@@ -391,6 +422,7 @@ impl Simulator {
                 projections,
                 bounds: bounds.clone(),
                 probes: Vec::new(),
+                has_plasticity: spec.projections.iter().any(|p| p.plasticity.is_some()),
                 events: 0,
                 dt_ms: dt,
             })
@@ -801,6 +833,130 @@ impl Simulator {
                         info.name
                     )))
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn projection_checked(&self, proj: usize) -> Result<&ProjectionInfo> {
+        self.projections.get(proj).ok_or_else(|| {
+            Error::Invalid(format!(
+                "no projection {proj} (the network has {})",
+                self.projections.len()
+            ))
+        })
+    }
+
+    /// Index of the projection called `name` (given, or `source->target`).
+    pub fn projection_index(&self, name: &str) -> Result<usize> {
+        self.projections
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "projection",
+                name: name.into(),
+                field: "projection".into(),
+                known: self.projections.iter().map(|p| p.name.clone()).collect(),
+            })
+    }
+
+    /// Switches the plasticity of projection `proj` on or off (weights are kept; off,
+    /// spikes still arrive with the current weights).
+    pub fn set_plasticity_enabled(&mut self, proj: usize, enabled: bool) -> Result<()> {
+        self.projection_checked(proj)?;
+        let mut found = false;
+        for part in &mut self.partitions {
+            if let Some(pl) = &mut part.projections[proj].plastic {
+                pl.enabled = enabled;
+                found = true;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "projection `{}` has no plasticity rule",
+                self.projections[proj].name
+            )))
+        }
+    }
+
+    /// Delivers `amount` of reward (dopamine) to the reward-modulated projection
+    /// `proj`; it takes effect in the next step.
+    pub fn reward(&mut self, proj: usize, amount: f64) -> Result<()> {
+        self.projection_checked(proj)?;
+        for part in &mut self.partitions {
+            part.projections[proj].pending_reward += amount as f32;
+        }
+        Ok(())
+    }
+
+    /// Scales each target neuron's incoming weights in projection `proj` so that they
+    /// sum to `total` (synaptic scaling; Diehl & Cook 2015 normalise before every
+    /// example). Targets without synapses are left alone.
+    pub fn normalize_weights(&mut self, proj: usize, total: f64) -> Result<()> {
+        let info = self.projection_checked(proj)?.clone();
+        let bounds = &self.bounds[info.target];
+        for part in &mut self.partitions {
+            let n = bounds[part.index + 1] - bounds[part.index];
+            let pc = &mut part.projections[proj];
+            let cols = pc
+                .cols
+                .get_or_insert_with(|| ColumnIndex::new(&pc.table, n));
+            cols.normalize(&mut pc.table.weight, total as f32);
+        }
+        Ok(())
+    }
+
+    /// Sets the weights of projection `proj`, given in the order of
+    /// [`Simulator::synapses`] (source-major, targets ascending).
+    pub fn set_weights(&mut self, proj: usize, weights: &[f32]) -> Result<()> {
+        let info = self.projection_checked(proj)?.clone();
+        if weights.len() != info.synapses {
+            return Err(Error::Invalid(format!(
+                "set_weights: {} weights for {} synapses of `{}`",
+                weights.len(),
+                info.synapses,
+                info.name
+            )));
+        }
+        let n_src = self.pops[info.source].size;
+        let mut next = 0usize;
+        for s in 0..n_src {
+            for part in &mut self.partitions {
+                let t = &mut part.projections[proj].table;
+                let (a, b) = (t.row_ptr[s], t.row_ptr[s + 1]);
+                t.weight[a..b].copy_from_slice(&weights[next..next + (b - a)]);
+                next += b - a;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the parameters of neuron population `pop` (same model kind, so the
+    /// state is kept), e.g. to freeze adaptive thresholds after training.
+    pub fn set_neuron_params(&mut self, pop: usize, neuron: &NeuronSpec) -> Result<()> {
+        let info = self
+            .pops
+            .get(pop)
+            .ok_or_else(|| Error::Invalid(format!("no population {pop}")))?
+            .clone();
+        let mut model = neuron.neuron_model().ok_or_else(|| {
+            Error::Invalid("set_neuron_params needs a neuron model, not a spike source".into())
+        })?;
+        let names: Vec<String> = model.state_names().iter().map(|s| s.to_string()).collect();
+        if info.is_source || names != info.state_names {
+            return Err(Error::Invalid(format!(
+                "population `{}` has state {:?}; the new parameters give {:?}",
+                info.name, info.state_names, names
+            )));
+        }
+        let dt = self.dt_ms;
+        for part in &mut self.partitions {
+            if let ChunkKind::Neuron(nc) = &mut part.pops[pop].kind {
+                let has_g = nc.drive.has_conductance;
+                model.prepare(&format!("population[{}].neuron", info.name), dt, has_g)?;
+                nc.model = model.clone();
             }
         }
         Ok(())

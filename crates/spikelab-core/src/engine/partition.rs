@@ -6,6 +6,7 @@
 //! partitions there are.
 
 use super::exchange::SpikeExchange;
+use super::plastic::{ColumnIndex, PlasticState};
 use super::table::{RingBuffer, SynapseTable};
 use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
@@ -68,6 +69,15 @@ pub(crate) struct ProjChunk {
     pub target: usize,
     pub receptor: usize,
     pub table: SynapseTable,
+    /// Synapses by target (plastic or normalised projections).
+    pub cols: Option<ColumnIndex>,
+    pub plastic: Option<Box<PlasticState>>,
+    /// Reward population and dopamine per spike (reward-modulated rules).
+    pub reward_source: Option<(usize, f32)>,
+    /// Reward given from outside, applied at the next step.
+    pub pending_reward: f32,
+    /// Periodic normalisation: total and interval in steps.
+    pub normalize_every: Option<(f32, u64)>,
 }
 
 /// See the module docs.
@@ -80,6 +90,8 @@ pub(crate) struct Partition {
     /// `bounds[pop][k]`: first neuron of partition `k` in population `pop`.
     pub bounds: Vec<Vec<usize>>,
     pub probes: Vec<StateProbe>,
+    /// Whether any projection is plastic.
+    pub has_plasticity: bool,
     /// Synaptic events delivered so far.
     pub events: u64,
     pub dt_ms: f64,
@@ -104,24 +116,55 @@ impl Partition {
                 ChunkKind::Neuron(nc) => nc.update(step, dt_ms, spikes),
             }
         }
+        if self.has_plasticity {
+            self.post_plasticity(out, step);
+        }
     }
 
     fn deliver(&mut self, ex: &SpikeExchange, emit_step: u64, parity: usize) {
         let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
-        for proj in &self.projections {
-            if proj.table.is_empty() {
-                continue;
+        let step = emit_step + 1;
+        for proj in &mut self.projections {
+            if let (Some((total, every)), Some(cols)) = (proj.normalize_every, &proj.cols) {
+                if step % every == 0 {
+                    cols.normalize(&mut proj.table.weight, total);
+                }
             }
             let ChunkKind::Neuron(nc) = &mut self.pops[proj.target].kind else {
                 unreachable!("projections target neuron populations")
             };
             let ring = &mut nc.receptors[proj.receptor].ring;
+            let mut rewards = std::mem::take(&mut proj.pending_reward);
             for part in 0..n_parts {
                 // SAFETY: slots of the previous step's parity are not written now.
-                let spikes = unsafe { &ex.read(part, parity)[proj.source] };
-                if !spikes.is_empty() {
-                    let offset = self.bounds[proj.source][part] as u32;
-                    self.events += proj.table.deliver(spikes, offset, emit_step, ring);
+                let slot = unsafe { ex.read(part, parity) };
+                if let Some((pop, per_spike)) = proj.reward_source {
+                    rewards += per_spike * slot[pop].len() as f32;
+                }
+                let spikes = &slot[proj.source];
+                if spikes.is_empty() || proj.table.is_empty() {
+                    continue;
+                }
+                let offset = self.bounds[proj.source][part] as u32;
+                self.events += match &mut proj.plastic {
+                    Some(pl) => pl.enqueue(&proj.table, spikes, offset, emit_step),
+                    None => proj.table.deliver(spikes, offset, emit_step, ring),
+                };
+            }
+            if let Some(pl) = &mut proj.plastic {
+                pl.arrive(&mut proj.table, ring, step);
+                pl.reward_step(&mut proj.table, rewards);
+            }
+        }
+    }
+
+    /// Postsynaptic plasticity for the neurons that fired at `step`.
+    fn post_plasticity(&mut self, fired: &[Vec<u32>], step: u64) {
+        for proj in &mut self.projections {
+            if let (Some(pl), Some(cols)) = (&mut proj.plastic, &proj.cols) {
+                let f = &fired[proj.target];
+                if !f.is_empty() {
+                    pl.post_spikes(&mut proj.table, cols, f, step);
                 }
             }
         }

@@ -163,6 +163,7 @@ fn update_kernel(model: &IafModel, state: &mut [Vec<f32>], drive: &Drive, spikes
             v,
             refr,
             jump,
+            None,
             &tr,
             |r, vi, vo| {
                 for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
@@ -177,6 +178,7 @@ fn update_kernel(model: &IafModel, state: &mut [Vec<f32>], drive: &Drive, spikes
                 v,
                 refr,
                 jump,
+                None,
                 &tr,
                 |r, vi, vo| {
                     let it = vo

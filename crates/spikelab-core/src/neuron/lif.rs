@@ -54,6 +54,12 @@ pub struct Lif {
     pub reset: ResetMode,
     /// Integration method.
     pub integration: Integration,
+    /// Adaptive threshold: increment of the threshold offset `theta` per spike (mV);
+    /// with a non-zero value (or `tau_theta_ms`) the model gains the state variable
+    /// `theta` and fires when `v ≥ v_thresh + theta` (Diehl & Cook 2015 homeostasis).
+    pub theta_plus_mv: f64,
+    /// Decay time constant of `theta` (ms); absent = no decay.
+    pub tau_theta_ms: Option<f64>,
 }
 
 /// A [`Lif`] prepared for one time step: the parameters plus their propagators. This
@@ -71,6 +77,8 @@ struct Prepared {
     alpha: f32,
     /// dt/tau_m
     h: f32,
+    /// exp(-dt/tau_theta)
+    theta_decay: f32,
     n_ref: u32,
     method: Method,
 }
@@ -95,6 +103,8 @@ impl Default for Lif {
             i_bias_mv: 0.0,
             reset: ResetMode::Value,
             integration: Integration::Auto,
+            theta_plus_mv: 0.0,
+            tau_theta_ms: None,
         }
     }
 }
@@ -116,6 +126,10 @@ impl Lif {
         check_finite(&format!("{field}.v_thresh_mv"), self.v_thresh_mv)?;
         check_finite(&format!("{field}.i_bias_mv"), self.i_bias_mv)?;
         check_non_negative(&format!("{field}.t_ref_ms"), self.t_ref_ms)?;
+        check_finite(&format!("{field}.theta_plus_mv"), self.theta_plus_mv)?;
+        if let Some(t) = self.tau_theta_ms {
+            check_positive(&format!("{field}.tau_theta_ms"), t)?;
+        }
         if self.v_reset_mv >= self.v_thresh_mv {
             return Err(Error::field(
                 format!("{field}.v_reset_mv"),
@@ -126,6 +140,11 @@ impl Lif {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the model has the adaptive threshold variable `theta`.
+    pub fn has_adaptive_threshold(&self) -> bool {
+        self.theta_plus_mv != 0.0 || self.tau_theta_ms.is_some()
     }
 
     /// Firing rate (Hz) under constant drive `i_mv` in continuous time: the closed form
@@ -177,6 +196,10 @@ impl LifModel {
             h: h as f32,
             n_ref: super::refractory_steps(self.params.t_ref_ms, dt_ms),
             method,
+            theta_decay: self
+                .params
+                .tau_theta_ms
+                .map_or(1.0, |t| (-dt_ms / t).exp() as f32),
         };
         Ok(())
     }
@@ -192,10 +215,18 @@ impl NeuronModel for LifModel {
         "lif"
     }
     fn state_names(&self) -> &'static [&'static str] {
-        &["v", "refractory_steps"]
+        if self.params.has_adaptive_threshold() {
+            &["v", "refractory_steps", "theta"]
+        } else {
+            &["v", "refractory_steps"]
+        }
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        vec![self.params.v_rest_mv, 0.0]
+        let mut s = vec![self.params.v_rest_mv, 0.0];
+        if self.params.has_adaptive_threshold() {
+            s.push(0.0);
+        }
+        s
     }
     fn exact_membrane_tau_ms(&self) -> Option<f64> {
         (self.prepared.method == Method::Exact).then_some(self.params.tau_m_ms)
@@ -223,9 +254,19 @@ impl NeuronModel for LifModel {
 /// dispatched at run time.
 #[multiversion(targets = "simd")]
 fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes: &mut Vec<u32>) {
-    let [v, refr] = state else {
-        unreachable!("lif has two state variables")
+    let (v, refr, mut adaptive) = match state {
+        [v, refr] => (v, refr, None),
+        [v, refr, theta] => (v, refr, Some(theta)),
+        _ => unreachable!("lif has two or three state variables"),
     };
+    // Adaptive threshold: theta decays over the step before the threshold test.
+    if let Some(theta) = adaptive.as_deref_mut() {
+        let d = model.prepared.theta_decay;
+        for x in theta.iter_mut() {
+            *x *= d;
+        }
+    }
+    let first_new_spike = spikes.len();
     let n = v.len();
     let p = &model.prepared;
     let v_rest = model.params.v_rest_mv as f32 + model.params.i_bias_mv as f32;
@@ -246,7 +287,15 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
     };
     macro_rules! kernel {
         ($integrate:expr) => {
-            integrate_and_fire(v, refr, jump, &tr, $integrate, spikes)
+            integrate_and_fire(
+                v,
+                refr,
+                jump,
+                adaptive.as_deref().map(|t| &t[..]),
+                &tr,
+                $integrate,
+                spikes,
+            )
         };
     }
 
@@ -318,6 +367,12 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
                     })
                 }
             }
+        }
+    }
+    if let Some(theta) = adaptive {
+        let plus = model.params.theta_plus_mv as f32;
+        for &i in &spikes[first_new_spike..] {
+            theta[i as usize] += plus;
         }
     }
 }

@@ -134,6 +134,8 @@ pub fn refractory_steps(t_ref_ms: f64, dt_ms: f64) -> u32 {
 /// Neurons per block in model kernels: fired flags of one block fit a stack buffer.
 pub const SPIKE_BLOCK: usize = 256;
 
+static ZEROS: [f32; SPIKE_BLOCK] = [0.0; SPIKE_BLOCK];
+
 /// Appends `offset + j` for every `flags[j] != 0`, skipping zero runs eight flags at
 /// a time.
 #[inline]
@@ -176,8 +178,9 @@ pub struct ThresholdReset {
 /// 2. `integrate(range, v_in, v_out)` — the model's sub-threshold update for neurons
 ///    `range` (global indices into the chunk), written as simple loops over slices so
 ///    they vectorise;
-/// 3. refractory neurons keep `v`; others take `v_out`, fire if `v_out ≥ θ`, reset
-///    and start their refractory count; the indices of neurons that fired are pushed.
+/// 3. refractory neurons keep `v`; others take `v_out`, fire if `v_out ≥ θ` (plus the
+///    neuron's `theta_offset`, for adaptive thresholds), reset and start their
+///    refractory count; the indices of neurons that fired are pushed.
 ///
 /// Every pass is branch-free over contiguous slices.
 #[inline(always)]
@@ -185,6 +188,7 @@ pub fn integrate_and_fire(
     v: &mut [f32],
     refr: &mut [f32],
     jump: Option<&[f32]>,
+    theta_offset: Option<&[f32]>,
     tr: &ThresholdReset,
     mut integrate: impl FnMut(std::ops::Range<usize>, &[f32], &mut [f32]),
     spikes: &mut Vec<u32>,
@@ -211,12 +215,16 @@ pub fn integrate_and_fire(
             None => vi.copy_from_slice(vb),
         }
         integrate(lo..hi, vi, vo);
+        let th: &[f32] = match theta_offset {
+            Some(t) => &t[lo..hi],
+            None => &ZEROS[..m],
+        };
         if tr.subtract {
             for k in 0..m {
                 let (r, vn, vk) = (rb[k], vo[k], vb[k]);
                 let active = r <= 0.0;
                 let v1 = select_f32(active, vn, vk);
-                let fired = active & (v1 >= theta);
+                let fired = active & (v1 >= theta + th[k]);
                 vb[k] = select_f32(fired, v1 - jump_by, v1);
                 let r1 = r - 1.0;
                 rb[k] = select_f32(fired, n_ref, select_f32(r1 < 0.0, 0.0, r1));
@@ -227,7 +235,7 @@ pub fn integrate_and_fire(
                 let (r, vn, vk) = (rb[k], vo[k], vb[k]);
                 let active = r <= 0.0;
                 let v1 = select_f32(active, vn, vk);
-                let fired = active & (v1 >= theta);
+                let fired = active & (v1 >= theta + th[k]);
                 vb[k] = select_f32(fired, v_reset, v1);
                 let r1 = r - 1.0;
                 rb[k] = select_f32(fired, n_ref, select_f32(r1 < 0.0, 0.0, r1));
