@@ -215,6 +215,16 @@ impl PoissonChunk {
         self.restart(step);
     }
 
+    /// Re-keys every neuron's stream by (seed, `key`, population, neuron) and redraws
+    /// the next spikes from `step`: the spikes from here on depend only on the key,
+    /// not on the history (repeated presentations, exact resumption).
+    pub fn reseed(&mut self, seed: u64, key: u64, pop: usize, lo: usize, step: u64) {
+        for (i, r) in self.rng.iter_mut().enumerate() {
+            *r = rng::stream(seed, Domain::Source, &[pop as u64, (lo + i) as u64, key, 1]);
+        }
+        self.restart(step);
+    }
+
     /// Redraws every neuron's next spike from `step` on, keeping the rates.
     pub fn restart(&mut self, step: u64) {
         for i in 0..self.param.len() {

@@ -387,10 +387,9 @@ impl Simulator {
             for (part, list) in part_projs.iter_mut().enumerate() {
                 let (lo, hi) = (b[part], b[part + 1]);
                 let mut table = SynapseTable::from_rows(&rows, lo as u32, hi as u32);
-                let needs_cols = rule.is_some() || p.normalization.is_some();
-                let cols = needs_cols.then(|| ColumnIndex::new(&table, hi - lo));
-                if let (Some(n), Some(c)) = (&p.normalization, &cols) {
-                    c.normalize(&mut table.weight, n.total as f32);
+                let cols = rule.is_some().then(|| ColumnIndex::new(&table, hi - lo));
+                if let Some(n) = &p.normalization {
+                    plastic::normalize(&mut table, hi - lo, n.total as f32);
                 }
                 let plastic = rule
                     .clone()
@@ -899,11 +898,7 @@ impl Simulator {
         let bounds = &self.bounds[info.target];
         for part in &mut self.partitions {
             let n = bounds[part.index + 1] - bounds[part.index];
-            let pc = &mut part.projections[proj];
-            let cols = pc
-                .cols
-                .get_or_insert_with(|| ColumnIndex::new(&pc.table, n));
-            cols.normalize(&mut pc.table.weight, total as f32);
+            plastic::normalize(&mut part.projections[proj].table, n, total as f32);
         }
         Ok(())
     }
@@ -925,9 +920,10 @@ impl Simulator {
         for s in 0..n_src {
             for part in &mut self.partitions {
                 let t = &mut part.projections[proj].table;
-                let (a, b) = (t.row_ptr[s], t.row_ptr[s + 1]);
-                t.weight[a..b].copy_from_slice(&weights[next..next + (b - a)]);
-                next += b - a;
+                for k in t.row_in_target_order(s) {
+                    t.weight[k] = weights[next];
+                    next += 1;
+                }
             }
         }
         Ok(())
@@ -960,6 +956,55 @@ impl Simulator {
             }
         }
         Ok(())
+    }
+
+    /// Re-keys the random streams of every Poisson source and stochastic neuron by
+    /// `key` (with the seed, population and neuron): from now on their draws depend
+    /// only on the key, e.g. the index of a training example, so a presentation can
+    /// be repeated or a run resumed from a checkpoint exactly.
+    pub fn reseed(&mut self, key: u64) {
+        let (seed, step) = (self.seed, self.step);
+        for part in &mut self.partitions {
+            for (pop, c) in part.pops.iter_mut().enumerate() {
+                match &mut c.kind {
+                    ChunkKind::Source(SourceChunk::Poisson(p)) => {
+                        p.reseed(seed, key, pop, c.lo, step)
+                    }
+                    ChunkKind::Neuron(nc) => {
+                        for (i, r) in nc.rng.iter_mut().enumerate() {
+                            *r = rng::stream(
+                                seed,
+                                Domain::Neuron,
+                                &[pop as u64, (c.lo + i) as u64, key, 1],
+                            );
+                        }
+                    }
+                    ChunkKind::Source(SourceChunk::Generator(_)) => {}
+                }
+            }
+        }
+    }
+
+    /// Zeroes all synaptic state: receptor states, ring buffers (input in flight),
+    /// plasticity traces, eligibility and queued arrivals. Neuron states, weights and
+    /// the clock are kept.
+    pub fn clear_synaptic_state(&mut self) {
+        for part in &mut self.partitions {
+            for c in &mut part.pops {
+                if let ChunkKind::Neuron(nc) = &mut c.kind {
+                    for r in &mut nc.receptors {
+                        r.state.fill(0.0);
+                        r.ring.clear();
+                    }
+                }
+            }
+            for p in &mut part.projections {
+                if let Some(pl) = &mut p.plastic {
+                    pl.clear();
+                }
+                p.pending_reward = 0.0;
+            }
+        }
     }
 
     /// Returns every neuron to its initial state, empties ring buffers and receptor
@@ -1007,7 +1052,7 @@ impl Simulator {
             for (part, p) in self.partitions.iter().enumerate() {
                 let t = &p.projections[proj].table;
                 let lo = self.bounds[info.target][part] as u32;
-                for k in t.row_ptr[s]..t.row_ptr[s + 1] {
+                for k in t.row_in_target_order(s) {
                     out.target.push(t.target[k] + lo);
                     out.weight.push(t.weight[k]);
                     out.delay.push(t.delay(k));

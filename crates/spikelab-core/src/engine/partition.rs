@@ -6,7 +6,7 @@
 //! partitions there are.
 
 use super::exchange::SpikeExchange;
-use super::plastic::{ColumnIndex, PlasticState};
+use super::plastic::{normalize, ColumnIndex, PlasticState};
 use super::table::{RingBuffer, SynapseTable};
 use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
@@ -121,13 +121,16 @@ impl Partition {
         }
     }
 
+    #[inline(never)]
     fn deliver(&mut self, ex: &SpikeExchange, emit_step: u64, parity: usize) {
         let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
         let step = emit_step + 1;
         for proj in &mut self.projections {
-            if let (Some((total, every)), Some(cols)) = (proj.normalize_every, &proj.cols) {
+            if let Some((total, every)) = proj.normalize_every {
                 if step % every == 0 {
-                    cols.normalize(&mut proj.table.weight, total);
+                    let n = self.bounds[proj.target][self.index + 1]
+                        - self.bounds[proj.target][self.index];
+                    normalize(&mut proj.table, n, total);
                 }
             }
             let ChunkKind::Neuron(nc) = &mut self.pops[proj.target].kind else {
@@ -192,6 +195,7 @@ impl Partition {
 }
 
 impl NeuronChunk {
+    #[inline(never)]
     fn update(&mut self, step: u64, dt_ms: f64, spikes: &mut Vec<u32>) {
         self.drive.clear();
         for r in &mut self.receptors {

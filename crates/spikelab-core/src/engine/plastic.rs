@@ -72,20 +72,21 @@ impl ColumnIndex {
             source_of,
         }
     }
+}
 
-    /// Scales the weights onto every target so that they sum to `total` (targets
-    /// without synapses or with zero total are left alone).
-    pub fn normalize(&self, weight: &mut [f32], total: f32) {
-        for j in 0..self.col_ptr.len() - 1 {
-            let syn = &self.col_syn[self.col_ptr[j]..self.col_ptr[j + 1]];
-            let sum: f32 = syn.iter().map(|&k| weight[k as usize]).sum();
-            if sum > 0.0 {
-                let f = total / sum;
-                for &k in syn {
-                    weight[k as usize] *= f;
-                }
-            }
-        }
+/// Scales the weights onto every target of `table` (`n_targets` local targets) so
+/// that they sum to `total`; targets without synapses or with zero total are left
+/// alone. Two sequential passes over the synapses (no gathers).
+pub(crate) fn normalize(table: &mut SynapseTable, n_targets: usize, total: f32) {
+    let mut sums = vec![0.0f32; n_targets];
+    for (&t, &w) in table.target.iter().zip(&table.weight) {
+        sums[t as usize] += w;
+    }
+    for s in &mut sums {
+        *s = if *s > 0.0 { total / *s } else { 1.0 };
+    }
+    for (&t, w) in table.target.iter().zip(table.weight.iter_mut()) {
+        *w *= sums[t as usize];
     }
 }
 
@@ -122,8 +123,25 @@ impl PlasticState {
         }
     }
 
-    /// Queues the synapses of the rows of `spikes` (sources `offset + s`, emitted at
-    /// `emit_step`) for arrival after their delays; returns the number of events.
+    /// Zeroes every trace, eligibility, the dopamine level and the arrival queue.
+    pub fn clear(&mut self) {
+        for v in [
+            &mut self.r1,
+            &mut self.r2,
+            &mut self.o1,
+            &mut self.o2,
+            &mut self.eligibility,
+        ] {
+            v.fill(0.0);
+        }
+        self.r_last.fill(0);
+        self.o_last.fill(0);
+        self.dopamine = 0.0;
+        self.queue.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Queues the delay groups of the rows of `spikes` (sources `offset + s`, emitted
+    /// at `emit_step`) for arrival; returns the number of synaptic events.
     pub fn enqueue(
         &mut self,
         table: &SynapseTable,
@@ -134,12 +152,11 @@ impl PlasticState {
         let mut events = 0;
         for &s in spikes {
             let s = (s + offset) as usize;
-            let (a, b) = (table.row_ptr[s], table.row_ptr[s + 1]);
-            events += (b - a) as u64;
-            for k in a..b {
-                let slot = ((emit_step + table.delay(k) as u64) & self.mask) as usize;
-                self.queue[slot].push(k as u32);
-            }
+            events += (table.row_ptr[s + 1] - table.row_ptr[s]) as u64;
+            let (queue, mask) = (&mut self.queue, self.mask);
+            table.for_each_group(s, |g, d| {
+                queue[((emit_step + d as u64) & mask) as usize].push(g)
+            });
         }
         events
     }
@@ -148,30 +165,40 @@ impl PlasticState {
     /// weights) and applies the presynaptic half of the rule.
     pub fn arrive(&mut self, table: &mut SynapseTable, ring: &mut RingBuffer, step: u64) {
         let slot = (step & self.mask) as usize;
-        let mut arriving = std::mem::take(&mut self.queue[slot]);
+        let arriving = std::mem::take(&mut self.queue[slot]);
         {
             let input = ring.slot_mut(step);
-            for &k in &arriving {
-                let k = k as usize;
-                input[table.target[k] as usize] += table.weight[k];
+            for &g in &arriving {
+                let r = table.group_range(g);
+                for (&t, &w) in table.target[r.clone()].iter().zip(&table.weight[r]) {
+                    input[t as usize] += w;
+                }
             }
         }
         if self.enabled {
-            for &k in &arriving {
-                self.pre_event(table, k as usize, step);
+            for &g in &arriving {
+                for k in table.group_range(g) {
+                    self.pre_event(table, k, step);
+                }
             }
         }
+        let mut arriving = arriving;
         arriving.clear();
         self.queue[slot] = arriving;
     }
 
-    #[inline]
+    #[inline(always)]
     fn pre_event(&mut self, table: &mut SynapseTable, k: usize, t: u64) {
         let rule = &self.rule;
         let j = table.target[k] as usize;
         let o1 = self.o1[j] * rule.o1.get(t - self.o_last[j]);
         let dt_pre = t - self.r_last[k];
-        let r1 = self.r1[k] * rule.r1.get(dt_pre);
+        // With nearest-spike traces the old value is overwritten by 1.
+        let r1 = if rule.nearest {
+            0.0
+        } else {
+            self.r1[k] * rule.r1.get(dt_pre)
+        };
         let w = &mut table.weight[k];
         match rule.kind {
             RuleKind::Triplet => {

@@ -476,25 +476,32 @@ impl PlasticitySpec {
     }
 }
 
-/// `exp(−k·dt/τ)` for k steps, tabulated for the first steps (the common case of
-/// events close in time) and computed beyond.
+/// `exp(−k·dt/τ)` for k steps, tabulated until the factor underflows f32 (so a
+/// lookup replaces an `exp` on every event), computed beyond the table's cap.
 #[derive(Clone, Debug)]
 pub struct DecayTable {
     table: Vec<f32>,
     per_step: f64,
+    /// Steps after which the factor is 0 in f32.
+    zero_after: u64,
 }
 
 impl DecayTable {
-    const LEN: usize = 1024;
+    const MAX_LEN: usize = 1 << 16;
+    /// exp(−104) is below the smallest f32.
+    const ZERO_EXPONENT: f64 = 104.0;
 
     /// The table for time step `dt_ms` and time constant `tau_ms`.
     pub fn new(dt_ms: f64, tau_ms: f64) -> Self {
         let per_step = dt_ms / tau_ms;
+        let zero_after = (Self::ZERO_EXPONENT / per_step).ceil() as u64;
+        let len = (zero_after as usize + 1).min(Self::MAX_LEN);
         DecayTable {
-            table: (0..Self::LEN)
+            table: (0..len)
                 .map(|k| (-(k as f64) * per_step).exp() as f32)
                 .collect(),
             per_step,
+            zero_after,
         }
     }
 
@@ -503,14 +510,8 @@ impl DecayTable {
     pub fn get(&self, k: u64) -> f32 {
         match self.table.get(k as usize) {
             Some(&x) => x,
-            None => {
-                let e = k as f64 * self.per_step;
-                if e > 100.0 {
-                    0.0
-                } else {
-                    (-e).exp() as f32
-                }
-            }
+            None if k >= self.zero_after => 0.0,
+            None => (-(k as f64) * self.per_step).exp() as f32,
         }
     }
 }
