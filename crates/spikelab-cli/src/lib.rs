@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod output;
 pub mod plot;
 pub mod run;
