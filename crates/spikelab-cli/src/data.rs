@@ -116,7 +116,7 @@ pub struct FetchArgs {
     /// Data set to download.
     #[arg(value_enum)]
     pub dataset: DatasetArg,
-    /// Data root; files go to DIR/<data set>/ (default: $SPIKELAB_DATA, else
+    /// Data root; files go to DIR/DATASET/ (default: $SPIKELAB_DATA, else
     /// $XDG_CACHE_HOME/spikelab, else ~/.cache/spikelab).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -132,7 +132,7 @@ pub struct FetchArgs {
 /// Arguments of `spikelab data show`.
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// Data root holding <data set>/ folders, or a folder with the IDX files (default:
+    /// Data root holding DATASET/ folders, or a folder with the IDX files (default:
     /// the fetch cache).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -152,7 +152,7 @@ pub struct ShowArgs {
     /// Show an event recording (.bin N-MNIST, .csv, .npy) instead of an image set.
     #[arg(long)]
     pub events: Option<PathBuf>,
-    /// Output directory (default: out/data-show/<data set>-<split>).
+    /// Output directory (default: out/data-show/DATASET-SPLIT).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Number of sample images to draw.
