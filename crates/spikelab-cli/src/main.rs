@@ -1,7 +1,7 @@
 //! The `spikelab` command line: parses arguments and calls library functions.
 
 use clap::{Parser, Subcommand};
-use spikelab_cli::{bench, run};
+use spikelab_cli::{bench, data, run, stdp, EvalCommand, TrainCommand};
 
 /// Spikelab: simulate and train spiking neural networks.
 #[derive(Parser, Debug)]
@@ -18,6 +18,14 @@ enum Command {
     /// Benchmarks that print speed figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Data sets: download (`data fetch`), statistics and spike-encoding plots (`data show`).
+    Data(data::DataArgs),
+    /// Train a network (`train stdp`).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Evaluate a trained network (`eval stdp`).
+    #[command(subcommand)]
+    Eval(EvalCommand),
 }
 
 fn main() {
@@ -32,6 +40,9 @@ fn main() {
     let result = match &cli.command {
         Command::Run(args) => run::run(args).map(|_| ()),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Data(args) => data::run(args),
+        Command::Train(TrainCommand::Stdp(args)) => stdp::train(args),
+        Command::Eval(EvalCommand::Stdp(args)) => stdp::eval(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
