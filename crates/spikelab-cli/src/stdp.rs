@@ -104,7 +104,15 @@ fn report(b: &ProgressBar, p: &Progress) {
     let acc = p
         .running_accuracy
         .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a));
-    b.set_message(format!("acc {acc} | {:.1} spikes/example", p.mean_spikes));
+    let msg = format!("acc {acc} | {:.1} spikes/example", p.mean_spikes);
+    // Without a terminal the bar is hidden: log a line every 1,000 examples instead.
+    if b.is_hidden() && (p.done % 1000 == 0 || p.done == p.total) {
+        eprintln!(
+            "{:?} {}/{} ({:.0} s) {msg}",
+            p.phase, p.done, p.total, p.elapsed_s
+        );
+    }
+    b.set_message(msg);
 }
 
 /// Writes the receptive fields of `net` as a tiled PNG.
