@@ -5,8 +5,30 @@
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod eval;
+pub mod bench_train;
+pub mod data;
 pub mod output;
 pub mod plot;
 pub mod run;
-pub mod train;
+pub mod stdp;
+pub mod surrogate;
+
+/// `spikelab train ...` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum TrainCommand {
+    /// Unsupervised STDP digit recognition (Diehl & Cook 2015) on MNIST.
+    Stdp(stdp::TrainStdpArgs),
+    /// Surrogate-gradient training (backpropagation through time) of a spiking
+    /// network from layers (`--arch 784-1000-10`, `--arch 12C5-MP2-64C5-MP2-10`).
+    Surrogate(surrogate::SurrogateArgs),
+}
+
+/// `spikelab eval ...` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Test accuracy of a network trained with `spikelab train stdp`.
+    Stdp(stdp::EvalStdpArgs),
+    /// Test accuracy of a network trained with `spikelab train surrogate`, in the
+    /// trainer and (`--engine`) exported to the event-driven engine.
+    Surrogate(surrogate::EvalArgs),
+}

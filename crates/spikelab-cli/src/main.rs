@@ -1,7 +1,7 @@
 //! The `spikelab` command line: parses arguments and calls library functions.
 
 use clap::{Parser, Subcommand};
-use spikelab_cli::{bench, eval, run, train};
+use spikelab_cli::{bench, data, run, stdp, surrogate, EvalCommand, TrainCommand};
 
 /// Spikelab: simulate and train spiking neural networks.
 #[derive(Parser, Debug)]
@@ -15,45 +15,49 @@ struct Cli {
 enum Command {
     /// Simulate a model file and write spikes, rates and plots.
     Run(run::RunArgs),
-    /// Train a network (methods: surrogate).
-    #[command(subcommand)]
-    Train(train::TrainCommand),
-    /// Evaluate a trained model on test data, in the trainer or on the engine.
-    Eval(eval::EvalArgs),
-    /// Benchmarks (train).
+    /// Benchmarks that print speed figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Data sets: download (`data fetch`), statistics and spike-encoding plots (`data show`).
+    Data(data::DataArgs),
+    /// Train a network (`train stdp`, `train surrogate`).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Evaluate a trained network (`eval stdp`, `eval surrogate`).
+    #[command(subcommand)]
+    Eval(EvalCommand),
 }
 
 /// Keeps freed memory in the process (glibc): training allocates and frees the same
-/// large buffers every batch, and returning them to the system would make every batch
-/// page-fault them in again.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// large buffers every batch, and giving them back to the system would make every
+/// batch page-fault them in again.
 fn keep_freed_memory() {
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    const M_TRIM_THRESHOLD: i32 = -1;
-    const M_MMAP_THRESHOLD: i32 = -3;
-    // SAFETY: mallopt only changes allocator tuning parameters; called before any
-    // other thread exists.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
     unsafe {
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-        mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}
-
 fn main() {
+    // Die quietly on a closed pipe (`spikelab ... | head`) like other Unix tools,
+    // instead of panicking inside println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) => run::run(args).map(|_| ()),
-        Command::Train(cmd) => train::train(cmd),
-        Command::Eval(args) => eval::eval(args).map(|_| ()),
-        Command::Bench(cmd) => bench::bench(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Data(args) => data::run(args),
+        Command::Train(TrainCommand::Stdp(args)) => stdp::train(args),
+        Command::Eval(EvalCommand::Stdp(args)) => stdp::eval(args),
+        Command::Train(TrainCommand::Surrogate(args)) => surrogate::train(args).map(|_| ()),
+        Command::Eval(EvalCommand::Surrogate(args)) => surrogate::eval(args).map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

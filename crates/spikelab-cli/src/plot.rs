@@ -93,6 +93,8 @@ pub fn raster(path: &Path, title: &str, groups: &[RasterGroup], t_max_ms: f64) -
             .disable_mesh()
             .x_desc("time (ms)")
             .y_desc("neuron")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -289,12 +291,13 @@ pub fn heatmap(
         .fold(0.0f64, f64::max)
         .max(1e-12);
     render_atomic(path, (800, 760), |root| {
+        // Cells are centred on integer coordinates so tick labels sit mid-cell.
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 22))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0i32..n_cols as i32, n_rows as i32..0i32)
+            .build_cartesian_2d(-0.5f64..n_cols as f64 - 0.5, n_rows as f64 - 0.5..-0.5f64)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -303,6 +306,20 @@ pub fn heatmap(
             .y_desc(row_desc)
             .x_labels(n_cols.min(30))
             .y_labels(n_rows.min(30))
+            .x_label_formatter(&|x| {
+                if x.fract().abs() < 1e-9 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| {
+                if y.fract().abs() < 1e-9 {
+                    format!("{y:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -314,32 +331,32 @@ pub fn heatmap(
                     (255.0 * (1.0 - 0.6 * t)) as u8,
                     255,
                 );
+                let (x, y) = (c as f64, r as f64);
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(c as i32, r as i32), (c as i32 + 1, r as i32 + 1)],
+                        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
                         color.filled(),
                     )))
                     .map_err(plot_err)?;
             }
         }
         if n_rows * n_cols <= 400 {
-            let area = chart.plotting_area();
             for (r, row) in matrix.iter().enumerate() {
                 for (c, &v) in row.iter().enumerate() {
-                    let (x, y) = chart.backend_coord(&(c as i32, r as i32));
-                    let (x2, y2) = chart.backend_coord(&(c as i32 + 1, r as i32 + 1));
+                    let (x, y) = chart.backend_coord(&(c as f64, r as f64));
                     let label = if v.fract() == 0.0 {
                         format!("{v:.0}")
                     } else {
                         format!("{v:.2}")
                     };
-                    let _ = area;
-                    root.draw(&Text::new(
-                        label,
-                        ((x + x2) / 2 - 10, (y + y2) / 2 - 7),
-                        ("sans-serif", 13),
-                    ))
-                    .map_err(plot_err)?;
+                    let style = TextStyle::from(("sans-serif", 13).into_font()).pos(
+                        plotters::style::text_anchor::Pos::new(
+                            plotters::style::text_anchor::HPos::Center,
+                            plotters::style::text_anchor::VPos::Center,
+                        ),
+                    );
+                    root.draw(&Text::new(label, (x, y), style))
+                        .map_err(plot_err)?;
                 }
             }
         }

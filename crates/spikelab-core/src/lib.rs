@@ -1,8 +1,8 @@
 //! # spikelab-core
 //!
 //! Units and time, seeded random streams, neuron / synapse models, spike sources,
-//! current inputs, connectivity, the network description (model files) and the CPU
-//! simulation engine with its monitors. See `DESIGN.md` for the map.
+//! encoders (data → spikes), current inputs, connectivity, the network description
+//! (model files) and the CPU simulation engine with its monitors. See `DESIGN.md` for the map.
 //!
 //! ```
 //! use spikelab_core::prelude::*;
@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod connectivity;
+pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod input;
@@ -31,6 +32,8 @@ pub mod math;
 pub mod monitor;
 pub mod network;
 pub mod neuron;
+pub mod plasticity;
+pub mod presets;
 pub mod rng;
 pub mod selection;
 pub mod source;
@@ -40,6 +43,7 @@ pub mod value;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::connectivity::Connectivity;
+    pub use crate::encoding::{Decoder, Encoder, EncoderSpec, SpikeTrains, TimeGrid};
     pub use crate::engine::Simulator;
     pub use crate::error::{Error, Result};
     pub use crate::input::{CurrentSpec, Waveform};

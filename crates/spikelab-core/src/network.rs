@@ -7,7 +7,8 @@ use crate::connectivity::Connectivity;
 use crate::error::{check_positive, Error, Result};
 use crate::input::CurrentSpec;
 use crate::monitor::MonitorSpec;
-use crate::neuron::{iaf::Iaf, lif::Lif, NeuronModel};
+use crate::neuron::{iaf::Iaf, iaf::IafModel, lif::Lif, lif::LifModel, NeuronModel};
+use crate::plasticity::{NormalizationSpec, PlasticitySpec};
 use crate::source::{PoissonSource, SpikeGenerator};
 use crate::synapse::{ReceptorKind, ReceptorSpec};
 use crate::value::Value;
@@ -73,8 +74,8 @@ impl NeuronSpec {
     /// The model as a trait object, or None for spike sources.
     pub fn neuron_model(&self) -> Option<Box<dyn NeuronModel>> {
         match self {
-            NeuronSpec::Lif(m) => Some(Box::new(m.clone())),
-            NeuronSpec::If(m) => Some(Box::new(m.clone())),
+            NeuronSpec::Lif(m) => Some(Box::new(LifModel::new(m.clone()))),
+            NeuronSpec::If(m) => Some(Box::new(IafModel::new(m.clone()))),
             NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_) => None,
         }
     }
@@ -124,6 +125,12 @@ pub struct ProjectionSpec {
     /// Delay (ms); default one time step. Must be at least one step.
     #[serde(default)]
     pub delay_ms: Option<Value>,
+    /// Long-term plasticity rule (`[projection.plasticity]`).
+    #[serde(default)]
+    pub plasticity: Option<PlasticitySpec>,
+    /// Normalisation of each target's incoming weights (`[projection.normalization]`).
+    #[serde(default)]
+    pub normalization: Option<NormalizationSpec>,
 }
 
 impl ProjectionSpec {
@@ -143,7 +150,20 @@ impl ProjectionSpec {
             connectivity,
             weight: weight.into(),
             delay_ms: None,
+            plasticity: None,
+            normalization: None,
         }
+    }
+    /// Makes the projection plastic.
+    pub fn with_plasticity(mut self, rule: PlasticitySpec) -> Self {
+        self.plasticity = Some(rule);
+        self
+    }
+    /// Normalises each target's incoming weights to `total` at the start and then
+    /// every `every_ms` (if given).
+    pub fn with_normalization(mut self, total: f64, every_ms: Option<f64>) -> Self {
+        self.normalization = Some(NormalizationSpec { total, every_ms });
+        self
     }
     /// Sets the delay.
     pub fn with_delay_ms(mut self, delay: impl Into<Value>) -> Self {
@@ -466,6 +486,30 @@ impl NetworkSpec {
                     format!("{f}.delay_ms"),
                     "needs a bounded distribution (uniform, or normal with low and high)",
                 ));
+            }
+            if let Some(rule) = &pr.plasticity {
+                rule.validate(&format!("{f}.plasticity"))?;
+                if let Some(rp) = rule.reward_population() {
+                    self.population_index(rp, &format!("{f}.plasticity.reward_population"))?;
+                }
+                let (lo, _) = rule.bounds();
+                if receptor.kind == ReceptorKind::Conductance && lo < 0.0 {
+                    return Err(Error::field(
+                        format!("{f}.plasticity.w_min"),
+                        "conductances cannot be negative",
+                    ));
+                }
+            }
+            if let Some(n) = &pr.normalization {
+                check_positive(&format!("{f}.normalization.total"), n.total)?;
+                if let Some(e) = n.every_ms {
+                    if !(e.is_finite() && e >= dt) {
+                        return Err(Error::field(
+                            format!("{f}.normalization.every_ms"),
+                            format!("must be at least one time step ({dt} ms); got {e}"),
+                        ));
+                    }
+                }
             }
             if let Connectivity::List {
                 delays_ms: Some(d), ..

@@ -773,7 +773,7 @@ fn run_chunk(e: &Exported, inputs: &[Input]) -> Result<Vec<(usize, u64, Vec<u64>
             if (out_stage.lag..out_stage.lag + e.steps).contains(&k) {
                 match e.readout {
                     OutputRead::Spikes => {
-                        for &j in sim.last_spikes(out_pop) {
+                        for j in sim.last_spikes(out_pop) {
                             score[j as usize] += 1.0;
                         }
                     }

@@ -1,8 +1,9 @@
 //! # spikelab-train
 //!
-//! Surrogate-gradient training of spiking networks by backpropagation through time
-//! (the job of snnTorch and SpikingJelly), on the CPU, and export of trained networks
-//! to the event-driven engine of `spikelab-core`.
+//! Training of spiking networks: unsupervised STDP recipes (Diehl & Cook 2015) on the
+//! event-driven engine ([`stdp`], [`checkpoint`]), and surrogate-gradient training by
+//! backpropagation through time (the job of snnTorch and SpikingJelly) on the CPU, with
+//! export of trained networks to the event-driven engine of `spikelab-core`:
 //!
 //! * [`network`] and [`arch`]: describe a network (Rust builder, JSON, or text such as
 //!   `12C5-MP2-64C5-MP2-10`) and build it;
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod arch;
+pub mod checkpoint;
 pub mod data;
 pub mod encode;
 pub mod export;
@@ -38,6 +40,7 @@ pub mod loss;
 pub mod network;
 pub mod optim;
 pub mod pool;
+pub mod stdp;
 pub mod surrogate;
 pub mod tensor;
 pub mod trainer;

@@ -2,7 +2,9 @@
 //! them step by step — deliver → update → detect spikes → record — on one thread or
 //! on a rayon pool, with bitwise identical results for any thread count.
 
+mod exchange;
 mod partition;
+mod plastic;
 pub mod table;
 
 use crate::connectivity::{generate, Connectivity, GenerateRequest, SynapseRows};
@@ -14,8 +16,11 @@ use crate::rng::{self, Domain};
 use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk, SpikeGenerator};
 use crate::synapse::{DriveBuffers, Receptor, ReceptorKind};
 use crate::value::Value;
-use partition::{ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk};
-use rayon::prelude::*;
+use exchange::{SpikeExchange, SpinBarrier};
+use partition::{
+    ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk, StateProbe,
+};
+use plastic::{ColumnIndex, PlasticState};
 use table::{RingBuffer, SynapseTable};
 
 /// What the simulator knows about a population.
@@ -59,22 +64,17 @@ pub struct RunStats {
     pub wall_s: f64,
 }
 
-enum StateMon {
-    Model { var: usize },
-    Receptor { receptor: usize },
-}
-
 enum Mon {
     Spikes {
         pop: usize,
         mask: Option<Vec<bool>>,
         rec: usize,
     },
+    /// Values are recorded by the partitions (probe index `probe`), merged later.
     State {
-        pop: usize,
-        vars: Vec<StateMon>,
         every: u64,
         rec: usize,
+        probe: usize,
     },
     Rate {
         pop: usize,
@@ -92,12 +92,10 @@ pub struct Simulator {
     /// `bounds[pop][k]..bounds[pop][k+1]` are the neurons of partition `k`.
     bounds: Vec<Vec<usize>>,
     partitions: Vec<Partition>,
-    spikes: Vec<Vec<u32>>,
+    exchange: SpikeExchange,
     monitors: Vec<Mon>,
     recordings: Recordings,
     stats: RunStats,
-    pool: Option<rayon::ThreadPool>,
-    threads: usize,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -107,7 +105,7 @@ impl std::fmt::Debug for Simulator {
             .field("step", &self.step)
             .field("populations", &self.pops)
             .field("projections", &self.projections)
-            .field("threads", &self.threads)
+            .field("partitions", &self.partitions.len())
             .finish()
     }
 }
@@ -210,17 +208,6 @@ impl Simulator {
             }
         }
 
-        let pool = if n_parts > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| Error::Invalid(format!("cannot start {threads} threads: {e}")))?,
-            )
-        } else {
-            None
-        };
-
         // Populations.
         let bounds: Vec<Vec<usize>> = spec
             .populations
@@ -243,12 +230,18 @@ impl Simulator {
                 NeuronSpec::Poisson(ps) => {
                     let rates = draw_rates(ps, p.size, seed, pi);
                     for k in 0..n_parts {
-                        let c = PoissonChunk::new(seed, pi, b[k], &rates[b[k]..b[k + 1]], dt);
+                        let c = PoissonChunk::new(
+                            seed,
+                            pi,
+                            b[k],
+                            &rates[b[k]..b[k + 1]],
+                            dt,
+                            ps.process,
+                        );
                         part_pops[k].push(PopChunk {
                             lo: b[k],
                             hi: b[k + 1],
                             kind: ChunkKind::Source(SourceChunk::Poisson(c)),
-                            spikes: Vec::new(),
                         });
                     }
                 }
@@ -259,7 +252,6 @@ impl Simulator {
                             lo: b[k],
                             hi: b[k + 1],
                             kind: ChunkKind::Source(SourceChunk::Generator(c)),
-                            spikes: Vec::new(),
                         });
                     }
                 }
@@ -343,7 +335,6 @@ impl Simulator {
                             lo,
                             hi,
                             kind: ChunkKind::Neuron(nc),
-                            spikes: Vec::new(),
                         });
                     }
                 }
@@ -373,10 +364,7 @@ impl Simulator {
                 seed,
                 projection: k,
             };
-            let rows = match &pool {
-                Some(pool) => pool.install(|| generate(&req)),
-                None => generate(&req),
-            };
+            let rows = generate(&req);
             projections.push(ProjectionInfo {
                 name: p.display_name(),
                 source: si,
@@ -385,22 +373,55 @@ impl Simulator {
                 synapses: rows.len(),
             });
             let b = &bounds[ti];
+            let rule = p.plasticity.as_ref().map(|r| r.prepare(dt));
+            let reward_source = match &p.plasticity {
+                Some(r) => match r.reward_population() {
+                    Some(name) => Some((
+                        spec.population_index(name, "")?,
+                        r.reward_per_spike() as f32,
+                    )),
+                    None => None,
+                },
+                None => None,
+            };
             for (part, list) in part_projs.iter_mut().enumerate() {
+                let (lo, hi) = (b[part], b[part + 1]);
+                let mut table = SynapseTable::from_rows(&rows, lo as u32, hi as u32);
+                let cols = rule.is_some().then(|| ColumnIndex::new(&table, hi - lo));
+                if let Some(n) = &p.normalization {
+                    plastic::normalize(&mut table, hi - lo, n.total as f32);
+                }
+                let plastic = rule
+                    .clone()
+                    .map(|r| Box::new(PlasticState::new(r, &table, hi - lo, k, seed, lo)));
                 list.push(ProjChunk {
                     source: si,
                     target: ti,
                     receptor: ri,
-                    table: SynapseTable::from_rows(&rows, b[part] as u32, b[part + 1] as u32),
+                    table,
+                    cols,
+                    plastic,
+                    reward_source,
+                    pending_reward: 0.0,
+                    normalize_every: p.normalization.as_ref().and_then(|n| {
+                        n.every_ms
+                            .map(|e| (n.total as f32, ((e / dt).round() as u64).max(1)))
+                    }),
                 });
             }
         }
 
-        let partitions = part_pops
+        let mut partitions: Vec<Partition> = part_pops
             .into_iter()
             .zip(part_projs)
-            .map(|(pops, projections)| Partition {
+            .enumerate()
+            .map(|(index, (pops, projections))| Partition {
+                index,
                 pops,
                 projections,
+                bounds: bounds.clone(),
+                probes: Vec::new(),
+                has_plasticity: spec.projections.iter().any(|p| p.plasticity.is_some()),
                 events: 0,
                 dt_ms: dt,
             })
@@ -440,25 +461,41 @@ impl Simulator {
                     ..
                 } => {
                     let info = &pops[pi];
-                    let vars = variables
+                    let vars: Vec<(bool, usize)> = variables
                         .iter()
                         .map(|v| match info.state_names.iter().position(|s| s == v) {
-                            Some(var) => StateMon::Model { var },
-                            None => StateMon::Receptor {
-                                receptor: info
-                                    .receptors
+                            Some(var) => (false, var),
+                            None => (
+                                true,
+                                info.receptors
                                     .iter()
                                     .position(|r| format!("g_{r}") == *v)
                                     .expect("validated variable"),
-                            },
+                            ),
                         })
                         .collect();
                     let every = every_ms.map_or(1, |e| ((e / dt).round() as u64).max(1));
+                    let idx = neurons.indices(p.size);
+                    let probe = partitions[0].probes.len();
+                    for part in &mut partitions {
+                        let (lo, hi) = (bounds[pi][part.index], bounds[pi][part.index + 1]);
+                        part.probes.push(StateProbe {
+                            pop: pi,
+                            every,
+                            local: idx
+                                .iter()
+                                .map(|&g| g as usize)
+                                .filter(|g| (lo..hi).contains(g))
+                                .map(|g| g - lo)
+                                .collect(),
+                            vars: vars.clone(),
+                            values: Vec::new(),
+                        });
+                    }
                     monitors.push(Mon::State {
-                        pop: pi,
-                        vars,
                         every,
                         rec: recordings.states.len(),
+                        probe,
                     });
                     recordings.states.push(StateRecord {
                         population: p.name.clone(),
@@ -493,15 +530,13 @@ impl Simulator {
             projections,
             bounds,
             partitions,
-            spikes: vec![Vec::new(); n_pops],
+            exchange: SpikeExchange::new(n_parts, n_pops),
             monitors,
             recordings,
             stats: RunStats {
                 spikes: vec![0; n_pops],
                 ..Default::default()
             },
-            pool,
-            threads: n_parts,
         })
     }
 
@@ -573,9 +608,21 @@ impl Simulator {
         }
         out
     }
-    /// Neurons of population `pop` that fired in the last step.
-    pub fn last_spikes(&self, pop: usize) -> &[u32] {
-        &self.spikes[pop]
+    /// Neurons of population `pop` that fired in the last computed step (ascending;
+    /// a Poisson neuron firing twice in one step appears twice).
+    pub fn last_spikes(&self, pop: usize) -> Vec<u32> {
+        if self.step == 0 {
+            return Vec::new();
+        }
+        let parity = ((self.step - 1) & 1) as usize;
+        let mut out = Vec::new();
+        for part in 0..self.partitions.len() {
+            // SAFETY: no step is running (we hold &self).
+            let spikes = unsafe { &self.exchange.read(part, parity)[pop] };
+            let lo = self.bounds[pop][part] as u32;
+            out.extend(spikes.iter().map(|&i| i + lo));
+        }
+        out
     }
 
     /// Simulates `duration_ms` (rounded to whole steps).
@@ -583,97 +630,85 @@ impl Simulator {
         self.run_steps((duration_ms / self.dt_ms).round() as u64);
     }
 
-    /// Simulates `n` steps.
+    /// Simulates `n` steps: one worker thread per partition (the calling thread is
+    /// worker 0 and also records), synchronised by one barrier per step.
     pub fn run_steps(&mut self, n: u64) {
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            self.advance();
+        if n == 0 {
+            return;
         }
+        let start = std::time::Instant::now();
+        let t0 = self.step;
+        let Simulator {
+            partitions,
+            exchange,
+            monitors,
+            recordings,
+            stats,
+            bounds,
+            ..
+        } = self;
+        let ex: &SpikeExchange = exchange;
+        let mut recorder = Recorder {
+            monitors,
+            recordings,
+            stats,
+            bounds,
+        };
+        if partitions.len() == 1 {
+            let part = &mut partitions[0];
+            for t in t0..t0 + n {
+                part.step(t, ex);
+                recorder.record(t, ex);
+            }
+        } else {
+            let barrier = SpinBarrier::new(partitions.len());
+            let barrier = &barrier;
+            let (first, rest) = partitions
+                .split_first_mut()
+                .expect("at least one partition");
+            std::thread::scope(|scope| {
+                for part in rest.iter_mut() {
+                    scope.spawn(move || {
+                        for t in t0..t0 + n {
+                            part.step(t, ex);
+                            barrier.wait();
+                        }
+                    });
+                }
+                for t in t0..t0 + n {
+                    first.step(t, ex);
+                    barrier.wait();
+                    recorder.record(t, ex);
+                }
+            });
+        }
+        self.step += n;
+        self.stats.steps += n;
+        self.flush_probes(t0, t0 + n);
         self.stats.wall_s += start.elapsed().as_secs_f64();
     }
 
-    fn advance(&mut self) {
-        let t = self.step;
-        self.record_states(t);
-        let spikes = &self.spikes;
-        match &self.pool {
-            None => self.partitions.iter_mut().for_each(|p| p.step(t, spikes)),
-            Some(pool) => pool.install(|| {
-                self.partitions
-                    .par_iter_mut()
-                    .for_each(|p| p.step(t, spikes))
-            }),
-        }
-        for (pi, global) in self.spikes.iter_mut().enumerate() {
-            global.clear();
-            for part in &self.partitions {
-                let c = &part.pops[pi];
-                let lo = c.lo as u32;
-                global.extend(c.spikes.iter().map(|&i| i + lo));
-            }
-            self.stats.spikes[pi] += global.len() as u64;
-        }
-        self.record_spikes(t);
-        self.step += 1;
-        self.stats.steps += 1;
-    }
-
-    fn record_spikes(&mut self, t: u64) {
+    /// Moves the values the partitions' probes recorded during steps `t0..t1` into
+    /// the state records, in neuron order.
+    fn flush_probes(&mut self, t0: u64, t1: u64) {
         for m in &self.monitors {
-            match m {
-                Mon::Spikes { pop, mask, rec } => {
-                    let r = &mut self.recordings.spikes[*rec];
-                    for &i in &self.spikes[*pop] {
-                        if mask.as_ref().is_none_or(|m| m[i as usize]) {
-                            r.steps.push(t);
-                            r.neurons.push(i);
-                        }
-                    }
-                }
-                Mon::Rate { pop, rec } => {
-                    let r = &mut self.recordings.rates[*rec];
-                    let bin = (t / r.bin_steps) as usize;
-                    if r.counts.len() <= bin {
-                        r.counts.resize(bin + 1, 0);
-                    }
-                    r.counts[bin] += self.spikes[*pop].len() as u64;
-                }
-                Mon::State { .. } => {}
-            }
-        }
-    }
-
-    fn record_states(&mut self, t: u64) {
-        for m in &self.monitors {
-            let Mon::State {
-                pop,
-                vars,
-                every,
-                rec,
-            } = m
-            else {
+            let Mon::State { every, rec, probe } = m else {
                 continue;
             };
-            if t % every != 0 {
-                continue;
-            }
             let r = &mut self.recordings.states[*rec];
-            r.steps.push(t);
-            for &g in &r.neurons {
-                let (part, local) = locate(&self.bounds[*pop], g as usize);
-                let ChunkKind::Neuron(nc) = &self.partitions[part].pops[*pop].kind else {
-                    unreachable!()
-                };
-                for v in vars {
-                    r.values.push(match v {
-                        StateMon::Model { var } => nc.state[*var][local],
-                        StateMon::Receptor { receptor } => nc.receptors[*receptor]
-                            .state
-                            .get(local)
-                            .copied()
-                            .unwrap_or(0.0),
-                    });
+            let nv = r.variables.len();
+            let first = t0.div_ceil(*every) * every;
+            let steps: Vec<u64> = (first..t1).step_by(*every as usize).collect();
+            for s in 0..steps.len() {
+                for part in &self.partitions {
+                    let p = &part.probes[*probe];
+                    let w = p.local.len() * nv;
+                    r.values.extend_from_slice(&p.values[s * w..(s + 1) * w]);
                 }
+            }
+            r.steps.extend(steps);
+            for part in &mut self.partitions {
+                part.probes[*probe].values.clear();
             }
         }
     }
@@ -802,6 +837,176 @@ impl Simulator {
         Ok(())
     }
 
+    fn projection_checked(&self, proj: usize) -> Result<&ProjectionInfo> {
+        self.projections.get(proj).ok_or_else(|| {
+            Error::Invalid(format!(
+                "no projection {proj} (the network has {})",
+                self.projections.len()
+            ))
+        })
+    }
+
+    /// Index of the projection called `name` (given, or `source->target`).
+    pub fn projection_index(&self, name: &str) -> Result<usize> {
+        self.projections
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "projection",
+                name: name.into(),
+                field: "projection".into(),
+                known: self.projections.iter().map(|p| p.name.clone()).collect(),
+            })
+    }
+
+    /// Switches the plasticity of projection `proj` on or off (weights are kept; off,
+    /// spikes still arrive with the current weights).
+    pub fn set_plasticity_enabled(&mut self, proj: usize, enabled: bool) -> Result<()> {
+        self.projection_checked(proj)?;
+        let mut found = false;
+        for part in &mut self.partitions {
+            if let Some(pl) = &mut part.projections[proj].plastic {
+                pl.enabled = enabled;
+                found = true;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "projection `{}` has no plasticity rule",
+                self.projections[proj].name
+            )))
+        }
+    }
+
+    /// Delivers `amount` of reward (dopamine) to the reward-modulated projection
+    /// `proj`; it takes effect in the next step.
+    pub fn reward(&mut self, proj: usize, amount: f64) -> Result<()> {
+        self.projection_checked(proj)?;
+        for part in &mut self.partitions {
+            part.projections[proj].pending_reward += amount as f32;
+        }
+        Ok(())
+    }
+
+    /// Scales each target neuron's incoming weights in projection `proj` so that they
+    /// sum to `total` (synaptic scaling; Diehl & Cook 2015 normalise before every
+    /// example). Targets without synapses are left alone.
+    pub fn normalize_weights(&mut self, proj: usize, total: f64) -> Result<()> {
+        let info = self.projection_checked(proj)?.clone();
+        let bounds = &self.bounds[info.target];
+        for part in &mut self.partitions {
+            let n = bounds[part.index + 1] - bounds[part.index];
+            plastic::normalize(&mut part.projections[proj].table, n, total as f32);
+        }
+        Ok(())
+    }
+
+    /// Sets the weights of projection `proj`, given in the order of
+    /// [`Simulator::synapses`] (source-major, targets ascending).
+    pub fn set_weights(&mut self, proj: usize, weights: &[f32]) -> Result<()> {
+        let info = self.projection_checked(proj)?.clone();
+        if weights.len() != info.synapses {
+            return Err(Error::Invalid(format!(
+                "set_weights: {} weights for {} synapses of `{}`",
+                weights.len(),
+                info.synapses,
+                info.name
+            )));
+        }
+        let n_src = self.pops[info.source].size;
+        let mut next = 0usize;
+        for s in 0..n_src {
+            for part in &mut self.partitions {
+                let t = &mut part.projections[proj].table;
+                for k in t.row_in_target_order(s) {
+                    t.weight[k] = weights[next];
+                    next += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the parameters of neuron population `pop` (same model kind, so the
+    /// state is kept), e.g. to freeze adaptive thresholds after training.
+    pub fn set_neuron_params(&mut self, pop: usize, neuron: &NeuronSpec) -> Result<()> {
+        let info = self
+            .pops
+            .get(pop)
+            .ok_or_else(|| Error::Invalid(format!("no population {pop}")))?
+            .clone();
+        let mut model = neuron.neuron_model().ok_or_else(|| {
+            Error::Invalid("set_neuron_params needs a neuron model, not a spike source".into())
+        })?;
+        let names: Vec<String> = model.state_names().iter().map(|s| s.to_string()).collect();
+        if info.is_source || names != info.state_names {
+            return Err(Error::Invalid(format!(
+                "population `{}` has state {:?}; the new parameters give {:?}",
+                info.name, info.state_names, names
+            )));
+        }
+        let dt = self.dt_ms;
+        for part in &mut self.partitions {
+            if let ChunkKind::Neuron(nc) = &mut part.pops[pop].kind {
+                let has_g = nc.drive.has_conductance;
+                model.prepare(&format!("population[{}].neuron", info.name), dt, has_g)?;
+                nc.model = model.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-keys the random streams of every Poisson source and stochastic neuron by
+    /// `key` (with the seed, population and neuron): from now on their draws depend
+    /// only on the key, e.g. the index of a training example, so a presentation can
+    /// be repeated or a run resumed from a checkpoint exactly.
+    pub fn reseed(&mut self, key: u64) {
+        let (seed, step) = (self.seed, self.step);
+        for part in &mut self.partitions {
+            for (pop, c) in part.pops.iter_mut().enumerate() {
+                match &mut c.kind {
+                    ChunkKind::Source(SourceChunk::Poisson(p)) => {
+                        p.reseed(seed, key, pop, c.lo, step)
+                    }
+                    ChunkKind::Neuron(nc) => {
+                        for (i, r) in nc.rng.iter_mut().enumerate() {
+                            *r = rng::stream(
+                                seed,
+                                Domain::Neuron,
+                                &[pop as u64, (c.lo + i) as u64, key, 1],
+                            );
+                        }
+                    }
+                    ChunkKind::Source(SourceChunk::Generator(_)) => {}
+                }
+            }
+        }
+    }
+
+    /// Zeroes all synaptic state: receptor states, ring buffers (input in flight),
+    /// plasticity traces, eligibility and queued arrivals. Neuron states, weights and
+    /// the clock are kept.
+    pub fn clear_synaptic_state(&mut self) {
+        for part in &mut self.partitions {
+            for c in &mut part.pops {
+                if let ChunkKind::Neuron(nc) = &mut c.kind {
+                    for r in &mut nc.receptors {
+                        r.state.fill(0.0);
+                        r.ring.clear();
+                    }
+                }
+            }
+            for p in &mut part.projections {
+                if let Some(pl) = &mut p.plastic {
+                    pl.clear();
+                }
+                p.pending_reward = 0.0;
+            }
+        }
+    }
+
     /// Returns every neuron to its initial state, empties ring buffers and receptor
     /// states and the spike list, and sets the clock back to step 0. Synaptic weights,
     /// recordings and counters are kept. Random streams continue (they are not
@@ -823,11 +1028,10 @@ impl Simulator {
                     ChunkKind::Source(SourceChunk::Generator(g)) => g.rewind(),
                     ChunkKind::Neuron(_) => {}
                 }
-                c.spikes.clear();
             }
         }
-        for s in &mut self.spikes {
-            s.clear();
+        for slot in self.exchange.all_mut() {
+            slot.iter_mut().for_each(Vec::clear);
         }
         self.step = 0;
     }
@@ -848,7 +1052,7 @@ impl Simulator {
             for (part, p) in self.partitions.iter().enumerate() {
                 let t = &p.projections[proj].table;
                 let lo = self.bounds[info.target][part] as u32;
-                for k in t.row_ptr[s]..t.row_ptr[s + 1] {
+                for k in t.row_in_target_order(s) {
                     out.target.push(t.target[k] + lo);
                     out.weight.push(t.weight[k]);
                     out.delay.push(t.delay(k));
@@ -860,8 +1064,53 @@ impl Simulator {
     }
 }
 
-/// Partition and local index of global neuron `g` given partition bounds.
-fn locate(bounds: &[usize], g: usize) -> (usize, usize) {
-    let part = bounds.partition_point(|&b| b <= g) - 1;
-    (part, g - bounds[part])
+/// Records spikes, rates and counters after each step (on worker 0).
+struct Recorder<'a> {
+    monitors: &'a [Mon],
+    recordings: &'a mut Recordings,
+    stats: &'a mut RunStats,
+    bounds: &'a [Vec<usize>],
+}
+
+impl Recorder<'_> {
+    fn record(&mut self, t: u64, ex: &SpikeExchange) {
+        let parity = (t & 1) as usize;
+        let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
+        for (pop, count) in self.stats.spikes.iter_mut().enumerate() {
+            for part in 0..n_parts {
+                // SAFETY: called after the barrier ending step t (see exchange docs).
+                *count += unsafe { ex.read(part, parity)[pop].len() } as u64;
+            }
+        }
+        for m in self.monitors {
+            match m {
+                Mon::Spikes { pop, mask, rec } => {
+                    let r = &mut self.recordings.spikes[*rec];
+                    for part in 0..n_parts {
+                        let lo = self.bounds[*pop][part] as u32;
+                        // SAFETY: as above.
+                        for &i in unsafe { &ex.read(part, parity)[*pop] } {
+                            let g = i + lo;
+                            if mask.as_ref().is_none_or(|m| m[g as usize]) {
+                                r.steps.push(t);
+                                r.neurons.push(g);
+                            }
+                        }
+                    }
+                }
+                Mon::Rate { pop, rec } => {
+                    let r = &mut self.recordings.rates[*rec];
+                    let bin = (t / r.bin_steps) as usize;
+                    if r.counts.len() <= bin {
+                        r.counts.resize(bin + 1, 0);
+                    }
+                    for part in 0..n_parts {
+                        // SAFETY: as above.
+                        r.counts[bin] += unsafe { ex.read(part, parity)[*pop].len() } as u64;
+                    }
+                }
+                Mon::State { .. } => {}
+            }
+        }
+    }
 }

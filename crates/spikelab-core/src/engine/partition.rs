@@ -5,6 +5,8 @@
 //! writes anything another one reads, so the result does not depend on how many
 //! partitions there are.
 
+use super::exchange::SpikeExchange;
+use super::plastic::{normalize, ColumnIndex, PlasticState};
 use super::table::{RingBuffer, SynapseTable};
 use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
@@ -46,8 +48,18 @@ pub(crate) struct PopChunk {
     pub lo: usize,
     pub hi: usize,
     pub kind: ChunkKind,
-    /// Local indices of the neurons that fired in the last step.
-    pub spikes: Vec<u32>,
+}
+
+/// A state monitor's part in this partition: values of its local neurons, one block
+/// of `neurons × vars` per sample.
+#[derive(Debug)]
+pub(crate) struct StateProbe {
+    pub pop: usize,
+    pub every: u64,
+    pub local: Vec<usize>,
+    /// (is receptor, index) per recorded variable.
+    pub vars: Vec<(bool, usize)>,
+    pub values: Vec<f32>,
 }
 
 /// The synapses of one projection ending in this partition.
@@ -57,51 +69,133 @@ pub(crate) struct ProjChunk {
     pub target: usize,
     pub receptor: usize,
     pub table: SynapseTable,
+    /// Synapses by target (plastic or normalised projections).
+    pub cols: Option<ColumnIndex>,
+    pub plastic: Option<Box<PlasticState>>,
+    /// Reward population and dopamine per spike (reward-modulated rules).
+    pub reward_source: Option<(usize, f32)>,
+    /// Reward given from outside, applied at the next step.
+    pub pending_reward: f32,
+    /// Periodic normalisation: total and interval in steps.
+    pub normalize_every: Option<(f32, u64)>,
 }
 
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Partition {
+    /// Index of this partition.
+    pub index: usize,
     pub pops: Vec<PopChunk>,
     pub projections: Vec<ProjChunk>,
+    /// `bounds[pop][k]`: first neuron of partition `k` in population `pop`.
+    pub bounds: Vec<Vec<usize>>,
+    pub probes: Vec<StateProbe>,
+    /// Whether any projection is plastic.
+    pub has_plasticity: bool,
     /// Synaptic events delivered so far.
     pub events: u64,
     pub dt_ms: f64,
 }
 
 impl Partition {
-    /// Computes step `step`: delivers the spikes of step `step − 1` (`prev_spikes`,
-    /// indexed by population, global indices) and updates every chunk.
-    pub fn step(&mut self, step: u64, prev_spikes: &[Vec<u32>]) {
+    /// Computes step `step`: records state probes, delivers the spikes every partition
+    /// emitted at step `step − 1`, updates every chunk and publishes its spikes.
+    pub fn step(&mut self, step: u64, ex: &SpikeExchange) {
+        self.record_probes(step);
+        let parity = (step & 1) as usize;
         if step > 0 {
-            self.deliver(prev_spikes, step - 1);
+            self.deliver(ex, step - 1, parity ^ 1);
         }
+        // SAFETY: this worker owns slot (self.index, parity) during this step.
+        let out = unsafe { ex.write(self.index, parity) };
         let dt_ms = self.dt_ms;
-        for chunk in &mut self.pops {
-            chunk.spikes.clear();
+        for (chunk, spikes) in self.pops.iter_mut().zip(out.iter_mut()) {
+            spikes.clear();
             match &mut chunk.kind {
-                ChunkKind::Source(src) => src.emit(step, &mut chunk.spikes),
-                ChunkKind::Neuron(nc) => nc.update(step, dt_ms, &mut chunk.spikes),
+                ChunkKind::Source(src) => src.emit(step, spikes),
+                ChunkKind::Neuron(nc) => nc.update(step, dt_ms, spikes),
             }
+        }
+        if self.has_plasticity {
+            self.post_plasticity(out, step);
         }
     }
 
-    fn deliver(&mut self, spikes: &[Vec<u32>], emit_step: u64) {
-        for proj in &self.projections {
-            let src = &spikes[proj.source];
-            if src.is_empty() || proj.table.is_empty() {
-                continue;
+    #[inline(never)]
+    fn deliver(&mut self, ex: &SpikeExchange, emit_step: u64, parity: usize) {
+        let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
+        let step = emit_step + 1;
+        for proj in &mut self.projections {
+            if let Some((total, every)) = proj.normalize_every {
+                if step % every == 0 {
+                    let n = self.bounds[proj.target][self.index + 1]
+                        - self.bounds[proj.target][self.index];
+                    normalize(&mut proj.table, n, total);
+                }
             }
             let ChunkKind::Neuron(nc) = &mut self.pops[proj.target].kind else {
                 unreachable!("projections target neuron populations")
             };
             let ring = &mut nc.receptors[proj.receptor].ring;
-            self.events += proj.table.deliver(src, emit_step, ring);
+            let mut rewards = std::mem::take(&mut proj.pending_reward);
+            for part in 0..n_parts {
+                // SAFETY: slots of the previous step's parity are not written now.
+                let slot = unsafe { ex.read(part, parity) };
+                if let Some((pop, per_spike)) = proj.reward_source {
+                    rewards += per_spike * slot[pop].len() as f32;
+                }
+                let spikes = &slot[proj.source];
+                if spikes.is_empty() || proj.table.is_empty() {
+                    continue;
+                }
+                let offset = self.bounds[proj.source][part] as u32;
+                self.events += match &mut proj.plastic {
+                    Some(pl) => pl.enqueue(&proj.table, spikes, offset, emit_step),
+                    None => proj.table.deliver(spikes, offset, emit_step, ring),
+                };
+            }
+            if let Some(pl) = &mut proj.plastic {
+                pl.arrive(&mut proj.table, ring, step);
+                pl.reward_step(&mut proj.table, rewards);
+            }
+        }
+    }
+
+    /// Postsynaptic plasticity for the neurons that fired at `step`.
+    fn post_plasticity(&mut self, fired: &[Vec<u32>], step: u64) {
+        for proj in &mut self.projections {
+            if let (Some(pl), Some(cols)) = (&mut proj.plastic, &proj.cols) {
+                let f = &fired[proj.target];
+                if !f.is_empty() {
+                    pl.post_spikes(&mut proj.table, cols, f, step);
+                }
+            }
+        }
+    }
+
+    fn record_probes(&mut self, step: u64) {
+        for probe in &mut self.probes {
+            if step % probe.every != 0 {
+                continue;
+            }
+            let ChunkKind::Neuron(nc) = &self.pops[probe.pop].kind else {
+                unreachable!("probes record neuron populations")
+            };
+            for &i in &probe.local {
+                for &(is_receptor, k) in &probe.vars {
+                    probe.values.push(if is_receptor {
+                        nc.receptors[k].state.get(i).copied().unwrap_or(0.0)
+                    } else {
+                        nc.state[k][i]
+                    });
+                }
+            }
         }
     }
 }
 
 impl NeuronChunk {
+    #[inline(never)]
     fn update(&mut self, step: u64, dt_ms: f64, spikes: &mut Vec<u32>) {
         self.drive.clear();
         for r in &mut self.receptors {

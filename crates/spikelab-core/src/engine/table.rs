@@ -5,13 +5,27 @@
 use crate::connectivity::SynapseRows;
 
 /// Delays of a synapse table: one value for all synapses (the common case, which
-/// lets delivery compute the ring slot once per spike) or one per synapse.
+/// lets delivery compute the ring slot once per spike) or one per synapse, with each
+/// row sorted by delay and cut into groups of equal delay — delivery then works
+/// group by group on contiguous synapses, and a plastic projection queues one entry
+/// per group instead of one per synapse.
 #[derive(Clone, Debug)]
 pub enum Delays {
     /// Every synapse has this delay (steps).
     Uniform(u16),
-    /// Per-synapse delays (steps), parallel to the targets.
-    PerSynapse(Vec<u16>),
+    /// Per-synapse delays (steps), rows sorted by (delay, target).
+    Grouped {
+        /// Delay of each synapse.
+        delay: Vec<u16>,
+        /// `row_group[s]..row_group[s+1]` are the groups of row `s`.
+        row_group: Vec<u32>,
+        /// First synapse of each group.
+        start: Vec<u32>,
+        /// One past the last synapse of each group.
+        end: Vec<u32>,
+        /// Delay of each group.
+        group_delay: Vec<u16>,
+    },
 }
 
 /// Synapses of one projection that end on one partition's neurons, by source.
@@ -31,32 +45,83 @@ impl SynapseTable {
     /// The synapses of `rows` whose targets lie in `lo..hi`, re-indexed from `lo`.
     pub fn from_rows(rows: &SynapseRows, lo: u32, hi: u32) -> Self {
         let n_src = rows.row_ptr.len() - 1;
+        // Which synapses land here, per row (targets are ascending within a row, so
+        // the chunk's part is contiguous).
+        let ranges: Vec<(usize, usize)> = (0..n_src)
+            .map(|s| {
+                let (a, b) = (rows.row_ptr[s], rows.row_ptr[s + 1]);
+                let row = &rows.target[a..b];
+                (
+                    a + row.partition_point(|&t| t < lo),
+                    a + row.partition_point(|&t| t < hi),
+                )
+            })
+            .collect();
+        let first = ranges
+            .iter()
+            .find(|(i0, i1)| i1 > i0)
+            .map(|&(i0, _)| rows.delay[i0]);
+        let uniform = ranges
+            .iter()
+            .all(|&(i0, i1)| rows.delay[i0..i1].iter().all(|&d| Some(d) == first));
         let mut row_ptr = Vec::with_capacity(n_src + 1);
         row_ptr.push(0);
         let mut target = Vec::new();
         let mut weight = Vec::new();
+        if uniform {
+            for &(i0, i1) in &ranges {
+                target.extend(rows.target[i0..i1].iter().map(|&t| t - lo));
+                weight.extend_from_slice(&rows.weight[i0..i1]);
+                row_ptr.push(target.len());
+            }
+            return SynapseTable {
+                row_ptr,
+                target,
+                weight,
+                delays: Delays::Uniform(first.unwrap_or(1)),
+            };
+        }
         let mut delay = Vec::new();
-        for s in 0..n_src {
-            let (a, b) = (rows.row_ptr[s], rows.row_ptr[s + 1]);
-            let row = &rows.target[a..b];
-            // Targets are ascending within a row: the chunk's part is contiguous.
-            let i0 = a + row.partition_point(|&t| t < lo);
-            let i1 = a + row.partition_point(|&t| t < hi);
-            target.extend(rows.target[i0..i1].iter().map(|&t| t - lo));
-            weight.extend_from_slice(&rows.weight[i0..i1]);
-            delay.extend_from_slice(&rows.delay[i0..i1]);
+        let mut row_group = vec![0u32];
+        let (mut start, mut end, mut group_delay) = (Vec::new(), Vec::new(), Vec::new());
+        let mut order: Vec<usize> = Vec::new();
+        for &(i0, i1) in &ranges {
+            order.clear();
+            order.extend(i0..i1);
+            // Stable: equal delays keep ascending targets.
+            order.sort_by_key(|&k| rows.delay[k]);
+            let mut current: Option<u16> = None;
+            for &k in &order {
+                let d = rows.delay[k];
+                if current != Some(d) {
+                    if current.is_some() {
+                        end.push(target.len() as u32);
+                    }
+                    start.push(target.len() as u32);
+                    group_delay.push(d);
+                    current = Some(d);
+                }
+                target.push(rows.target[k] - lo);
+                weight.push(rows.weight[k]);
+                delay.push(d);
+            }
+            if current.is_some() {
+                end.push(target.len() as u32);
+            }
+            row_group.push(start.len() as u32);
             row_ptr.push(target.len());
         }
-        let delays = match delay.first() {
-            Some(&d0) if delay.iter().all(|&d| d == d0) => Delays::Uniform(d0),
-            None => Delays::Uniform(1),
-            Some(_) => Delays::PerSynapse(delay),
-        };
         SynapseTable {
             row_ptr,
             target,
             weight,
-            delays,
+            delays: Delays::Grouped {
+                delay,
+                row_group,
+                start,
+                end,
+                group_delay,
+            },
         }
     }
 
@@ -74,7 +139,7 @@ impl SynapseTable {
     pub fn max_delay(&self) -> u16 {
         match &self.delays {
             Delays::Uniform(d) => *d,
-            Delays::PerSynapse(v) => v.iter().copied().max().unwrap_or(1),
+            Delays::Grouped { group_delay, .. } => group_delay.iter().copied().max().unwrap_or(1),
         }
     }
 
@@ -82,40 +147,70 @@ impl SynapseTable {
     pub fn delay(&self, k: usize) -> u16 {
         match &self.delays {
             Delays::Uniform(d) => *d,
-            Delays::PerSynapse(v) => v[k],
+            Delays::Grouped { delay, .. } => delay[k],
         }
     }
 
-    /// Adds the weights of the rows of `spikes` (emitted at `emit_step`) into `ring`;
-    /// returns the number of synaptic events.
+    /// The synapses of row `s` in ascending target order (storage order differs when
+    /// rows are grouped by delay).
+    pub fn row_in_target_order(&self, s: usize) -> Vec<usize> {
+        let mut k: Vec<usize> = (self.row_ptr[s]..self.row_ptr[s + 1]).collect();
+        if matches!(self.delays, Delays::Grouped { .. }) {
+            k.sort_by_key(|&i| self.target[i]);
+        }
+        k
+    }
+
+    /// Calls `f(group, delay)` for every delay group of row `s` (the whole row when
+    /// delays are uniform; the group id is then the row).
     #[inline]
-    pub fn deliver(&self, spikes: &[u32], emit_step: u64, ring: &mut RingBuffer) -> u64 {
-        let mut events = 0u64;
+    pub fn for_each_group(&self, s: usize, mut f: impl FnMut(u32, u16)) {
         match &self.delays {
-            Delays::Uniform(d) => {
-                let slot = ring.slot_mut(emit_step + *d as u64);
-                for &s in spikes {
-                    let (a, b) = (self.row_ptr[s as usize], self.row_ptr[s as usize + 1]);
-                    events += (b - a) as u64;
-                    for (&t, &w) in self.target[a..b].iter().zip(&self.weight[a..b]) {
-                        // Targets are in range by construction (local to this chunk).
-                        slot[t as usize] += w;
-                    }
+            Delays::Uniform(d) => f(s as u32, *d),
+            Delays::Grouped {
+                row_group,
+                group_delay,
+                ..
+            } => {
+                for g in row_group[s]..row_group[s + 1] {
+                    f(g, group_delay[g as usize]);
                 }
             }
-            Delays::PerSynapse(delay) => {
-                for &s in spikes {
-                    let (a, b) = (self.row_ptr[s as usize], self.row_ptr[s as usize + 1]);
-                    events += (b - a) as u64;
-                    for ((&t, &w), &d) in self.target[a..b]
-                        .iter()
-                        .zip(&self.weight[a..b])
-                        .zip(&delay[a..b])
-                    {
-                        ring.add(emit_step + d as u64, t, w);
-                    }
-                }
+        }
+    }
+
+    /// The synapses of group `g` (see [`SynapseTable::for_each_group`]).
+    #[inline]
+    pub fn group_range(&self, g: u32) -> std::ops::Range<usize> {
+        match &self.delays {
+            Delays::Uniform(_) => self.row_ptr[g as usize]..self.row_ptr[g as usize + 1],
+            Delays::Grouped { start, end, .. } => {
+                start[g as usize] as usize..end[g as usize] as usize
             }
+        }
+    }
+
+    /// Adds the weights of the rows of `spikes` (source indices `offset + s`, emitted
+    /// at `emit_step`) into `ring`; returns the number of synaptic events.
+    #[inline]
+    pub fn deliver(
+        &self,
+        spikes: &[u32],
+        offset: u32,
+        emit_step: u64,
+        ring: &mut RingBuffer,
+    ) -> u64 {
+        let mut events = 0u64;
+        for &s in spikes {
+            let s = (s + offset) as usize;
+            events += (self.row_ptr[s + 1] - self.row_ptr[s]) as u64;
+            self.for_each_group(s, |g, d| {
+                let slot = ring.slot_mut(emit_step + d as u64);
+                let r = self.group_range(g);
+                for (&t, &w) in self.target[r.clone()].iter().zip(&self.weight[r]) {
+                    slot[t as usize] += w;
+                }
+            });
         }
         events
     }
@@ -185,10 +280,12 @@ mod tests {
         };
         let t = SynapseTable::from_rows(&rows, 2, 6);
         assert_eq!(t.row_ptr, vec![0, 2, 3]);
+        // Row 0 holds targets 2 (delay 2) and 5 (delay 3), local 0 and 3.
         assert_eq!(t.target, vec![0, 3, 1]);
+        assert_eq!(t.row_in_target_order(0), vec![0, 1]);
         let mut ring = RingBuffer::new(4, t.max_delay());
         assert_eq!(ring.slots(), 4);
-        let ev = t.deliver(&[0, 1], 10, &mut ring);
+        let ev = t.deliver(&[0, 1], 0, 10, &mut ring);
         assert_eq!(ev, 3);
         assert_eq!(ring.slot_mut(11), &[0.0, 4.0, 0.0, 0.0]);
         assert_eq!(ring.slot_mut(12), &[2.0, 0.0, 0.0, 0.0]);

@@ -471,7 +471,7 @@ mod tests {
         for (t, want_t) in want.iter().enumerate() {
             sim.run_steps(1);
             let mut got = vec![false; n_out];
-            for &j in sim.last_spikes(1) {
+            for j in sim.last_spikes(1) {
                 got[j as usize] = true;
             }
             assert_eq!(&got, want_t, "step {t}");

@@ -210,7 +210,7 @@ impl Receptor {
 
     /// Adds this step's `arrivals` (then zeroes them), adds the output to `drive`, and
     /// advances the state by one step.
-    #[inline]
+    #[inline(never)]
     pub fn step(&self, state: &mut [f32], arrivals: &mut [f32], drive: &mut DriveBuffers) {
         let n = arrivals.len();
         match self.spec.kind {

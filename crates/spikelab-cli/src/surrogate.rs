@@ -1,23 +1,18 @@
-//! `spikelab train <method>`: training commands. `train surrogate` trains a spiking
-//! network by backpropagation through time with surrogate gradients, with a progress
-//! bar (loss, accuracy, samples/s), per-epoch test accuracy, checkpoints that resume
-//! after a kill (`--resume`), and the weights saved as safetensors. Other methods
-//! (`train stdp`, `train ann`) are further variants of [`TrainCommand`].
+//! `spikelab train surrogate` and `spikelab eval surrogate`: training of spiking
+//! networks by backpropagation through time with surrogate gradients — a progress bar
+//! (loss, accuracy, samples/s), per-epoch test accuracy, checkpoints that resume after
+//! a kill (`--resume`), weights saved as safetensors — and evaluation of the trained
+//! model in the trainer and, exported, on the event-driven engine (accuracy of both,
+//! agreement, synaptic operations per inference).
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::neuron::discrete::DiscreteReset;
 use spikelab_train::prelude::*;
-use spikelab_train::trainer::{BatchReport, EpochRecord};
+use spikelab_train::export::{evaluate_on_engine, export, EngineEval};
+use spikelab_train::trainer::{evaluate, BatchReport, EpochRecord, EvalResult};
 use std::path::{Path, PathBuf};
-
-/// Training methods.
-#[derive(Subcommand, Debug)]
-pub enum TrainCommand {
-    /// Surrogate-gradient training (backpropagation through time).
-    Surrogate(SurrogateArgs),
-}
 
 /// The network: architecture and neuron parameters (shared by `train` and `bench`).
 #[derive(Args, Debug, Clone)]
@@ -234,13 +229,6 @@ pub struct SurrogateArgs {
     pub quiet: bool,
 }
 
-/// Runs a training command.
-pub fn train(cmd: &TrainCommand) -> Result<()> {
-    match cmd {
-        TrainCommand::Surrogate(a) => surrogate(a).map(|_| ()),
-    }
-}
-
 struct Bars {
     bar: ProgressBar,
     quiet: bool,
@@ -355,7 +343,7 @@ fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
 }
 
 /// Runs `spikelab train surrogate`; returns the trainer at the end.
-pub fn surrogate(a: &SurrogateArgs) -> Result<Trainer> {
+pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
     set_threads(a.run.threads)?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&a.net.arch));
     let ckpt = out.join("checkpoint.safetensors");
@@ -423,6 +411,134 @@ pub fn surrogate(a: &SurrogateArgs) -> Result<Trainer> {
         );
     }
     Ok(trainer)
+}
+
+/// Arguments of `spikelab eval surrogate`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model file, or a run directory holding model.safetensors.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset directory (MNIST-format IDX files).
+    #[arg(long, default_value = "../shared/data/mnist")]
+    pub data: PathBuf,
+    /// Evaluate on the first N test samples only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Also run the exported network on the event-driven engine.
+    #[arg(long)]
+    pub engine: bool,
+    /// Engine time step (ms); the decay β maps to τ_m = −dt/ln β.
+    #[arg(long, default_value_t = 1.0)]
+    pub dt_ms: f64,
+    /// Write the exported engine network as a model file (TOML).
+    #[arg(long)]
+    pub export_toml: Option<PathBuf>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// What `spikelab eval` measured.
+#[derive(Debug)]
+pub struct EvalReport {
+    /// The trainer's evaluation.
+    pub trainer: EvalResult,
+    /// The engine's, with `--engine`.
+    pub engine: Option<EngineEval>,
+}
+
+/// Runs `spikelab eval surrogate`.
+pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
+    set_threads(a.threads)?;
+    let path = if a.model.is_dir() {
+        a.model.join("model.safetensors")
+    } else {
+        a.model.clone()
+    };
+    let mut model = load_model(&path)?;
+    let test = load_idx_dataset(&a.data, Split::Test)?;
+    let n = a.limit.unwrap_or(test.len()).min(test.len());
+    println!(
+        "{}: {} (T={}, encoding {:?}), {n} test samples",
+        path.display(),
+        model
+            .net
+            .spec
+            .layers
+            .iter()
+            .map(|l| l.name())
+            .collect::<Vec<_>>()
+            .join("-"),
+        model.config.steps,
+        model.config.encoding
+    );
+    let tr = evaluate(&mut model.net, &model.config, &test, a.limit, &mut Silent);
+    println!(
+        "trainer: accuracy {:.2}%  loss {:.4}  {:.0} samples/s",
+        tr.accuracy,
+        tr.loss,
+        n as f64 / tr.seconds.max(1e-9)
+    );
+    for (layer, neurons, s) in &tr.spikes_per_sample {
+        println!(
+            "  layer {layer}: {s:.1} spikes per sample ({:.4} per neuron per step)",
+            s / (*neurons as f64 * model.config.steps as f64)
+        );
+    }
+    let engine = if a.engine || a.export_toml.is_some() {
+        let ex = export(&mut model.net, &model.config, a.dt_ms)?;
+        let synapses: usize = ex
+            .spec
+            .projections
+            .iter()
+            .map(|p| p.connectivity.expected_synapses(0, 0) as usize)
+            .sum();
+        println!(
+            "exported: {} populations, {} projections, {synapses} synapses, {} engine steps per sample",
+            ex.spec.populations.len(),
+            ex.spec.projections.len(),
+            ex.total_steps()
+        );
+        if let Some(p) = &a.export_toml {
+            let text = ex.spec.to_toml_string()?;
+            spikelab_train::io::write_atomic(p, text.as_bytes())
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            println!("wrote {}", p.display());
+        }
+        if a.engine {
+            let ev = evaluate_on_engine(&mut model.net, &model.config, &ex, &test, a.limit)?;
+            let agree = ev
+                .predictions
+                .iter()
+                .zip(&tr.predictions)
+                .filter(|(x, y)| x == y)
+                .count();
+            println!(
+                "engine:  accuracy {:.2}%  ({:+.2} points vs trainer; predictions agree on {:.2}% of samples)  {:.1} s",
+                ev.accuracy,
+                ev.accuracy - tr.accuracy,
+                100.0 * agree as f64 / n.max(1) as f64,
+                ev.seconds
+            );
+            println!(
+                "synaptic operations per inference: {:.0} (of which {:.0} from biases)",
+                ev.synops_per_inference, ev.bias_synops_per_inference
+            );
+            for (pop, s) in &ev.spikes_per_inference {
+                println!("  {pop}: {s:.1} spikes per inference");
+            }
+            Some(ev)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    Ok(EvalReport {
+        trainer: tr,
+        engine,
+    })
 }
 
 #[cfg(test)]
@@ -505,15 +621,15 @@ pub(crate) mod tests {
         write_toy_mnist(dir.path(), 320, 100);
         // Two epochs at once, and one epoch then a resumed second: same weights.
         let whole =
-            surrogate(&args(dir.path(), &dir.path().join("a"), &["--epochs", "2"])).unwrap();
+            train(&args(dir.path(), &dir.path().join("a"), &["--epochs", "2"])).unwrap();
         let acc = whole.state.history[1].test_accuracy.unwrap();
         assert!(acc > 90.0, "test accuracy {acc}");
         let b = dir.path().join("b");
-        surrogate(&args(dir.path(), &b, &["--epochs", "1"])).unwrap();
+        train(&args(dir.path(), &b, &["--epochs", "1"])).unwrap();
         // A second run into the same directory needs --resume or --force.
-        let e = surrogate(&args(dir.path(), &b, &["--epochs", "2"])).unwrap_err();
+        let e = train(&args(dir.path(), &b, &["--epochs", "2"])).unwrap_err();
         assert!(e.to_string().contains("--resume"), "{e}");
-        let resumed = surrogate(&args(dir.path(), &b, &["--epochs", "2", "--resume"])).unwrap();
+        let resumed = train(&args(dir.path(), &b, &["--epochs", "2", "--resume"])).unwrap();
         assert_eq!(resumed.state.history.len(), 2);
         for ((_, p), (_, q)) in whole
             .net
@@ -532,7 +648,7 @@ pub(crate) mod tests {
             assert!(b.join(f).is_file(), "{f}");
         }
         // Evaluation in the trainer and on the engine agree.
-        let report = crate::eval::eval(&crate::eval::EvalArgs {
+        let report = eval(&EvalArgs {
             model: b.clone(),
             data: dir.path().to_path_buf(),
             limit: None,
@@ -554,18 +670,18 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_toy_mnist(dir.path(), 40, 20);
         let out = dir.path().join("o");
-        let e = surrogate(&args(dir.path(), &out, &["--surrogate", "relu"])).unwrap_err();
+        let e = train(&args(dir.path(), &out, &["--surrogate", "relu"])).unwrap_err();
         assert!(e.to_string().contains("surrogate"), "{e}");
-        let e = surrogate(&args(dir.path(), &out, &["--arch", "100-10"])).unwrap_err();
+        let e = train(&args(dir.path(), &out, &["--arch", "100-10"])).unwrap_err();
         assert!(e.to_string().contains("input size"), "{e}");
-        let e = surrogate(&args(
+        let e = train(&args(
             dir.path(),
             &out,
             &["--loss", "ce-membrane", "--encoding", "pixels"],
         ))
         .unwrap_err();
         assert!(e.to_string().contains("encoding"), "{e}");
-        let e = surrogate(&args(&dir.path().join("nowhere"), &out, &[])).unwrap_err();
+        let e = train(&args(&dir.path().join("nowhere"), &out, &[])).unwrap_err();
         assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
     }
 }

@@ -1,0 +1,335 @@
+//! The Diehl & Cook training protocol: present the training images in order for a
+//! number of epochs with STDP on, report a running accuracy, checkpoint regularly so
+//! a killed run resumes exactly where it stopped, then freeze learning and assign
+//! each neuron the class it responds to most on the training set; evaluation
+//! classifies by the mean response of each class's neurons.
+
+use super::diehl_cook::{
+    assign_labels, classify, DiehlCook, DiehlCookConfig, DiehlCookError, Result, PIXELS,
+};
+use crate::checkpoint::Checkpoint;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Classes of the digit task.
+pub const CLASSES: usize = 10;
+
+/// Options of [`train`].
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// The network.
+    pub config: DiehlCookConfig,
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Training images used per epoch (the first ones; all when None).
+    pub examples: Option<usize>,
+    /// Training images shown with learning frozen to assign labels (the first ones).
+    pub assign_examples: usize,
+    /// Examples between updates of the running accuracy.
+    pub update_interval: usize,
+    /// Checkpoint file (written every `checkpoint_every` examples and at the end).
+    pub checkpoint: Option<PathBuf>,
+    /// Examples between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            config: DiehlCookConfig::default(),
+            epochs: 1,
+            examples: None,
+            assign_examples: 10_000,
+            update_interval: 250,
+            checkpoint: None,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+/// Which phase a progress report belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Learning.
+    Train,
+    /// Frozen pass over training images to assign labels.
+    Assign,
+    /// Frozen pass over test images.
+    Test,
+}
+
+/// A progress report.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Phase.
+    pub phase: Phase,
+    /// Epoch (0-based, training only).
+    pub epoch: usize,
+    /// Examples done in this phase (over all epochs when training).
+    pub done: usize,
+    /// Examples in this phase.
+    pub total: usize,
+    /// Accuracy of the predictions made so far with the labels known at the time.
+    pub running_accuracy: Option<f64>,
+    /// Mean excitatory spikes per accepted presentation.
+    pub mean_spikes: f64,
+    /// Seconds since the phase started.
+    pub elapsed_s: f64,
+}
+
+/// A trained network: what `eval stdp` needs.
+pub struct Trained {
+    /// The network, learning frozen.
+    pub net: DiehlCook,
+    /// Label of each excitatory neuron.
+    pub assignments: Vec<u8>,
+    /// Wall time of the learning phase (s), this session only.
+    pub train_s: f64,
+    /// Examples learned in this session (less than the total when resumed).
+    pub trained_examples: usize,
+}
+
+/// Result of an evaluation.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<u32>>,
+    /// Wall time (s).
+    pub wall_s: f64,
+}
+
+fn check_data(images: &[u8], labels: &[u8]) -> Result<usize> {
+    if images.len() % PIXELS != 0 || images.len() / PIXELS != labels.len() {
+        return Err(DiehlCookError::Invalid(format!(
+            "{} bytes of images do not match {} labels of {PIXELS}-pixel images",
+            images.len(),
+            labels.len()
+        )));
+    }
+    if let Some(l) = labels.iter().find(|&&l| l as usize >= CLASSES) {
+        return Err(DiehlCookError::Invalid(format!(
+            "label {l} is not a digit 0-9"
+        )));
+    }
+    Ok(labels.len())
+}
+
+fn config_json(c: &DiehlCookConfig) -> String {
+    serde_json::to_string(c).expect("config serialises")
+}
+
+/// Saves a trained or partially trained network with its progress.
+fn save(
+    net: &DiehlCook,
+    path: &Path,
+    epoch: usize,
+    next: usize,
+    assignments: Option<&[u8]>,
+) -> Result<()> {
+    let mut ck = Checkpoint::default();
+    net.save_state(&mut ck)?;
+    ck.metadata
+        .insert("recipe".into(), "diehl_cook_2015".into());
+    ck.metadata
+        .insert("config".into(), config_json(&net.config));
+    ck.metadata.insert("epoch".into(), epoch.to_string());
+    ck.metadata.insert("next_example".into(), next.to_string());
+    if let Some(a) = assignments {
+        ck.put(
+            "assignments",
+            &[a.len()],
+            a.iter().map(|&x| x as f32).collect(),
+        );
+    }
+    ck.save(path)?;
+    Ok(())
+}
+
+/// Loads a network saved by training; returns it with (epoch, next example) and the
+/// label assignments if training had finished.
+pub fn load(path: &Path) -> Result<(DiehlCook, usize, usize, Option<Vec<u8>>)> {
+    let ck = Checkpoint::load(path)?;
+    let bad = |m: &str| DiehlCookError::Invalid(format!("{}: {m}", path.display()));
+    if ck.metadata.get("recipe").map(String::as_str) != Some("diehl_cook_2015") {
+        return Err(bad("not a Diehl & Cook checkpoint"));
+    }
+    let config: DiehlCookConfig =
+        serde_json::from_str(ck.metadata.get("config").ok_or_else(|| bad("no config"))?)
+            .map_err(|e| bad(&format!("bad config: {e}")))?;
+    let num = |k: &str| -> Result<usize> {
+        ck.metadata
+            .get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad(&format!("no {k}")))
+    };
+    let (epoch, next) = (num("epoch")?, num("next_example")?);
+    let mut net = DiehlCook::new(config)?;
+    net.load_state(&ck, path)?;
+    let assignments = match ck.tensors.get("assignments") {
+        Some(_) => Some(
+            ck.get("assignments", &[net.config.n_neurons], path)?
+                .iter()
+                .map(|&x| x as u8)
+                .collect(),
+        ),
+        None => None,
+    };
+    Ok((net, epoch, next, assignments))
+}
+
+/// Runs the protocol. With a checkpoint file that exists and holds the same
+/// configuration, training resumes from it.
+pub fn train(
+    opts: &TrainOptions,
+    images: &[u8],
+    labels: &[u8],
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<Trained> {
+    let n_data = check_data(images, labels)?;
+    let per_epoch = opts.examples.unwrap_or(n_data).min(n_data);
+    if per_epoch == 0 || opts.epochs == 0 {
+        return Err(DiehlCookError::Invalid(
+            "nothing to train: examples and epochs must be at least 1".into(),
+        ));
+    }
+    let (mut net, mut epoch, mut next) = match &opts.checkpoint {
+        Some(p) if p.exists() => {
+            let (net, e, n, _) = load(p)?;
+            if net.config != opts.config {
+                return Err(DiehlCookError::Invalid(format!(
+                    "{} was written with a different configuration ({}); use another checkpoint path or delete it",
+                    p.display(),
+                    config_json(&net.config)
+                )));
+            }
+            (net, e, n)
+        }
+        _ => (DiehlCook::new(opts.config.clone())?, 0, 0),
+    };
+    net.set_learning(true)?;
+    let total = per_epoch * opts.epochs;
+    let start = Instant::now();
+    let mut window: VecDeque<(Vec<u32>, u8)> = VecDeque::new();
+    let mut assignments: Option<Vec<u8>> = None;
+    let (mut correct, mut judged, mut spikes, mut shown) = (0usize, 0usize, 0u64, 0usize);
+    let first_done = epoch * per_epoch + next;
+    while epoch < opts.epochs {
+        while next < per_epoch {
+            let i = next;
+            let key = (epoch * n_data + i) as u64;
+            let p = net.present(&images[i * PIXELS..(i + 1) * PIXELS], key)?;
+            if let Some(a) = &assignments {
+                judged += 1;
+                correct += usize::from(classify(&p.counts, a, CLASSES) == labels[i]);
+            }
+            spikes += p.counts.iter().map(|&c| c as u64).sum::<u64>();
+            shown += 1;
+            window.push_back((p.counts, labels[i]));
+            if window.len() > 4 * opts.update_interval.max(1) {
+                window.pop_front();
+            }
+            next += 1;
+            let done = epoch * per_epoch + next;
+            if done % opts.update_interval.max(1) == 0 {
+                let (r, l): (Vec<Vec<u32>>, Vec<u8>) = window.iter().cloned().unzip();
+                assignments = Some(assign_labels(&r, &l, CLASSES));
+            }
+            if let Some(path) = &opts.checkpoint {
+                if done % opts.checkpoint_every.max(1) == 0 {
+                    save(&net, path, epoch, next, None)?;
+                }
+            }
+            on_progress(&Progress {
+                phase: Phase::Train,
+                epoch,
+                done,
+                total,
+                running_accuracy: (judged > 0).then(|| correct as f64 / judged as f64),
+                mean_spikes: spikes as f64 / shown as f64,
+                elapsed_s: start.elapsed().as_secs_f64(),
+            });
+        }
+        epoch += 1;
+        next = 0;
+    }
+    let train_s = start.elapsed().as_secs_f64();
+    if let Some(path) = &opts.checkpoint {
+        save(&net, path, epoch, 0, None)?;
+    }
+
+    // Labels from a frozen pass over training images.
+    net.set_learning(false)?;
+    let n_assign = opts.assign_examples.min(n_data).max(1);
+    let start = Instant::now();
+    let mut responses = Vec::with_capacity(n_assign);
+    let mut spikes = 0u64;
+    for i in 0..n_assign {
+        let p = net.present(
+            &images[i * PIXELS..(i + 1) * PIXELS],
+            (1u64 << 40) + i as u64,
+        )?;
+        spikes += p.counts.iter().map(|&c| c as u64).sum::<u64>();
+        responses.push(p.counts);
+        on_progress(&Progress {
+            phase: Phase::Assign,
+            epoch,
+            done: i + 1,
+            total: n_assign,
+            running_accuracy: None,
+            mean_spikes: spikes as f64 / (i + 1) as f64,
+            elapsed_s: start.elapsed().as_secs_f64(),
+        });
+    }
+    let assignments = assign_labels(&responses, &labels[..n_assign], CLASSES);
+    if let Some(path) = &opts.checkpoint {
+        save(&net, path, epoch, 0, Some(&assignments))?;
+    }
+    Ok(Trained {
+        net,
+        assignments,
+        train_s,
+        trained_examples: total - first_done.min(total),
+    })
+}
+
+/// Classifies `images` with learning frozen.
+pub fn evaluate(
+    net: &mut DiehlCook,
+    assignments: &[u8],
+    images: &[u8],
+    labels: &[u8],
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<Evaluation> {
+    let n = check_data(images, labels)?;
+    net.set_learning(false)?;
+    let start = Instant::now();
+    let mut confusion = vec![vec![0u32; CLASSES]; CLASSES];
+    let (mut correct, mut spikes) = (0usize, 0u64);
+    for i in 0..n {
+        let p = net.present(
+            &images[i * PIXELS..(i + 1) * PIXELS],
+            (1u64 << 41) + i as u64,
+        )?;
+        let pred = classify(&p.counts, assignments, CLASSES);
+        confusion[labels[i] as usize][pred as usize] += 1;
+        correct += usize::from(pred == labels[i]);
+        spikes += p.counts.iter().map(|&c| c as u64).sum::<u64>();
+        on_progress(&Progress {
+            phase: Phase::Test,
+            epoch: 0,
+            done: i + 1,
+            total: n,
+            running_accuracy: Some(correct as f64 / (i + 1) as f64),
+            mean_spikes: spikes as f64 / (i + 1) as f64,
+            elapsed_s: start.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(Evaluation {
+        accuracy: correct as f64 / n.max(1) as f64,
+        confusion,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}
