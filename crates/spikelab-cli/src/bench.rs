@@ -18,7 +18,7 @@ pub enum BenchCommand {
     Coba(CobaArgs),
     /// Surrogate-gradient training and inference of a spiking network on MNIST:
     /// samples/s, time per layer, peak memory.
-    Train(crate::bench_train::BenchTrainArgs),
+    Train(Box<crate::bench_train::BenchTrainArgs>),
 }
 
 /// Arguments of `spikelab bench coba`.

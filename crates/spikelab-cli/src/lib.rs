@@ -20,7 +20,7 @@ pub enum TrainCommand {
     Stdp(stdp::TrainStdpArgs),
     /// Surrogate-gradient training (backpropagation through time) of a spiking
     /// network from layers (`--arch 784-1000-10`, `--arch 12C5-MP2-64C5-MP2-10`).
-    Surrogate(surrogate::SurrogateArgs),
+    Surrogate(Box<surrogate::SurrogateArgs>),
 }
 
 /// `spikelab eval ...` subcommands.

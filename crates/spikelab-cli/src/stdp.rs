@@ -106,7 +106,7 @@ fn report(b: &ProgressBar, p: &Progress) {
         .map_or("-".to_string(), |a| format!("{:.1}%", 100.0 * a));
     let msg = format!("acc {acc} | {:.1} spikes/example", p.mean_spikes);
     // Without a terminal the bar is hidden: log a line every 1,000 examples instead.
-    if b.is_hidden() && (p.done % 1000 == 0 || p.done == p.total) {
+    if b.is_hidden() && (p.done.is_multiple_of(1000) || p.done == p.total) {
         eprintln!(
             "{:?} {}/{} ({:.0} s) {msg}",
             p.phase, p.done, p.total, p.elapsed_s

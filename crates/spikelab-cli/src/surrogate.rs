@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::neuron::discrete::DiscreteReset;
-use spikelab_train::prelude::*;
 use spikelab_train::export::{evaluate_on_engine, export, EngineEval};
+use spikelab_train::prelude::*;
 use spikelab_train::trainer::{evaluate, BatchReport, EpochRecord, EvalResult};
 use std::path::{Path, PathBuf};
 
@@ -620,8 +620,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_toy_mnist(dir.path(), 320, 100);
         // Two epochs at once, and one epoch then a resumed second: same weights.
-        let whole =
-            train(&args(dir.path(), &dir.path().join("a"), &["--epochs", "2"])).unwrap();
+        let whole = train(&args(dir.path(), &dir.path().join("a"), &["--epochs", "2"])).unwrap();
         let acc = whole.state.history[1].test_accuracy.unwrap();
         assert!(acc > 90.0, "test accuracy {acc}");
         let b = dir.path().join("b");

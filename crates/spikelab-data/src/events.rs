@@ -301,7 +301,7 @@ impl EventStream {
 /// Parses N-MNIST / N-Caltech101 bytes (see the module documentation); `name` names
 /// the source in errors. Overflow markers are applied and dropped.
 pub fn parse_nmnist(bytes: &[u8], name: &str) -> Result<Vec<Event>> {
-    if bytes.len() % 5 != 0 {
+    if !bytes.len().is_multiple_of(5) {
         return Err(Error::format(
             name,
             "N-MNIST event",

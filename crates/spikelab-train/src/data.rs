@@ -61,7 +61,12 @@ pub fn load_idx_dataset(dir: &Path, split: Split) -> Result<Dataset> {
             dir.display()
         ))
     })?;
-    let classes = set.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let classes = set
+        .labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
     Ok(Dataset {
         shape: FeatShape::image(1, set.rows, set.cols),
         images: set.images,
@@ -87,17 +92,31 @@ mod tests {
     fn loads_a_split_and_reports_missing_or_bad_files() {
         let dir = tempfile::tempdir().unwrap();
         let images: Vec<u8> = (0..2 * 3 * 4).map(|x| x as u8).collect();
-        std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), idx(&[2, 3, 4], &images)).unwrap();
-        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx(&[2], &[7, 1])).unwrap();
+        std::fs::write(
+            dir.path().join("t10k-images-idx3-ubyte"),
+            idx(&[2, 3, 4], &images),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t10k-labels-idx1-ubyte"),
+            idx(&[2], &[7, 1]),
+        )
+        .unwrap();
         let d = load_idx_dataset(dir.path(), Split::Test).unwrap();
         assert_eq!(d.shape, FeatShape::image(1, 3, 4));
         assert_eq!(d.labels, vec![7, 1]);
         assert_eq!(d.classes, 8);
         assert_eq!(d.image(1), &images[12..]);
         assert_eq!(d.clone().truncated(1).len(), 1);
-        let e = load_idx_dataset(dir.path(), Split::Train).unwrap_err().to_string();
+        let e = load_idx_dataset(dir.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("train"), "{e}");
-        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx(&[3], &[1, 2, 3])).unwrap();
+        std::fs::write(
+            dir.path().join("t10k-labels-idx1-ubyte"),
+            idx(&[3], &[1, 2, 3]),
+        )
+        .unwrap();
         assert!(load_idx_dataset(dir.path(), Split::Test).is_err());
     }
 }

@@ -53,6 +53,12 @@ use spikelab_core::neuron::discrete::DiscreteReset;
 use spikelab_core::prelude::*;
 use spikelab_core::source::SpikeGenerator;
 
+/// A synapse of a composed block: (source, target, weight).
+type Synapse = (u32, u32, f32);
+
+/// Per presentation: (prediction, synaptic events, spikes per stage).
+type Presentation = (usize, u64, Vec<u64>);
+
 /// Threshold of non-spiking readout populations (never reached).
 const NEVER: f64 = 1e30;
 
@@ -211,8 +217,7 @@ fn net_layers_mut(net: &mut Network) -> &mut [Box<dyn Layer>] {
 
 /// The block `lo..hi` as a sparse matrix (`(source, target, weight)` with weight ≠ 0)
 /// and a bias vector.
-#[allow(clippy::type_complexity)]
-fn compose(net: &mut Network, lo: usize, hi: usize) -> (Vec<(u32, u32, f32)>, Vec<f32>, usize) {
+fn compose(net: &mut Network, lo: usize, hi: usize) -> (Vec<Synapse>, Vec<f32>, usize) {
     let in_shape = net.layers()[lo].in_shape();
     let n_in = in_shape.len();
     let n_out = net.layers()[hi - 1].out_shape().len();
@@ -276,12 +281,13 @@ fn reset_mode(r: DiscreteReset, f: &str) -> Result<ResetMode> {
 
 fn lif_neuron(beta: f32, theta: f64, reset: ResetMode, dt: f64, f: &str) -> Result<NeuronSpec> {
     if beta >= 1.0 {
-        let mut m = Iaf::default();
-        m.v_reset_mv = 0.0;
-        m.v_thresh_mv = theta;
-        m.t_ref_ms = 0.0;
-        m.reset = reset;
-        return Ok(NeuronSpec::If(m));
+        return Ok(NeuronSpec::If(Iaf {
+            v_reset_mv: 0.0,
+            v_thresh_mv: theta,
+            t_ref_ms: 0.0,
+            reset,
+            ..Iaf::default()
+        }));
     }
     if beta <= 0.0 {
         return Err(Error::field(
@@ -289,14 +295,15 @@ fn lif_neuron(beta: f32, theta: f64, reset: ResetMode, dt: f64, f: &str) -> Resu
             "β = 0 has no engine equivalent (the engine applies input before the decay)",
         ));
     }
-    let mut m = Lif::default();
-    m.tau_m_ms = -dt / (beta as f64).ln();
-    m.v_rest_mv = 0.0;
-    m.v_reset_mv = 0.0;
-    m.v_thresh_mv = theta;
-    m.t_ref_ms = 0.0;
-    m.reset = reset;
-    Ok(NeuronSpec::Lif(m))
+    Ok(NeuronSpec::Lif(Lif {
+        tau_m_ms: -dt / (beta as f64).ln(),
+        v_rest_mv: 0.0,
+        v_reset_mv: 0.0,
+        v_thresh_mv: theta,
+        t_ref_ms: 0.0,
+        reset,
+        ..Lif::default()
+    }))
 }
 
 /// Exports `net` (trained with `config`) for the engine with time step `dt_ms`.
@@ -326,7 +333,7 @@ pub fn export(net: &mut Network, config: &TrainConfig, dt_ms: f64) -> Result<Exp
         NeuronSpec::SpikeGenerator(bias_gen),
     ));
     let mut stages: Vec<Stage> = Vec::new();
-    let mut pending: Option<(Vec<(u32, u32, f32)>, Vec<f32>)> = None;
+    let mut pending: Option<(Vec<Synapse>, Vec<f32>)> = None;
     let mut bias_synapses = 0;
     let mut readout = OutputRead::Spikes;
     for piece in &pieces {
@@ -514,11 +521,13 @@ pub fn export(net: &mut Network, config: &TrainConfig, dt_ms: f64) -> Result<Exp
                 let (src, src_lag) = source.clone().expect("pooling follows a neuron stage");
                 let name = format!("l{i}_max_pool");
                 let n = g.c * g.h_out * g.w_out;
-                let mut or = Iaf::default();
-                or.v_reset_mv = 0.0;
-                or.v_thresh_mv = 0.5;
-                or.t_ref_ms = 0.0;
-                or.reset = ResetMode::Value;
+                let or = Iaf {
+                    v_reset_mv: 0.0,
+                    v_thresh_mv: 0.5,
+                    t_ref_ms: 0.0,
+                    reset: ResetMode::Value,
+                    ..Iaf::default()
+                };
                 spec = spec.population(
                     PopulationSpec::new(&name, n, NeuronSpec::If(or))
                         .with_receptor(ReceptorSpec::delta("in")),
@@ -680,7 +689,7 @@ pub fn evaluate_on_engine(
     }
     // Parallel over fixed chunks of samples, one single-threaded simulator each.
     let per_task = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
-    let results: Vec<Result<Vec<(usize, u64, Vec<u64>)>>> = inputs
+    let results: Vec<Result<Vec<Presentation>>> = inputs
         .par_chunks(per_task)
         .map(|chunk| run_chunk(exported, chunk))
         .collect();
@@ -729,7 +738,7 @@ enum Input {
 
 /// Runs the presentations of `inputs` on one simulator: (prediction, synaptic events,
 /// spikes per stage) for each.
-fn run_chunk(e: &Exported, inputs: &[Input]) -> Result<Vec<(usize, u64, Vec<u64>)>> {
+fn run_chunk(e: &Exported, inputs: &[Input]) -> Result<Vec<Presentation>> {
     let mut sim = Simulator::build_with_threads(&e.spec, 1)?;
     let pop = |name: &str| sim.population_index(name);
     let stage_pops: Vec<usize> = e

@@ -246,7 +246,7 @@ unsafe fn pack_row_avx512(values: &[f32], words: &mut [u64]) {
     use std::arch::x86_64::*;
     let full = values.len() / 64;
     let half = _mm512_set1_ps(0.5);
-    for k in 0..full {
+    for (k, word) in words.iter_mut().enumerate().take(full) {
         let mut w = 0u64;
         for q in 0..4 {
             // SAFETY: k·64 + q·16 + 16 <= full·64 <= values.len().
@@ -254,7 +254,7 @@ unsafe fn pack_row_avx512(values: &[f32], words: &mut [u64]) {
             let m = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, half);
             w |= (m as u64) << (16 * q);
         }
-        words[k] = w;
+        *word = w;
     }
     if full * 64 < values.len() {
         pack_row_scalar(&values[full * 64..], &mut words[full..]);
@@ -267,7 +267,7 @@ unsafe fn pack_row_avx2(values: &[f32], words: &mut [u64]) {
     use std::arch::x86_64::*;
     let full = values.len() / 64;
     let half = _mm256_set1_ps(0.5);
-    for k in 0..full {
+    for (k, word) in words.iter_mut().enumerate().take(full) {
         let mut w = 0u64;
         for q in 0..8 {
             // SAFETY: k·64 + q·8 + 8 <= full·64 <= values.len().
@@ -275,7 +275,7 @@ unsafe fn pack_row_avx2(values: &[f32], words: &mut [u64]) {
             let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, half)) as u64;
             w |= m << (8 * q);
         }
-        words[k] = w;
+        *word = w;
     }
     if full * 64 < values.len() {
         pack_row_scalar(&values[full * 64..], &mut words[full..]);

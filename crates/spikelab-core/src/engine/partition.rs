@@ -127,7 +127,7 @@ impl Partition {
         let step = emit_step + 1;
         for proj in &mut self.projections {
             if let Some((total, every)) = proj.normalize_every {
-                if step % every == 0 {
+                if step.is_multiple_of(every) {
                     let n = self.bounds[proj.target][self.index + 1]
                         - self.bounds[proj.target][self.index];
                     normalize(&mut proj.table, n, total);
@@ -175,7 +175,7 @@ impl Partition {
 
     fn record_probes(&mut self, step: u64) {
         for probe in &mut self.probes {
-            if step % probe.every != 0 {
+            if !step.is_multiple_of(probe.every) {
                 continue;
             }
             let ChunkKind::Neuron(nc) = &self.pops[probe.pop].kind else {

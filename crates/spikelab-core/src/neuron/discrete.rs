@@ -241,7 +241,7 @@ pub fn lif_multistep<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
     s: &mut [f32],
 ) -> f32 {
     let n = v.len();
-    assert!(n > 0 && x.len() % n == 0 && h.len() == x.len() && s.len() == x.len());
+    assert!(n > 0 && x.len().is_multiple_of(n) && h.len() == x.len() && s.len() == x.len());
     x.chunks_exact(n)
         .zip(h.chunks_exact_mut(n).zip(s.chunks_exact_mut(n)))
         .map(|(xt, (ht, st))| {
@@ -434,13 +434,15 @@ mod tests {
             .flat_map(|i| (0..n_out as u32).map(move |j| (i, j)))
             .collect();
         let weights = w.iter().map(|&x| (x / beta) as f64).collect();
-        let mut lif = Lif::default();
-        lif.tau_m_ms = -dt / (beta as f64).ln();
-        lif.v_rest_mv = 0.0;
-        lif.v_reset_mv = 0.0;
-        lif.v_thresh_mv = theta as f64;
-        lif.t_ref_ms = 0.0;
-        lif.reset = ResetMode::Subtract;
+        let lif = Lif {
+            tau_m_ms: -dt / (beta as f64).ln(),
+            v_rest_mv: 0.0,
+            v_reset_mv: 0.0,
+            v_thresh_mv: theta as f64,
+            t_ref_ms: 0.0,
+            reset: ResetMode::Subtract,
+            ..Lif::default()
+        };
         let net = NetworkSpec::new(dt, steps as f64 * dt)
             .population(PopulationSpec::new(
                 "in",

@@ -112,7 +112,7 @@ fn matmul_with(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) 
 /// Column sums of a row-major `rows × n` matrix into `out` (overwritten), summed in
 /// fixed row groups so the result does not depend on the thread count.
 pub fn col_sums(x: &[f32], n: usize, out: &mut [f32]) {
-    let rows = if n == 0 { 0 } else { x.len() / n };
+    let rows = x.len().checked_div(n).unwrap_or(0);
     if rows * n < 1 << 16 {
         out.fill(0.0);
         for r in 0..rows {

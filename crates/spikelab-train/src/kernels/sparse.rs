@@ -24,7 +24,7 @@ pub struct SpikeIndex {
 impl SpikeIndex {
     /// Decodes the set bits of `s`.
     pub fn from_spikes(s: &SpikeTensor) -> Self {
-        Self::from_rows(s, s.rows, |r| Some(r))
+        Self::from_rows(s, s.rows, Some)
     }
 
     /// Decodes, for output row `r`, the spikes of input row `src(r)` (or none): used to

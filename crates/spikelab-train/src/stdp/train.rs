@@ -102,7 +102,7 @@ pub struct Evaluation {
 }
 
 fn check_data(images: &[u8], labels: &[u8]) -> Result<usize> {
-    if images.len() % PIXELS != 0 || images.len() / PIXELS != labels.len() {
+    if !images.len().is_multiple_of(PIXELS) || images.len() / PIXELS != labels.len() {
         return Err(DiehlCookError::Invalid(format!(
             "{} bytes of images do not match {} labels of {PIXELS}-pixel images",
             images.len(),
