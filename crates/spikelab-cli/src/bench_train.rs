@@ -6,11 +6,11 @@
 use crate::surrogate::{set_threads, NetArgs, RunArgs};
 use anyhow::{Context, Result};
 use clap::Args;
-use spikelab_train::encode::{encode, EVAL_KEY};
+use spikelab_train::encode::encode;
 use spikelab_train::layers::Pass;
 use spikelab_train::loss;
 use spikelab_train::prelude::*;
-use spikelab_train::trainer::epoch_order;
+use spikelab_train::trainer::{epoch_order, eval_keys, train_keys};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -105,14 +105,14 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
         let idx = batch_idx(k);
         let t = Instant::now();
         train.gather(idx, &mut images);
+        let keys = train_keys(idx, 0, train.len());
         let x = encode(
             &config.encoding,
             &images,
             train.shape,
-            idx,
+            &keys,
             config.steps,
             config.seed,
-            0,
         );
         t_enc += t.elapsed().as_secs_f64();
         let pass = Pass::train(config.steps, idx.len(), [config.seed, 0, k as u64]);
@@ -222,10 +222,9 @@ fn infer_batch(t: &mut Trainer, test: &Dataset, k: usize, bs: usize, images: &mu
         &c.encoding,
         images,
         test.shape,
-        &idx,
+        &eval_keys(&idx),
         c.steps,
         c.seed,
-        EVAL_KEY,
     );
     let out = t.net.forward(x, &Pass::eval(c.steps, bs));
     std::hint::black_box(loss::predict(&out, c.steps));

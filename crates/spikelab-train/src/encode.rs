@@ -1,23 +1,27 @@
-//! Input encodings: pixel intensities (bytes, `x = byte/255`) to network input over
-//! `T` steps.
+//! Input encodings for training: pixel intensities (bytes, `x = byte/255`) to network
+//! input over `T` steps. The spiking encoders are the ones of
+//! `spikelab_core::encoding` (one definition for the simulator and the trainer,
+//! DESIGN.md idea 1); this module chooses one, runs its batch path and packs the
+//! spikes into bits in the trainer's row order (sample-major, `b·T + t`).
 //!
-//! * `rate`: Bernoulli rate coding, a spike at each step with probability
-//!   `min(1, gain·x)` (snnTorch `spikegen.rate`). Only non-zero pixels draw.
-//! * `latency`: one spike per pixel at step `round((1 − x)·(T − 1))` (bright pixels
-//!   first), none below `threshold` (snnTorch `spikegen.latency`, linear, normalised).
-//! * `direct`: the intensities themselves as a current at every step; the first
-//!   layer acts as a learnable encoder, computed once per sample.
+//! * `rate`: Bernoulli rate coding ([`BernoulliRate`]), a spike at each step with
+//!   probability `min(1, gain·x)` (snnTorch `spikegen.rate`);
+//! * `latency`: one spike per pixel at step `⌊(1 − x)·(T − 1)⌋` (bright pixels first),
+//!   none at or below `threshold` ([`Latency`], linear map; snnTorch
+//!   `spikegen.latency` with `linear=True, normalize=True`);
+//! * `direct`: the intensities themselves as a current at every step; the first layer
+//!   acts as a learnable encoder, computed once per sample.
 //!
-//! Random draws come from a stream per sample keyed by (seed, pass key, sample index),
-//! so the spikes of a sample do not depend on batching or threads, and an evaluation
-//! on the engine can replay exactly the trainer's inputs.
+//! Random draws are keyed by (seed, sample key): training uses `epoch·N + index` (fresh
+//! noise every epoch), evaluation `EVAL_KEY + index`, so the spikes of a sample do not
+//! depend on batching or threads and the engine evaluation can replay exactly the
+//! trainer's inputs.
 
 use crate::tensor::{Activation, FeatShape, SpikeTensor, Tensor};
-use rand::RngCore;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use spikelab_core::encoding::{BernoulliRate, Latency, LatencyMapping, TimeGrid};
 use spikelab_core::error::{Error, Result};
-use spikelab_core::rng::{self, Domain};
 
 fn one() -> f32 {
     1.0
@@ -32,13 +36,13 @@ fn latency_threshold() -> f32 {
 pub enum Encoding {
     /// Bernoulli spikes with probability `gain·x` per step.
     Rate {
-        /// Probability per step of a pixel of intensity 1.
+        /// Probability per step of a pixel of intensity 1 (before saturation at 1).
         #[serde(default = "one")]
         gain: f32,
     },
     /// One spike per pixel, earlier for brighter pixels.
     Latency {
-        /// Pixels below this intensity do not spike.
+        /// Pixels at or below this intensity do not spike.
         #[serde(default = "latency_threshold")]
         threshold: f32,
     },
@@ -70,10 +74,10 @@ impl Encoding {
                 "encoding.gain",
                 format!("must be a finite number > 0 (got {gain})"),
             )),
-            Encoding::Latency { threshold } if !(0.0..=1.0).contains(&threshold) => {
+            Encoding::Latency { threshold } if !(0.0..1.0).contains(&threshold) => {
                 Err(Error::field(
                     "encoding.threshold",
-                    format!("must be in [0, 1] (got {threshold})"),
+                    format!("must be in [0, 1) (got {threshold})"),
                 ))
             }
             _ => Ok(()),
@@ -86,82 +90,71 @@ impl Encoding {
     }
 }
 
-/// Key of evaluation passes (training passes use the epoch).
-pub const EVAL_KEY: u64 = u64::MAX;
+/// Offset of evaluation sample keys (training keys are `epoch·N + index`).
+pub const EVAL_KEY: u64 = 1 << 62;
 
-/// Encodes a batch: `images` holds `indices.len()` samples of `shape.len()` bytes;
-/// `indices` are the samples' positions in their dataset and `key` the epoch (or
-/// [`EVAL_KEY`]), which together key the random streams.
+/// Encodes a batch: `images` holds `keys.len()` samples of `shape.len()` bytes;
+/// `keys[b]` keys the random stream of sample `b` (see the module docs).
 pub fn encode(
     enc: &Encoding,
     images: &[u8],
     shape: FeatShape,
-    indices: &[usize],
+    keys: &[u64],
     steps: usize,
     seed: u64,
-    key: u64,
 ) -> Activation {
     let n = shape.len();
-    let batch = indices.len();
+    let batch = keys.len();
     assert_eq!(images.len(), batch * n, "encode: image bytes");
-    match *enc {
-        Encoding::Direct => {
-            let data = images.iter().map(|&b| b as f32 / 255.0).collect();
-            Activation::Static(Tensor::from_vec(data, batch, shape))
+    let x: Vec<f32> = images.iter().map(|&b| b as f32 / 255.0).collect();
+    if let Encoding::Direct = enc {
+        return Activation::Static(Tensor::from_vec(x, batch, shape));
+    }
+    let grid = TimeGrid {
+        n_steps: steps,
+        dt_ms: 1.0,
+    };
+    // Dense `T × batch × n` bytes from the core encoder.
+    let mut dense = vec![0u8; steps * batch * n];
+    let done = match *enc {
+        Encoding::Rate { gain } => BernoulliRate {
+            max_prob: 1.0,
+            gain: gain as f64,
         }
-        Encoding::Rate { gain } => {
-            let mut s = SpikeTensor::zeros(batch * steps, shape);
-            let words = s.words;
-            s.bits
-                .par_chunks_mut(steps * words)
-                .zip(images.par_chunks(n))
-                .zip(indices.par_iter())
-                .for_each_init(Vec::new, |active, ((bits, img), &idx)| {
-                    // Threshold on a 32-bit uniform: spike when u < p·2^32.
-                    active.clear();
-                    for (j, &b) in img.iter().enumerate() {
-                        if b > 0 {
-                            let p = (gain * b as f32 / 255.0).min(1.0) as f64;
-                            active.push((j, (p * 4_294_967_296.0).round() as u64));
-                        }
-                    }
-                    let mut rng = rng::stream(seed, Domain::Encoder, &[key, idx as u64]);
-                    for t in 0..steps {
-                        let row = &mut bits[t * words..(t + 1) * words];
-                        let mut pair = active.chunks_exact(2);
-                        for two in &mut pair {
-                            let r = rng.next_u64();
-                            let (u0, u1) = (r & 0xFFFF_FFFF, r >> 32);
-                            let (j0, p0) = two[0];
-                            let (j1, p1) = two[1];
-                            row[j0 / 64] |= ((u0 < p0) as u64) << (j0 % 64);
-                            row[j1 / 64] |= ((u1 < p1) as u64) << (j1 % 64);
-                        }
-                        if let [(j, p)] = pair.remainder() {
-                            let u = rng.next_u64() & 0xFFFF_FFFF;
-                            row[j / 64] |= ((u < *p) as u64) << (j % 64);
-                        }
-                    }
-                });
-            Activation::Spikes(s)
+        .encode_batch(&x, n, keys, &grid, seed, &mut dense),
+        Encoding::Latency { threshold } => Latency {
+            mapping: LatencyMapping::Linear,
+            t_min_ms: 0.0,
+            t_max_ms: (steps - 1) as f64,
+            tau_ms: 1.0,
+            threshold: threshold as f64,
         }
-        Encoding::Latency { threshold } => {
-            let mut s = SpikeTensor::zeros(batch * steps, shape);
-            let words = s.words;
-            s.bits
-                .par_chunks_mut(steps * words)
-                .zip(images.par_chunks(n))
-                .for_each(|(bits, img)| {
-                    for (j, &b) in img.iter().enumerate() {
-                        let x = b as f32 / 255.0;
-                        if b > 0 && x >= threshold {
-                            let t = ((1.0 - x) * (steps - 1) as f32).round() as usize;
-                            bits[t * words + j / 64] |= 1 << (j % 64);
-                        }
-                    }
-                });
-            Activation::Spikes(s)
+        .encode_batch(&x, n, keys, &grid, &mut dense),
+        Encoding::Direct => unreachable!(),
+    };
+    done.expect("encoder shapes are consistent by construction");
+    let mut s = SpikeTensor::zeros(batch * steps, shape);
+    let words = s.words;
+    s.bits
+        .par_chunks_mut(steps * words)
+        .enumerate()
+        .for_each(|(b, bits)| {
+            for t in 0..steps {
+                let row = &dense[(t * batch + b) * n..(t * batch + b + 1) * n];
+                pack_bytes(row, &mut bits[t * words..(t + 1) * words]);
+            }
+        });
+    Activation::Spikes(s)
+}
+
+/// Packs non-zero bytes into bits (the last word zero-padded).
+fn pack_bytes(values: &[u8], words: &mut [u64]) {
+    for (k, chunk) in values.chunks(64).enumerate() {
+        let mut w = 0u64;
+        for (j, &x) in chunk.iter().enumerate() {
+            w |= ((x != 0) as u64) << j;
         }
+        words[k] = w;
     }
 }
 
@@ -174,15 +167,7 @@ mod tests {
         let shape = FeatShape::flat(100);
         let img: Vec<u8> = (0..100).map(|j| if j < 50 { 0 } else { 51 }).collect(); // x = 0.2
         let imgs = [img.clone(), img.clone()].concat();
-        let a = encode(
-            &Encoding::Rate { gain: 1.0 },
-            &imgs,
-            shape,
-            &[7, 8],
-            400,
-            1,
-            0,
-        );
+        let a = encode(&Encoding::Rate { gain: 1.0 }, &imgs, shape, &[7, 8], 400, 1);
         let s = a.as_spikes().unwrap();
         let mut on = 0;
         for r in 0..400 {
@@ -196,10 +181,10 @@ mod tests {
         let rate = on as f64 / (400.0 * 50.0);
         assert!((rate - 0.2).abs() < 0.01, "rate {rate}");
         // Sample 8 in another batch, alone, gets the same spikes.
-        let b = encode(&Encoding::Rate { gain: 1.0 }, &img, shape, &[8], 400, 1, 0);
+        let b = encode(&Encoding::Rate { gain: 1.0 }, &img, shape, &[8], 400, 1);
         assert_eq!(&s.bits[400 * s.words..], &b.as_spikes().unwrap().bits[..]);
-        // Another epoch, other spikes.
-        let c = encode(&Encoding::Rate { gain: 1.0 }, &img, shape, &[8], 400, 1, 1);
+        // Another key (the next epoch), other spikes.
+        let c = encode(&Encoding::Rate { gain: 1.0 }, &img, shape, &[108], 400, 1);
         assert_ne!(b, c);
     }
 
@@ -213,13 +198,12 @@ mod tests {
             &[0],
             11,
             0,
-            0,
         );
         let s = a.as_spikes().unwrap();
         assert!(s.get(0, 0)); // brightest at step 0
-        assert!(s.get(5, 1)); // (1 − 0.502)·10 ≈ 5
+        assert!(s.get(4, 1)); // ⌊(1 − 0.502)·10⌋ = 4
         assert_eq!(s.count(), 2); // 10/255 < 0.1: silent
-        let d = encode(&Encoding::Direct, &[255, 0, 51], shape, &[0], 11, 0, 0);
+        let d = encode(&Encoding::Direct, &[255, 0, 51], shape, &[0], 11, 0);
         assert_eq!(
             d,
             Activation::Static(Tensor::from_vec(vec![1.0, 0.0, 0.2], 1, shape))

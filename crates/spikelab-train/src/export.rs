@@ -35,7 +35,7 @@
 //! decay, β = 0, reset `none`, ReLU layers, per-step batch norm, max pooling of currents.
 
 use crate::data::Dataset;
-use crate::encode::{encode, EVAL_KEY};
+use crate::encode::encode;
 use crate::layers::batchnorm::BatchNorm;
 use crate::layers::pool::MaxPool2d;
 use crate::layers::readout::Readout;
@@ -644,10 +644,9 @@ pub fn evaluate_on_engine(
             &config.encoding,
             &images,
             data.shape,
-            &idx,
+            &crate::trainer::eval_keys(&idx),
             steps,
             config.seed,
-            EVAL_KEY,
         );
         match (&x, exported.host_layers) {
             (Activation::Spikes(s), None) => {

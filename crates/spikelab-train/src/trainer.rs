@@ -226,6 +226,17 @@ pub struct Trainer {
     images: Vec<u8>,
 }
 
+/// Encoder keys of training samples `indices` of a data set of `n` samples in
+/// `epoch`: fresh input noise every epoch.
+pub fn train_keys(indices: &[usize], epoch: usize, n: usize) -> Vec<u64> {
+    indices.iter().map(|&i| (epoch * n + i) as u64).collect()
+}
+
+/// Encoder keys of evaluation samples `indices` (the same in every evaluation).
+pub fn eval_keys(indices: &[usize]) -> Vec<u64> {
+    indices.iter().map(|&i| EVAL_KEY + i as u64).collect()
+}
+
 /// Shuffled order of `n` samples for `epoch`.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -267,14 +278,14 @@ impl Trainer {
             [c.seed, self.state.epoch as u64, self.state.batch as u64],
         );
         data.gather(indices, &mut self.images);
+        let keys = train_keys(indices, self.state.epoch, data.len());
         let x = encode(
             &c.encoding,
             &self.images,
             data.shape,
-            indices,
+            &keys,
             c.steps,
             c.seed,
-            self.state.epoch as u64,
         );
         let out = self.net.forward(x, &pass);
         let labels: Vec<u8> = indices.iter().map(|&i| data.labels[i]).collect();
@@ -534,10 +545,9 @@ pub fn evaluate(
             &config.encoding,
             &images,
             data.shape,
-            &idx,
+            &eval_keys(&idx),
             config.steps,
             config.seed,
-            EVAL_KEY,
         );
         let pass = Pass::eval(config.steps, idx.len());
         let out = net.forward(x, &pass);
