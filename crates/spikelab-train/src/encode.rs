@@ -147,12 +147,20 @@ pub fn encode(
     Activation::Spikes(s)
 }
 
-/// Packs non-zero bytes into bits (the last word zero-padded).
+/// Packs bytes that are 0 or 1 into bits (the last word zero-padded). Eight bytes at
+/// a time: multiplying them, read as one little-endian `u64`, by `0x0102040810204080`
+/// moves byte `i` to bit `56 + i` with no carries.
 fn pack_bytes(values: &[u8], words: &mut [u64]) {
     for (k, chunk) in values.chunks(64).enumerate() {
         let mut w = 0u64;
-        for (j, &x) in chunk.iter().enumerate() {
-            w |= ((x != 0) as u64) << j;
+        let mut eights = chunk.chunks_exact(8);
+        for (q, e) in (&mut eights).enumerate() {
+            let x = u64::from_le_bytes(e.try_into().expect("8 bytes"));
+            w |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * q);
+        }
+        let base = chunk.len() - eights.remainder().len();
+        for (j, &x) in eights.remainder().iter().enumerate() {
+            w |= ((x != 0) as u64) << (base + j);
         }
         words[k] = w;
     }
@@ -186,6 +194,16 @@ mod tests {
         // Another key (the next epoch), other spikes.
         let c = encode(&Encoding::Rate { gain: 1.0 }, &img, shape, &[108], 400, 1);
         assert_ne!(b, c);
+    }
+
+    #[test]
+    fn byte_packing_matches_the_definition() {
+        let bytes: Vec<u8> = (0..150).map(|i| ((i * 7 + i / 3) % 3 == 0) as u8).collect();
+        let mut words = vec![0u64; 3];
+        pack_bytes(&bytes, &mut words);
+        for (i, &b) in bytes.iter().enumerate() {
+            assert_eq!(words[i / 64] >> (i % 64) & 1, b as u64, "bit {i}");
+        }
     }
 
     #[test]

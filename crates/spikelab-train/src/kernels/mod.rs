@@ -51,15 +51,33 @@ pub fn simd_name() -> &'static str {
 }
 
 /// Defines `fn $name(args) -> R` that calls `$imp::<W>(args)` compiled for AVX-512
-/// (`W = 128` floats per tile: eight 512-bit registers), AVX2 (`W = 64`) or the
-/// baseline (`W = 32`), whichever the CPU supports. `$imp` must be
-/// `#[inline(always)]` so that its body is compiled with the enabled features.
+/// (by default `W = 128` floats per tile: eight 512-bit registers), AVX2 (`W = 64`) or
+/// the baseline (`W = 32`), whichever the CPU supports; `widths = (a, b, c)` sets
+/// other widths. `$imp` must be `#[inline(always)]` so that its body is compiled with
+/// the enabled features.
 macro_rules! dispatch {
+    // Explicit tile widths for AVX-512, AVX2 and the baseline.
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $imp:ident, widths = ($w512:expr, $w256:expr, $w0:expr)) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[allow(unused_unsafe)]
+            // SAFETY: `$imp` is safe; `unsafe` is only needed for the target-feature calls.
+            unsafe { $crate::kernels::dispatch!(@body $imp, $w512, $w256, $w0; $($a: $t),*; $($r)?) }
+        }
+    };
+    ($(#[$m:meta])* $vis:vis unsafe fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $imp:ident, widths = ($w512:expr, $w256:expr, $w0:expr)) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis unsafe fn $name($($a: $t),*) $(-> $r)? {
+            $crate::kernels::dispatch!(@body $imp, $w512, $w256, $w0; $($a: $t),*; $($r)?)
+        }
+    };
     ($(#[$m:meta])* $vis:vis unsafe fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $imp:ident) => {
         $(#[$m])*
         #[allow(clippy::too_many_arguments)]
         $vis unsafe fn $name($($a: $t),*) $(-> $r)? {
-            $crate::kernels::dispatch!(@body $imp; $($a: $t),*; $($r)?)
+            $crate::kernels::dispatch!(@body $imp, 128, 64, 32; $($a: $t),*; $($r)?)
         }
     };
     ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $imp:ident) => {
@@ -68,21 +86,21 @@ macro_rules! dispatch {
         $vis fn $name($($a: $t),*) $(-> $r)? {
             #[allow(unused_unsafe)]
             // SAFETY: `$imp` is safe; `unsafe` is only needed for the target-feature calls.
-            unsafe { $crate::kernels::dispatch!(@body $imp; $($a: $t),*; $($r)?) }
+            unsafe { $crate::kernels::dispatch!(@body $imp, 128, 64, 32; $($a: $t),*; $($r)?) }
         }
     };
-    (@body $imp:ident; $($a:ident: $t:ty),*; $($r:ty)?) => {{
+    (@body $imp:ident, $w512:expr, $w256:expr, $w0:expr; $($a:ident: $t:ty),*; $($r:ty)?) => {{
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f,avx512vl,avx2,fma,bmi1,bmi2,popcnt")]
             #[allow(clippy::too_many_arguments, unused_unsafe)]
             unsafe fn v512($($a: $t),*) $(-> $r)? {
-                unsafe { $imp::<128>($($a),*) }
+                unsafe { $imp::<$w512>($($a),*) }
             }
             #[target_feature(enable = "avx2,fma,bmi1,bmi2,popcnt")]
             #[allow(clippy::too_many_arguments, unused_unsafe)]
             unsafe fn v256($($a: $t),*) $(-> $r)? {
-                unsafe { $imp::<64>($($a),*) }
+                unsafe { $imp::<$w256>($($a),*) }
             }
             if $crate::kernels::has_avx512() {
                 // SAFETY: the CPU supports every feature v512 is compiled for.
@@ -94,7 +112,7 @@ macro_rules! dispatch {
             }
         }
         #[allow(unused_unsafe)]
-        unsafe { $imp::<32>($($a),*) }
+        unsafe { $imp::<$w0>($($a),*) }
     }};
 }
 pub(crate) use dispatch;

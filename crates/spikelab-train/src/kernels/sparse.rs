@@ -79,7 +79,8 @@ pub fn spike_matmul(
 }
 
 dispatch!(
-    /// One chunk of rows of [`spike_matmul`], starting at row `r0`.
+    /// One chunk of rows of [`spike_matmul`], starting at row `r0`: column tiles of
+    /// 256 floats (sixteen 512-bit accumulators) with AVX-512, 64 with AVX2.
     fn spike_matmul_rows(
         spikes: &SpikeIndex,
         r0: usize,
@@ -88,8 +89,67 @@ dispatch!(
         bias: Option<&[f32]>,
         scale: f32,
         out: &mut [f32],
-    ) = spike_matmul_rows_impl
+    ) = spike_matmul_rows_impl, widths = (256, 64, 32)
 );
+
+/// Asks for the `T` floats of `w` from `start` to be brought into L1.
+#[inline(always)]
+fn prefetch<const T: usize>(w: &[f32], start: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if start + T <= w.len() {
+        let p = w[start..].as_ptr() as *const i8;
+        let mut off = 0;
+        while off < T * 4 {
+            // SAFETY: prefetching has no effect on memory; the address is inside `w`.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.add(off))
+            };
+            off += 64;
+        }
+    }
+}
+
+/// Columns `c0..c0+T` of every row: `T` accumulators in registers, the weight rows of
+/// the next inputs prefetched while adding the current one.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn matmul_tile<const T: usize>(
+    spikes: &SpikeIndex,
+    r0: usize,
+    w: &[f32],
+    n: usize,
+    bias: Option<&[f32]>,
+    scale: f32,
+    out: &mut [f32],
+    c0: usize,
+) {
+    const AHEAD: usize = 4;
+    let rows = out.len() / n;
+    let b: [f32; T] = match bias {
+        Some(b) => b[c0..c0 + T].try_into().expect("tile"),
+        None => [0.0; T],
+    };
+    for r in 0..rows {
+        let mut acc = [0.0f32; T];
+        let idx = spikes.row(r0 + r);
+        for (q, &j) in idx.iter().enumerate() {
+            if let Some(&next) = idx.get(q + AHEAD) {
+                prefetch::<T>(w, next as usize * n + c0);
+            }
+            let start = j as usize * n + c0;
+            let wr: &[f32; T] = w[start..start + T].try_into().expect("tile");
+            for k in 0..T {
+                acc[k] += wr[k];
+            }
+        }
+        let o: &mut [f32; T] = (&mut out[r * n + c0..r * n + c0 + T])
+            .try_into()
+            .expect("tile");
+        for k in 0..T {
+            o[k] = b[k] + scale * acc[k];
+        }
+    }
+}
 
 #[inline(always)]
 fn spike_matmul_rows_impl<const W: usize>(
@@ -103,37 +163,28 @@ fn spike_matmul_rows_impl<const W: usize>(
 ) {
     let rows = out.len() / n;
     let mut c0 = 0;
-    while c0 + W <= n {
-        let b: [f32; W] = match bias {
-            Some(b) => b[c0..c0 + W].try_into().expect("tile"),
-            None => [0.0; W],
+    // Widest tiles first, then halves, so few columns are left for the scalar tail.
+    macro_rules! tiles {
+        ($t:literal) => {
+            while W >= $t && c0 + $t <= n {
+                matmul_tile::<$t>(spikes, r0, w, n, bias, scale, out, c0);
+                c0 += $t;
+            }
         };
-        for r in 0..rows {
-            let mut acc = [0.0f32; W];
-            for &j in spikes.row(r0 + r) {
-                let start = j as usize * n + c0;
-                let wr: &[f32; W] = w[start..start + W].try_into().expect("tile");
-                for k in 0..W {
-                    acc[k] += wr[k];
-                }
-            }
-            let o: &mut [f32; W] = (&mut out[r * n + c0..r * n + c0 + W])
-                .try_into()
-                .expect("tile");
-            for k in 0..W {
-                o[k] = b[k] + scale * acc[k];
-            }
-        }
-        c0 += W;
     }
+    tiles!(256);
+    tiles!(128);
+    tiles!(64);
+    tiles!(32);
+    tiles!(16);
     if c0 < n {
         let m = n - c0;
-        let mut acc = vec![0.0f32; m];
+        let mut acc = [0.0f32; 16];
         for r in 0..rows {
-            acc.fill(0.0);
+            acc[..m].fill(0.0);
             for &j in spikes.row(r0 + r) {
                 let start = j as usize * n + c0;
-                for (a, x) in acc.iter_mut().zip(&w[start..start + m]) {
+                for (a, x) in acc[..m].iter_mut().zip(&w[start..start + m]) {
                     *a += x;
                 }
             }
@@ -148,11 +199,11 @@ fn spike_matmul_rows_impl<const W: usize>(
 
 /// Column tile width of the weight-gradient kernel's parallel split (fixed, so that
 /// the split does not depend on the machine).
-const GRAD_TILE: usize = 128;
+const GRAD_TILE: usize = 256;
 
 /// Rows per block of the transposed index of the weight gradient: the gradient rows of
 /// one block and one column tile (512 KiB) stay in the L2 cache.
-const GRAD_ROW_BLOCK: usize = 1024;
+const GRAD_ROW_BLOCK: usize = 512;
 
 /// The transpose of a [`SpikeIndex`] in blocks of rows: for block `b` and input `j`,
 /// the rows of the block where `j` spiked are `rows[ptr[j]..ptr[j+1]]`, increasing.
@@ -198,7 +249,7 @@ pub fn spike_weight_grad(spikes: &SpikeIndex, g: &[f32], n_out: usize, scale: f3
     let rows = spikes.rows();
     assert_eq!(g.len(), rows * n_out);
     let n_in = dw.len() / n_out;
-    if n_out >= 4 * GRAD_TILE {
+    if n_out >= 2 * GRAD_TILE {
         // Split by column tiles: every task owns whole columns of dw, no reduction.
         // Each task sums, per input, the gradient rows where it spiked (loads only).
         let cols = ColumnBlocks::new(spikes, n_in);
@@ -253,8 +304,53 @@ dispatch!(
         c1: usize,
         n_in: usize,
         dw: SharedMut,
-    ) = weight_grad_cols_impl
+    ) = weight_grad_cols_impl, widths = (256, 64, 32)
 );
+
+/// Columns `a..a+T` of the weight gradient: per input, the sum of the gradient rows
+/// where it spiked, `T` accumulators in registers, next rows prefetched.
+///
+/// # Safety
+/// See [`weight_grad_cols`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn grad_tile<const T: usize>(
+    blocks: &[(Vec<u32>, Vec<u32>)],
+    g: &[f32],
+    n: usize,
+    a: usize,
+    n_in: usize,
+    dw: SharedMut,
+) {
+    const AHEAD: usize = 4;
+    // Blocks of rows outer, so one block's gradient tile stays in cache.
+    for (b, (ptr, rows)) in blocks.iter().enumerate() {
+        for j in 0..n_in {
+            debug_assert!(j < n_in && a + T <= n);
+            // SAFETY: in bounds and owned by this task (see weight_grad_cols).
+            let d: &mut [f32; T] = unsafe { &mut *(dw.0.add(j * n + a) as *mut [f32; T]) };
+            let rj = &rows[ptr[j] as usize..ptr[j + 1] as usize];
+            let mut acc = [0.0f32; T];
+            for (q, &r) in rj.iter().enumerate() {
+                if let Some(&next) = rj.get(q + AHEAD) {
+                    prefetch::<T>(g, next as usize * n + a);
+                }
+                let s = r as usize * n + a;
+                let gr: &[f32; T] = g[s..s + T].try_into().expect("tile");
+                for k in 0..T {
+                    acc[k] += gr[k];
+                }
+            }
+            if b == 0 {
+                *d = acc;
+            } else {
+                for k in 0..T {
+                    d[k] += acc[k];
+                }
+            }
+        }
+    }
+}
 
 /// # Safety
 /// See [`weight_grad_cols`].
@@ -277,48 +373,41 @@ unsafe fn weight_grad_cols_impl<const W: usize>(
         unsafe { std::slice::from_raw_parts_mut(dw.0.add(j * n + a), len) }
     };
     let mut a = c0;
-    while a < c1 {
-        let w = (c1 - a).min(W);
-        // Blocks of rows outer, so one block's gradient tile stays in cache.
+    macro_rules! tiles {
+        ($t:literal) => {
+            while W >= $t && a + $t <= c1 {
+                // SAFETY: columns a..a+T lie in c0..c1, which this task owns.
+                unsafe { grad_tile::<$t>(blocks, g, n, a, n_in, dw) };
+                a += $t;
+            }
+        };
+    }
+    tiles!(256);
+    tiles!(128);
+    tiles!(64);
+    tiles!(32);
+    tiles!(16);
+    if a < c1 {
+        let w = c1 - a;
         for (b, (ptr, rows)) in blocks.iter().enumerate() {
             for j in 0..n_in {
                 let d = cols(j, a, w);
-                let rj = &rows[ptr[j] as usize..ptr[j + 1] as usize];
-                if w == W {
-                    let mut acc = [0.0f32; W];
-                    for &r in rj {
-                        let s = r as usize * n + a;
-                        let gr: &[f32; W] = g[s..s + W].try_into().expect("tile");
-                        for k in 0..W {
-                            acc[k] += gr[k];
-                        }
-                    }
-                    if b == 0 {
-                        d.copy_from_slice(&acc);
-                    } else {
-                        for k in 0..W {
-                            d[k] += acc[k];
-                        }
-                    }
-                } else {
-                    if b == 0 {
-                        d.fill(0.0);
-                    }
-                    for &r in rj {
-                        let s = r as usize * n + a;
-                        for (x, y) in d.iter_mut().zip(&g[s..s + w]) {
-                            *x += y;
-                        }
+                if b == 0 {
+                    d.fill(0.0);
+                }
+                for &r in &rows[ptr[j] as usize..ptr[j + 1] as usize] {
+                    let s = r as usize * n + a;
+                    for (x, y) in d.iter_mut().zip(&g[s..s + w]) {
+                        *x += y;
                     }
                 }
             }
         }
-        if scale != 1.0 {
-            for j in 0..n_in {
-                cols(j, a, w).iter_mut().for_each(|x| *x *= scale);
-            }
+    }
+    if scale != 1.0 {
+        for j in 0..n_in {
+            cols(j, c0, c1 - c0).iter_mut().for_each(|x| *x *= scale);
         }
-        a += w;
     }
 }
 

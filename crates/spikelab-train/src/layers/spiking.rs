@@ -19,7 +19,7 @@
 //! (`σ'` is the surrogate; the plain LIF is the adaptive one with `γ = 0`.)
 
 use super::{sum_over_steps, Layer, Param, ParamKind, Pass};
-use crate::surrogate::{SmoothSpike, Surrogate};
+use crate::surrogate::{SmoothSpike, Surrogate, SurrogateKind};
 use crate::tensor::{pack_row, Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -328,8 +328,6 @@ pub(crate) struct BackState {
     pub q: Vec<f32>,
     pub dbeta: Vec<f32>,
     pub dtheta: Vec<f32>,
-    s: Vec<f32>,
-    sg: Vec<f32>,
     dth: Vec<f32>,
 }
 
@@ -352,8 +350,6 @@ impl BackState {
             } else {
                 Vec::new()
             },
-            s: vec![0.0; n],
-            sg: vec![0.0; n],
             dth: vec![0.0; n],
         }
     }
@@ -363,11 +359,21 @@ const SUBTRACT: u8 = 0;
 const ZERO: u8 = 1;
 const NONE: u8 = 2;
 
-/// The main elementwise loop of [`backward_row`], specialised on the reset rule,
-/// detaching, adaptation and whether ∂L/∂θ_t is needed, so that it vectorises.
+/// The elementwise loop of [`backward_row`], specialised on the spike function, the
+/// surrogate, the reset rule, detaching, adaptation and whether ∂L/∂θ_t is needed, so
+/// that it is one vectorised pass over `h` and `g`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_core<const RESET: u8, const ND: bool, const ADAPT: bool, const DTH: bool>(
+fn backward_core<
+    F: SpikeFn,
+    G: Fn(f32) -> f32,
+    const RESET: u8,
+    const ND: bool,
+    const ADAPT: bool,
+    const DTH: bool,
+>(
+    f: F,
+    sg_of: G,
     beta: &[f32],
     theta_t: &[f32],
     h: &[f32],
@@ -378,10 +384,13 @@ fn backward_core<const RESET: u8, const ND: bool, const ADAPT: bool, const DTH: 
 ) {
     let n = g.len();
     let (beta, theta_t, h) = (&beta[..n], &theta_t[..n], &h[..n]);
-    let (s, sg, e, dth) = (&st.s[..n], &st.sg[..n], &mut st.e[..n], &mut st.dth[..n]);
+    let (e, dth) = (&mut st.e[..n], &mut st.dth[..n]);
     let q: &mut [f32] = if ADAPT { &mut st.q[..n] } else { &mut [] };
     for i in 0..n {
-        let (th, hi, si, sgi, ei) = (theta_t[i], h[i], s[i], sg[i], e[i]);
+        let (th, hi, ei) = (theta_t[i], h[i], e[i]);
+        let x = hi - th;
+        let si = f.fire(x);
+        let sgi = sg_of(x);
         let gin = if ADAPT { g[i] + q[i] } else { g[i] };
         let (d, dt) = match RESET {
             SUBTRACT => {
@@ -420,40 +429,51 @@ pub(crate) fn backward_row<F: SpikeFn>(
     st: &mut BackState,
 ) {
     let n = g.len();
-    {
-        let (h, theta_t) = (&h[..n], &theta_t[..n]);
-        let (s, sg) = (&mut st.s[..n], &mut st.sg[..n]);
-        for i in 0..n {
-            let x = h[i] - theta_t[i];
-            s[i] = f.fire(x);
-            sg[i] = x;
-        }
-        cfg.surrogate.grad_in_place(sg);
-    }
     let adapt = cfg.adaptive();
     let dth = cfg.learn_theta || adapt;
     let (rho, gamma) = (cfg.rho, cfg.gamma);
-    macro_rules! go {
-        ($r:expr, $nd:expr) => {
+    let k = cfg.surrogate.slope;
+    macro_rules! go3 {
+        ($sg:expr, $r:expr, $nd:expr) => {
             match (adapt, dth) {
-                (true, _) => {
-                    backward_core::<$r, $nd, true, true>(beta, theta_t, h, g, st, rho, gamma)
-                }
-                (false, true) => {
-                    backward_core::<$r, $nd, false, true>(beta, theta_t, h, g, st, rho, gamma)
-                }
-                (false, false) => {
-                    backward_core::<$r, $nd, false, false>(beta, theta_t, h, g, st, rho, gamma)
-                }
+                (true, _) => backward_core::<F, _, $r, $nd, true, true>(
+                    f, $sg, beta, theta_t, h, g, st, rho, gamma,
+                ),
+                (false, true) => backward_core::<F, _, $r, $nd, false, true>(
+                    f, $sg, beta, theta_t, h, g, st, rho, gamma,
+                ),
+                (false, false) => backward_core::<F, _, $r, $nd, false, false>(
+                    f, $sg, beta, theta_t, h, g, st, rho, gamma,
+                ),
             }
         };
     }
-    match (cfg.reset, cfg.detach) {
-        (DiscreteReset::Subtract, false) => go!(SUBTRACT, true),
-        (DiscreteReset::Subtract, true) => go!(SUBTRACT, false),
-        (DiscreteReset::Zero, false) => go!(ZERO, true),
-        (DiscreteReset::Zero, true) => go!(ZERO, false),
-        (DiscreteReset::None, _) => go!(NONE, false),
+    macro_rules! go2 {
+        ($sg:expr) => {
+            match (cfg.reset, cfg.detach) {
+                (DiscreteReset::Subtract, false) => go3!($sg, SUBTRACT, true),
+                (DiscreteReset::Subtract, true) => go3!($sg, SUBTRACT, false),
+                (DiscreteReset::Zero, false) => go3!($sg, ZERO, true),
+                (DiscreteReset::Zero, true) => go3!($sg, ZERO, false),
+                (DiscreteReset::None, _) => go3!($sg, NONE, false),
+            }
+        };
+    }
+    match cfg.surrogate.kind {
+        SurrogateKind::FastSigmoid => go2!(|x: f32| {
+            let d = 1.0 + k * x.abs();
+            1.0 / (d * d)
+        }),
+        SurrogateKind::Atan => go2!(|x: f32| {
+            let z = std::f32::consts::FRAC_PI_2 * k * x;
+            0.5 * k / (1.0 + z * z)
+        }),
+        SurrogateKind::Sigmoid => go2!(|x: f32| {
+            let s = 1.0 / (1.0 + spikelab_core::math::exp_f32(-k * x));
+            k * s * (1.0 - s)
+        }),
+        SurrogateKind::Triangle => go2!(|x: f32| k * (1.0 - k * x.abs()).max(0.0)),
+        SurrogateKind::StraightThrough => go2!(|_x: f32| k),
     }
     if cfg.learn_beta {
         if let Some((hp, tp)) = prev {
