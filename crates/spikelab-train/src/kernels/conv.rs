@@ -9,6 +9,7 @@
 use super::dense::{matmul_serial, Mat};
 use super::sparse::SpikeIndex;
 use super::{dispatch, group_ranges, sum_partials};
+use crate::tensor::SpikeTensor;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -104,19 +105,6 @@ impl ConvGeom {
         (1024 / self.positions()).max(1)
     }
 
-    /// Output position `(oy, ox)` that input `(iy, ix)` reaches through kernel tap
-    /// `(ky, kx)`, if any.
-    #[inline(always)]
-    fn target(&self, iy: usize, ix: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
-        let ty = (iy + self.pad).checked_sub(ky)?;
-        let tx = (ix + self.pad).checked_sub(kx)?;
-        if ty % self.stride != 0 || tx % self.stride != 0 {
-            return None;
-        }
-        let (oy, ox) = (ty / self.stride, tx / self.stride);
-        (oy < self.h_out && ox < self.w_out).then_some((oy, ox))
-    }
-
     /// Input `(iy, ix)` that output `(oy, ox)` reads through tap `(ky, kx)`, if inside.
     #[inline(always)]
     fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
@@ -203,6 +191,155 @@ pub fn conv_forward_dense(
         });
 }
 
+/// For output position `(oy, ox)` and kernel row `ky`: the first weight row and the
+/// first input bit of the taps inside the input, and their number of bits (the taps
+/// of one kernel row cover `kw` consecutive pixels, i.e. `kw·c_in` consecutive bits
+/// of a channels-last row, in the order of the weight rows).
+#[inline(always)]
+fn tap_run(g: &ConvGeom, oy: usize, ox: usize, ky: usize) -> Option<(usize, usize, usize)> {
+    let iy = (oy * g.stride + ky).checked_sub(g.pad)?;
+    if iy >= g.h_in {
+        return None;
+    }
+    let x0 = (ox * g.stride) as isize - g.pad as isize;
+    let kx_lo = (-x0).max(0) as usize;
+    let kx_hi = (g.kw as isize - 1).min(g.w_in as isize - 1 - x0);
+    if kx_hi < kx_lo as isize {
+        return None;
+    }
+    let ix = (x0 + kx_lo as isize) as usize;
+    let bits = (kx_hi as usize - kx_lo + 1) * g.c_in;
+    Some((
+        (ky * g.kw + kx_lo) * g.c_in,
+        (iy * g.w_in + ix) * g.c_in,
+        bits,
+    ))
+}
+
+/// `len ≤ 64` bits of a packed row starting at bit `start`.
+#[inline(always)]
+fn get_bits(w: &[u64], start: usize, len: usize) -> u64 {
+    let (i, o) = (start / 64, start % 64);
+    let mut v = w[i] >> o;
+    if o + len > 64 {
+        v |= w[i + 1] << (64 - o);
+    }
+    if len < 64 {
+        v & ((1u64 << len) - 1)
+    } else {
+        v
+    }
+}
+
+/// Calls `f(k)` for every weight row `k` (tap and input channel) whose input spiked,
+/// for output position `(oy, ox)` of a row of spike bits.
+#[inline(always)]
+fn for_each_active_tap(g: &ConvGeom, bits: &[u64], oy: usize, ox: usize, mut f: impl FnMut(usize)) {
+    for ky in 0..g.kh {
+        let Some((k0, b0, n)) = tap_run(g, oy, ox, ky) else {
+            continue;
+        };
+        let mut c = 0;
+        while c < n {
+            let len = (n - c).min(64);
+            let mut word = get_bits(bits, b0 + c, len);
+            while word != 0 {
+                f(k0 + c + word.trailing_zeros() as usize);
+                word &= word - 1;
+            }
+            c += len;
+        }
+    }
+}
+
+/// Sparse forward for spike input: every output position sums, in registers, the
+/// weight rows of the taps whose input spiked (found from the packed bits), times
+/// `scale` (the value of a spike). `out` is `rows × out_len`.
+pub fn conv_forward_sparse(
+    g: &ConvGeom,
+    s: &SpikeTensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let ol = g.out_len();
+    out.par_chunks_mut(ol)
+        .zip(s.bits.par_chunks(s.words))
+        .for_each(|(o, bits)| conv_gather_row(g, bits, w, bias, s.scale, o));
+}
+
+dispatch!(
+    /// One row of [`conv_forward_sparse`].
+    fn conv_gather_row(
+        g: &ConvGeom,
+        bits: &[u64],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        scale: f32,
+        out: &mut [f32],
+    ) = conv_gather_row_impl, widths = (256, 64, 32)
+);
+
+#[inline(always)]
+fn gather_tile<const T: usize>(
+    g: &ConvGeom,
+    bits: &[u64],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    scale: f32,
+    out: &mut [f32],
+    c0: usize,
+) {
+    let co = g.c_out;
+    for oy in 0..g.h_out {
+        for ox in 0..g.w_out {
+            let mut acc = [0.0f32; T];
+            for_each_active_tap(g, bits, oy, ox, |k| {
+                let wr: &[f32; T] = w[k * co + c0..k * co + c0 + T].try_into().expect("tile");
+                for q in 0..T {
+                    acc[q] += wr[q];
+                }
+            });
+            let p = (oy * g.w_out + ox) * co + c0;
+            let o: &mut [f32; T] = (&mut out[p..p + T]).try_into().expect("tile");
+            for q in 0..T {
+                o[q] = bias.map_or(0.0, |b| b[c0 + q]) + scale * acc[q];
+            }
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::int_plus_one)]
+fn conv_gather_row_impl<const W: usize>(
+    g: &ConvGeom,
+    bits: &[u64],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let co = g.c_out;
+    let mut c0 = 0;
+    macro_rules! tiles {
+        ($t:literal) => {
+            while W >= $t && c0 + $t <= co {
+                gather_tile::<$t>(g, bits, w, bias, scale, out, c0);
+                c0 += $t;
+            }
+        };
+    }
+    tiles!(256);
+    tiles!(128);
+    tiles!(64);
+    tiles!(32);
+    tiles!(16);
+    tiles!(8);
+    tiles!(4);
+    tiles!(2);
+    tiles!(1);
+}
+
 /// The weights re-laid out as `[c_in][kh][kw reversed][c_out]`: for one input channel
 /// and kernel row, the taps that reach consecutive output columns are contiguous, so a
 /// spike adds one contiguous run per kernel row (stride 1).
@@ -269,9 +406,56 @@ fn run_of(g: &ConvGeom, j: usize) -> Option<(usize, usize, usize, usize, usize, 
     ))
 }
 
-/// Sparse forward for spike input: `out` (`rows × out_len`) from the active inputs
-/// of each row, scaled by `scale` (the value of a spike).
-pub fn conv_forward_sparse(
+/// [`run_of`] for every input feature, computed once per call (no divisions in the
+/// inner loops); `len == 0` marks inputs that reach no output.
+#[derive(Clone, Copy, Debug, Default)]
+struct Run {
+    w_off: u32,
+    ox0: u32,
+    len: u32,
+    ty: u32,
+    ky_lo: u32,
+    ky_hi: u32,
+}
+
+fn run_table(g: &ConvGeom) -> Vec<Run> {
+    (0..g.in_len())
+        .map(|j| match run_of(g, j) {
+            Some((w_off, ox0, len, ty, ky_lo, ky_hi)) => Run {
+                w_off: w_off as u32,
+                ox0: ox0 as u32,
+                len: len as u32,
+                ty: ty as u32,
+                ky_lo: ky_lo as u32,
+                ky_hi: ky_hi as u32,
+            },
+            None => Run::default(),
+        })
+        .collect()
+}
+
+/// Whether the scatter kernels ([`conv_forward_scatter`]: every input spike adds one
+/// contiguous run of weights per kernel row into the outputs) are expected to be
+/// cheaper than the gather kernels ([`conv_forward_sparse`]) at spike density
+/// `density`: few active inputs with many outputs each (a first layer on sparse
+/// pixels) favour scattering, many active inputs (a deeper layer) gathering.
+/// Scattering needs stride 1.
+pub fn prefer_scatter(g: &ConvGeom, density: f64) -> bool {
+    if g.stride != 1 {
+        return false;
+    }
+    let vec = |n: usize| n.div_ceil(16) as f64;
+    let active = density * g.in_len() as f64;
+    let scatter = active * g.kh as f64 * vec(g.kw * g.c_out);
+    let taps = density * g.k() as f64;
+    let gather = g.positions() as f64
+        * (g.kh as f64 * (g.kw * g.c_in).div_ceil(64) as f64 * 4.0 + taps * vec(g.c_out));
+    scatter < gather
+}
+
+/// Scatter forward for spike input with stride 1: `out` (`rows × out_len`) from the
+/// active inputs of each row, scaled by `scale`.
+pub fn conv_forward_scatter(
     g: &ConvGeom,
     active: &SpikeIndex,
     w: &[f32],
@@ -279,25 +463,52 @@ pub fn conv_forward_sparse(
     scale: f32,
     out: &mut [f32],
 ) {
+    assert_eq!(g.stride, 1, "scatter kernels need stride 1");
     let ol = g.out_len();
-    if g.stride == 1 {
-        let wr = reversed_weights(g, w);
-        out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
-            conv_sparse_row_runs(g, active.row(r), &wr, bias, scale, o);
-        });
-    } else {
-        out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
-            conv_sparse_row(g, active.row(r), w, bias, scale, o);
-        });
+    let wr = reversed_weights(g, w);
+    let runs = run_table(g);
+    out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
+        conv_sparse_row_runs(g, active.row(r), &wr, &runs, bias, scale, o);
+    });
+}
+
+/// Scatter weight gradient for spike input with stride 1 (`K × c_out`, overwritten).
+pub fn conv_weight_grad_scatter(
+    g: &ConvGeom,
+    active: &SpikeIndex,
+    gout: &[f32],
+    scale: f32,
+    dw: &mut [f32],
+) {
+    assert_eq!(g.stride, 1, "scatter kernels need stride 1");
+    let ol = g.out_len();
+    let runs = run_table(g);
+    let partials: Vec<Vec<f32>> = group_ranges(active.rows())
+        .into_par_iter()
+        .map(|range| {
+            let mut part = vec![0.0f32; g.k() * g.c_out];
+            for r in range {
+                let go = &gout[r * ol..(r + 1) * ol];
+                conv_sparse_wgrad_row_runs(g, active.row(r), go, &runs, &mut part);
+            }
+            part
+        })
+        .collect();
+    let mut r = vec![0.0f32; dw.len()];
+    sum_partials(&partials, &mut r);
+    unreverse(g, &r, dw);
+    if scale != 1.0 {
+        dw.iter_mut().for_each(|x| *x *= scale);
     }
 }
 
 dispatch!(
-    /// One row of [`conv_forward_sparse`] with stride 1: contiguous runs.
+    /// One row of [`conv_forward_scatter`]: contiguous runs.
     fn conv_sparse_row_runs(
         g: &ConvGeom,
         active: &[u32],
         wr: &[f32],
+        runs: &[Run],
         bias: Option<&[f32]>,
         scale: f32,
         out: &mut [f32],
@@ -309,6 +520,7 @@ fn conv_sparse_row_runs_impl<const W: usize>(
     g: &ConvGeom,
     active: &[u32],
     wr: &[f32],
+    runs: &[Run],
     bias: Option<&[f32]>,
     scale: f32,
     out: &mut [f32],
@@ -317,10 +529,13 @@ fn conv_sparse_row_runs_impl<const W: usize>(
     let row_stride = g.kw * co;
     out.fill(0.0);
     for &j in active {
-        let Some((w_off, ox0, len, ty, ky_lo, ky_hi)) = run_of(g, j as usize) else {
+        let run = runs[j as usize];
+        let len = run.len as usize;
+        if len == 0 {
             continue;
-        };
-        for ky in ky_lo..=ky_hi {
+        }
+        let (w_off, ox0, ty) = (run.w_off as usize, run.ox0 as usize, run.ty as usize);
+        for ky in run.ky_lo as usize..=run.ky_hi as usize {
             let oy = ty - ky;
             let o = (oy * g.w_out + ox0) * co;
             let ws = w_off + ky * row_stride;
@@ -339,49 +554,42 @@ fn conv_sparse_row_runs_impl<const W: usize>(
 }
 
 dispatch!(
-    /// One row of [`conv_forward_sparse`] (any stride).
-    fn conv_sparse_row(
+    /// One row of [`conv_weight_grad_scatter`], added into `dwr` (laid out as
+    /// [`reversed_weights`]).
+    fn conv_sparse_wgrad_row_runs(
         g: &ConvGeom,
         active: &[u32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        scale: f32,
-        out: &mut [f32],
-    ) = conv_sparse_row_impl
+        gout: &[f32],
+        runs: &[Run],
+        dwr: &mut [f32],
+    ) = conv_sparse_wgrad_row_runs_impl
 );
 
 #[inline(always)]
-fn conv_sparse_row_impl<const W: usize>(
+fn conv_sparse_wgrad_row_runs_impl<const W: usize>(
     g: &ConvGeom,
     active: &[u32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    scale: f32,
-    out: &mut [f32],
+    gout: &[f32],
+    runs: &[Run],
+    dwr: &mut [f32],
 ) {
-    let (c_in, co) = (g.c_in, g.c_out);
-    out.fill(0.0);
+    let co = g.c_out;
+    let row_stride = g.kw * co;
     for &j in active {
-        let j = j as usize;
-        let (c, px) = (j % c_in, j / c_in);
-        let (iy, ix) = (px / g.w_in, px % g.w_in);
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                if let Some((oy, ox)) = g.target(iy, ix, ky, kx) {
-                    let ws = ((ky * g.kw + kx) * c_in + c) * co;
-                    let os = (oy * g.w_out + ox) * co;
-                    let (wr, or) = (&w[ws..ws + co], &mut out[os..os + co]);
-                    for k in 0..co {
-                        or[k] += wr[k];
-                    }
-                }
-            }
+        let run = runs[j as usize];
+        let len = run.len as usize;
+        if len == 0 {
+            continue;
         }
-    }
-    for row in out.chunks_exact_mut(co) {
-        for k in 0..co {
-            let b = bias.map_or(0.0, |b| b[k]);
-            row[k] = b + scale * row[k];
+        let (w_off, ox0, ty) = (run.w_off as usize, run.ox0 as usize, run.ty as usize);
+        for ky in run.ky_lo as usize..=run.ky_hi as usize {
+            let oy = ty - ky;
+            let o = (oy * g.w_out + ox0) * co;
+            let ws = w_off + ky * row_stride;
+            let (dst, src) = (&mut dwr[ws..ws + len], &gout[o..o + len]);
+            for k in 0..len {
+                dst[k] += src[k];
+            }
         }
     }
 }
@@ -424,107 +632,85 @@ pub fn conv_weight_grad_dense(g: &ConvGeom, x: &[f32], gout: &[f32], dw: &mut [f
     sum_partials(&partials, dw);
 }
 
-/// Weight gradient (`K × c_out`, overwritten) from spike inputs (value `scale`) and
-/// output gradients `gout`, summed over rows in fixed groups.
-pub fn conv_weight_grad_sparse(
-    g: &ConvGeom,
-    active: &SpikeIndex,
-    gout: &[f32],
-    scale: f32,
-    dw: &mut [f32],
-) {
+/// Weight gradient (`K × c_out`, overwritten) from spike inputs (value `s.scale`) and
+/// output gradients `gout`: every output position adds its gradient row to the
+/// weight rows of the taps whose input spiked. Summed over rows in fixed groups.
+pub fn conv_weight_grad_sparse(g: &ConvGeom, s: &SpikeTensor, gout: &[f32], dw: &mut [f32]) {
     let ol = g.out_len();
-    let runs = g.stride == 1;
-    let partials: Vec<Vec<f32>> = group_ranges(active.rows())
+    let partials: Vec<Vec<f32>> = group_ranges(s.rows)
         .into_par_iter()
         .map(|range| {
             let mut part = vec![0.0f32; g.k() * g.c_out];
             for r in range {
-                let go = &gout[r * ol..(r + 1) * ol];
-                if runs {
-                    conv_sparse_wgrad_row_runs(g, active.row(r), go, &mut part);
-                } else {
-                    conv_sparse_wgrad_row(g, active.row(r), go, &mut part);
-                }
+                conv_scatter_wgrad_row(g, s.row(r), &gout[r * ol..(r + 1) * ol], &mut part);
             }
             part
         })
         .collect();
-    if runs {
-        let mut r = vec![0.0f32; dw.len()];
-        sum_partials(&partials, &mut r);
-        unreverse(g, &r, dw);
-    } else {
-        sum_partials(&partials, dw);
-    }
-    if scale != 1.0 {
-        dw.iter_mut().for_each(|x| *x *= scale);
+    sum_partials(&partials, dw);
+    if s.scale != 1.0 {
+        dw.iter_mut().for_each(|x| *x *= s.scale);
     }
 }
 
 dispatch!(
-    /// One row of [`conv_weight_grad_sparse`] with stride 1, added into `dwr` (laid
-    /// out as [`reversed_weights`]).
-    fn conv_sparse_wgrad_row_runs(g: &ConvGeom, active: &[u32], gout: &[f32], dwr: &mut [f32]) =
-        conv_sparse_wgrad_row_runs_impl
+    /// One row of [`conv_weight_grad_sparse`], added into `dw`.
+    fn conv_scatter_wgrad_row(g: &ConvGeom, bits: &[u64], gout: &[f32], dw: &mut [f32]) =
+        conv_scatter_wgrad_row_impl, widths = (256, 64, 32)
 );
 
 #[inline(always)]
-fn conv_sparse_wgrad_row_runs_impl<const W: usize>(
+fn scatter_tile<const T: usize>(
     g: &ConvGeom,
-    active: &[u32],
+    bits: &[u64],
     gout: &[f32],
-    dwr: &mut [f32],
+    dw: &mut [f32],
+    c0: usize,
 ) {
     let co = g.c_out;
-    let row_stride = g.kw * co;
-    for &j in active {
-        let Some((w_off, ox0, len, ty, ky_lo, ky_hi)) = run_of(g, j as usize) else {
-            continue;
-        };
-        for ky in ky_lo..=ky_hi {
-            let oy = ty - ky;
-            let o = (oy * g.w_out + ox0) * co;
-            let ws = w_off + ky * row_stride;
-            let (dst, src) = (&mut dwr[ws..ws + len], &gout[o..o + len]);
-            for k in 0..len {
-                dst[k] += src[k];
-            }
+    for oy in 0..g.h_out {
+        for ox in 0..g.w_out {
+            let p = (oy * g.w_out + ox) * co + c0;
+            let gr: [f32; T] = gout[p..p + T].try_into().expect("tile");
+            for_each_active_tap(g, bits, oy, ox, |k| {
+                let d: &mut [f32; T] = (&mut dw[k * co + c0..k * co + c0 + T])
+                    .try_into()
+                    .expect("tile");
+                for q in 0..T {
+                    d[q] += gr[q];
+                }
+            });
         }
     }
 }
 
-dispatch!(
-    /// One row of [`conv_weight_grad_sparse`] (any stride), added into `dw`.
-    fn conv_sparse_wgrad_row(g: &ConvGeom, active: &[u32], gout: &[f32], dw: &mut [f32]) =
-        conv_sparse_wgrad_row_impl
-);
-
 #[inline(always)]
-fn conv_sparse_wgrad_row_impl<const W: usize>(
+#[allow(clippy::int_plus_one)]
+fn conv_scatter_wgrad_row_impl<const W: usize>(
     g: &ConvGeom,
-    active: &[u32],
+    bits: &[u64],
     gout: &[f32],
     dw: &mut [f32],
 ) {
-    let (c_in, co) = (g.c_in, g.c_out);
-    for &j in active {
-        let j = j as usize;
-        let (c, px) = (j % c_in, j / c_in);
-        let (iy, ix) = (px / g.w_in, px % g.w_in);
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                if let Some((oy, ox)) = g.target(iy, ix, ky, kx) {
-                    let ws = ((ky * g.kw + kx) * c_in + c) * co;
-                    let os = (oy * g.w_out + ox) * co;
-                    let (d, gr) = (&mut dw[ws..ws + co], &gout[os..os + co]);
-                    for k in 0..co {
-                        d[k] += gr[k];
-                    }
-                }
+    let co = g.c_out;
+    let mut c0 = 0;
+    macro_rules! tiles {
+        ($t:literal) => {
+            while W >= $t && c0 + $t <= co {
+                scatter_tile::<$t>(g, bits, gout, dw, c0);
+                c0 += $t;
             }
-        }
+        };
     }
+    tiles!(256);
+    tiles!(128);
+    tiles!(64);
+    tiles!(32);
+    tiles!(16);
+    tiles!(8);
+    tiles!(4);
+    tiles!(2);
+    tiles!(1);
 }
 
 /// Input gradient (`rows × in_len`, overwritten) from output gradients `gout`.
@@ -554,7 +740,7 @@ pub fn conv_input_grad(g: &ConvGeom, gout: &[f32], w: &[f32], dx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::{FeatShape, SpikeTensor};
+    use crate::tensor::FeatShape;
     use rand::Rng;
 
     /// Direct definition of the convolution, for reference.
@@ -587,10 +773,15 @@ mod tests {
     #[test]
     fn dense_and_sparse_paths_match_the_definition() {
         let mut rng = spikelab_core::rng::stream(1, spikelab_core::rng::Domain::Training, &[]);
-        for &(stride, pad) in &[(1usize, 0usize), (2, 1), (1, 2)] {
-            let g = ConvGeom::new(3, 7, 6, 5, 3, 2, stride, pad).unwrap();
+        for &(c_in, c_out, stride, pad) in &[
+            (3usize, 5usize, 1usize, 0usize),
+            (3, 5, 2, 1),
+            (3, 5, 1, 2),
+            (40, 20, 1, 1), // a kernel row spans more than 64 bits
+        ] {
+            let g = ConvGeom::new(c_in, 7, 6, c_out, 3, 2, stride, pad).unwrap();
             let rows = 3;
-            let mut s = SpikeTensor::zeros(rows, FeatShape::image(3, 7, 6));
+            let mut s = SpikeTensor::zeros(rows, FeatShape::image(c_in, 7, 6));
             for r in 0..rows {
                 for j in 0..g.in_len() {
                     if rng.random::<f32>() < 0.3 {
@@ -606,19 +797,20 @@ mod tests {
             let mut dense = vec![0.0; rows * g.out_len()];
             conv_forward_dense(&g, &x.data, &w, Some(&b), &mut dense);
             let mut sparse = vec![0.0; rows * g.out_len()];
-            conv_forward_sparse(
-                &g,
-                &SpikeIndex::from_spikes(&s),
-                &w,
-                Some(&b),
-                1.0,
-                &mut sparse,
-            );
+            conv_forward_sparse(&g, &s, &w, Some(&b), &mut sparse);
+            let idx = SpikeIndex::from_spikes(&s);
+            let mut scattered = vec![0.0; rows * g.out_len()];
+            if stride == 1 {
+                conv_forward_scatter(&g, &idx, &w, Some(&b), 1.0, &mut scattered);
+            }
             for r in 0..rows {
                 let want = reference(&g, x.row(r), &w, &b);
                 for (k, &v) in want.iter().enumerate() {
                     assert!((dense[r * g.out_len() + k] - v).abs() < 1e-4);
                     assert!((sparse[r * g.out_len() + k] - v).abs() < 1e-4);
+                    if stride == 1 {
+                        assert!((scattered[r * g.out_len() + k] - v).abs() < 1e-4);
+                    }
                 }
             }
             // Weight gradient: both paths agree; input gradient is the adjoint.
@@ -628,9 +820,13 @@ mod tests {
             let mut dw1 = vec![0.0; w.len()];
             let mut dw2 = vec![0.0; w.len()];
             conv_weight_grad_dense(&g, &x.data, &go, &mut dw1);
-            conv_weight_grad_sparse(&g, &SpikeIndex::from_spikes(&s), &go, 1.0, &mut dw2);
-            for (a, b) in dw1.iter().zip(&dw2) {
-                assert!((a - b).abs() < 1e-4);
+            conv_weight_grad_sparse(&g, &s, &go, &mut dw2);
+            let mut dw3 = dw1.clone();
+            if stride == 1 {
+                conv_weight_grad_scatter(&g, &idx, &go, 1.0, &mut dw3);
+            }
+            for ((a, b), c) in dw1.iter().zip(&dw2).zip(&dw3) {
+                assert!((a - b).abs() < 1e-4 && (a - c).abs() < 1e-4);
             }
             // <go, conv(x)> = <conv_input_grad(go), x> (no bias) and = <dw, w>.
             let mut y = vec![0.0; rows * g.out_len()];

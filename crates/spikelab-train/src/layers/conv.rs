@@ -1,13 +1,15 @@
 //! 2-D convolution on channels-last rows, weights `[kh][kw][c_in][c_out]`, with
 //! stride and zero padding. Spike inputs sparser than [`SPARSE_MAX_DENSITY`] use
-//! the scatter kernels (each spike adds its weight slice into the outputs it
-//! reaches); others use im2col + GEMM. Initialisation as PyTorch:
+//! the gather kernels on the packed bits (each output sums the weight rows of the
+//! taps whose input spiked; the weight gradient adds each output gradient to them);
+//! others use im2col + GEMM. The spikes are kept bit-packed for the backward pass. Initialisation as PyTorch:
 //! `U(−1/√fan_in, 1/√fan_in)`, `fan_in = c_in·kh·kw`.
 
 use super::{uniform_init, Layer, Param, ParamKind, Pass};
 use crate::kernels::conv::{
-    conv_forward_dense, conv_forward_sparse, conv_input_grad, conv_weight_grad_dense,
-    conv_weight_grad_sparse, ConvGeom,
+    conv_forward_dense, conv_forward_scatter, conv_forward_sparse, conv_input_grad,
+    conv_weight_grad_dense, conv_weight_grad_scatter, conv_weight_grad_sparse, prefer_scatter,
+    ConvGeom,
 };
 use crate::kernels::dense::col_sums;
 use crate::kernels::sparse::SpikeIndex;
@@ -15,7 +17,7 @@ use crate::tensor::{Activation, FeatShape, SpikeTensor, Tensor};
 use std::any::Any;
 
 /// Spike inputs with at most this fraction of ones use the sparse kernels.
-pub const SPARSE_MAX_DENSITY: f64 = 0.2;
+pub const SPARSE_MAX_DENSITY: f64 = 0.5;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -32,8 +34,10 @@ pub struct Conv2d {
 /// What the backward pass needs of the input.
 #[derive(Debug)]
 enum Input {
-    /// Active inputs of sparse spike rows and the value of a spike.
-    Sparse(SpikeIndex, f32),
+    /// Sparse spike rows, bit-packed (gather kernels).
+    Sparse(SpikeTensor),
+    /// Sparse spike rows as active indices and the value of a spike (scatter kernels).
+    Scatter(SpikeIndex, f32),
     /// Dense values (busy spike rows are kept dense).
     Dense(Tensor),
 }
@@ -66,10 +70,6 @@ impl Conv2d {
     fn out_tensor(&self, rows: usize) -> Tensor {
         Tensor::uninit(rows, self.out_shape())
     }
-
-    fn use_sparse(s: &SpikeTensor) -> bool {
-        s.density() <= SPARSE_MAX_DENSITY
-    }
 }
 
 impl Layer for Conv2d {
@@ -89,10 +89,14 @@ impl Layer for Conv2d {
         let (out, input) = match x {
             Activation::Spikes(s) => {
                 let mut out = self.out_tensor(s.rows);
-                if Self::use_sparse(&s) {
+                let density = s.density();
+                if density <= SPARSE_MAX_DENSITY && prefer_scatter(g, density) {
                     let idx = SpikeIndex::from_spikes(&s);
-                    conv_forward_sparse(g, &idx, &self.weight.value, bias, s.scale, &mut out.data);
-                    (Activation::Dense(out), Input::Sparse(idx, s.scale))
+                    conv_forward_scatter(g, &idx, &self.weight.value, bias, s.scale, &mut out.data);
+                    (Activation::Dense(out), Input::Scatter(idx, s.scale))
+                } else if density <= SPARSE_MAX_DENSITY {
+                    conv_forward_sparse(g, &s, &self.weight.value, bias, &mut out.data);
+                    (Activation::Dense(out), Input::Sparse(s))
                 } else {
                     let d = s.to_dense();
                     conv_forward_dense(g, &d.data, &self.weight.value, bias, &mut out.data);
@@ -124,8 +128,11 @@ impl Layer for Conv2d {
             col_sums(&grad.data, g.c_out, &mut b.grad);
         }
         match &x {
-            Input::Sparse(idx, scale) => {
-                conv_weight_grad_sparse(&g, idx, &grad.data, *scale, &mut self.weight.grad);
+            Input::Sparse(s) => {
+                conv_weight_grad_sparse(&g, s, &grad.data, &mut self.weight.grad);
+            }
+            Input::Scatter(idx, scale) => {
+                conv_weight_grad_scatter(&g, idx, &grad.data, *scale, &mut self.weight.grad);
             }
             Input::Dense(t) => {
                 conv_weight_grad_dense(&g, &t.data, &grad.data, &mut self.weight.grad);

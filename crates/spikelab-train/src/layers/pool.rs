@@ -99,17 +99,15 @@ fn route_spike_grads<const SET: bool>(
 ) {
     let c = g.c;
     for oy in 0..g.h_out {
+        if SET {
+            // The windows of this output row tile k whole input rows: zero them, then
+            // write the winners.
+            let a = oy * g.stride * g.w_in * c;
+            d[a..a + g.k * g.w_in * c].fill(0.0);
+        }
         for ox in 0..g.w_out {
             let op = (oy * g.w_out + ox) * c;
             let base = oy * g.stride * g.w_in + ox * g.stride;
-            if SET {
-                // Zero the window (k contiguous runs of k·c floats), then write the
-                // winners.
-                for dy in 0..g.k {
-                    let a = ((oy * g.stride + dy) * g.w_in + ox * g.stride) * c;
-                    d[a..a + g.k * c].fill(0.0);
-                }
-            }
             let mut c0 = 0;
             while c0 < c {
                 let len = (c - c0).min(64);
