@@ -136,8 +136,20 @@ impl Layer for Dropout {
 
 #[cfg(test)]
 mod tests {
+    use super::super::gradcheck::{check, random_dense};
     use super::*;
     use crate::tensor::SpikeTensor;
+
+    #[test]
+    fn backward_matches_finite_differences_in_training() {
+        let shape = FeatShape::flat(40);
+        let mut d = Dropout::new(shape, 0.3, 1);
+        let pass = Pass::train(3, 2, [5, 0, 0]);
+        let x = Activation::Dense(random_dense(6, shape, 2, 1.0));
+        assert!(check(&mut d, &x, &pass, 1e-2, 1e-3) > 30);
+        let xs = Activation::Static(random_dense(2, shape, 3, 1.0));
+        assert!(check(&mut d, &xs, &pass, 1e-2, 1e-3) > 30);
+    }
 
     #[test]
     fn masks_are_shared_over_steps_scaled_and_reproducible() {

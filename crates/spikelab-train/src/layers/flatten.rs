@@ -53,3 +53,18 @@ impl Layer for Flatten {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::gradcheck::{check, random_dense};
+    use super::*;
+
+    #[test]
+    fn backward_matches_finite_differences() {
+        let shape = FeatShape::image(2, 3, 2);
+        let mut f = Flatten::new(shape);
+        let x = Activation::Dense(random_dense(4, shape, 1, 1.0));
+        assert!(check(&mut f, &x, &Pass::eval(2, 2), 1e-2, 1e-3) > 20);
+        assert_eq!(f.out_shape(), FeatShape::flat(12));
+    }
+}
