@@ -500,10 +500,33 @@ impl Network {
             .position(|l| l.params().iter().any(|p| p.trainable))
             .unwrap_or(0);
         let mut g = grad;
-        for i in (0..self.layers.len()).rev() {
+        let mut i = self.layers.len();
+        while i > 0 {
+            i -= 1;
             let need = i > first;
             let t = std::time::Instant::now();
-            let r = self.layers[i].backward(g, pass, need);
+            // A max pooling of spikes hands its gradient to the spiking layer before it,
+            // which routes it to the winners itself (no full-size gradient tensor).
+            let pool = self.layers[i]
+                .as_any()
+                .downcast_ref::<MaxPool2d>()
+                .filter(|p| p.pooled_spikes() && i > 0)
+                .map(|p| p.geom);
+            let fused = pool.and_then(|geom| {
+                let (before, rest) = self.layers.split_at_mut(i);
+                let r = before[i - 1].backward_through_pool(&g, &geom, pass, i - 1 > first);
+                if r.is_some() {
+                    rest[0].clear();
+                }
+                r
+            });
+            let r = match fused {
+                Some(r) => {
+                    i -= 1;
+                    r
+                }
+                None => self.layers[i].backward(g, pass, need),
+            };
             if let Some(p) = &mut self.profile {
                 p[i].1 += t.elapsed().as_secs_f64();
             }
@@ -587,6 +610,59 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fused backward pass of a spiking layer and the max pooling of its spikes
+    /// gives the same gradients as the two layers' own backward passes.
+    #[test]
+    fn fused_spike_pooling_backward_equals_the_separate_passes() {
+        use crate::layers::spiking::Learn;
+        let spiking = SpikingSpec {
+            learn_beta: Learn::Layer,
+            learn_threshold: Learn::Neuron,
+            ..SpikingSpec::default()
+        };
+        let spec = NetSpec::new(FeatShape::image(2, 8, 8))
+            .conv(6, 3)
+            .layer(LayerSpec::Alif(AlifSpec {
+                neuron: spiking.clone(),
+                rho: 0.9,
+                gamma: 0.2,
+            }))
+            .max_pool(2)
+            .flatten()
+            .linear(5)
+            .lif(spiking);
+        let (steps, batch) = (4, 3);
+        let x = crate::layers::gradcheck::random_dense(steps * batch, spec.input, 3, 3.0);
+        let run = |fused: bool| {
+            let mut net = Network::build(&spec, steps, 1).unwrap();
+            let pass = Pass::train(steps, batch, [0; 3]);
+            let out = net.forward(Activation::Dense(x.clone()), &pass);
+            let g = crate::layers::gradcheck::random_dense(out.rows(), out.shape(), 4, 1.0);
+            if fused {
+                net.backward(g, &pass);
+            } else {
+                let mut g = g;
+                for l in net.layers_mut().iter_mut().rev() {
+                    match l.backward(g, &pass, true) {
+                        Some(next) => g = next,
+                        None => break,
+                    }
+                }
+            }
+            net.named_params()
+                .iter()
+                .map(|(n, p)| (n.clone(), p.grad.clone()))
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (run(true), run(false));
+        for ((n, x), (_, y)) in a.iter().zip(&b) {
+            for (u, v) in x.iter().zip(y) {
+                assert!((u - v).abs() <= 1e-5 * u.abs().max(1.0), "{n}: {u} vs {v}");
+            }
+        }
+        assert!(a.iter().any(|(_, g)| g.iter().any(|&v| v != 0.0)));
+    }
 
     #[test]
     fn spec_round_trips_through_json_and_errors_name_the_layer() {

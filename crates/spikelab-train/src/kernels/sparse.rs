@@ -22,9 +22,35 @@ pub struct SpikeIndex {
 }
 
 impl SpikeIndex {
-    /// Decodes the set bits of `s`.
+    /// Decodes the set bits of `s` (in parallel over blocks of rows).
     pub fn from_spikes(s: &SpikeTensor) -> Self {
-        Self::from_rows(s, s.rows, Some)
+        const BLOCK: usize = 256;
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = (0..s.rows.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let (r0, r1) = (b * BLOCK, ((b + 1) * BLOCK).min(s.rows));
+                let mut lens = Vec::with_capacity(r1 - r0);
+                let mut idx = Vec::new();
+                for r in r0..r1 {
+                    let before = idx.len();
+                    s.active_into(r, &mut idx);
+                    lens.push((idx.len() - before) as u32);
+                }
+                (lens, idx)
+            })
+            .collect();
+        let total: usize = parts.iter().map(|(_, i)| i.len()).sum();
+        let mut ptr = Vec::with_capacity(s.rows + 1);
+        let mut idx = Vec::with_capacity(total);
+        ptr.push(0u32);
+        for (lens, part) in parts {
+            for l in lens {
+                let last = *ptr.last().expect("non-empty");
+                ptr.push(last + l);
+            }
+            idx.extend_from_slice(&part);
+        }
+        SpikeIndex { ptr, idx }
     }
 
     /// Decodes, for output row `r`, the spikes of input row `src(r)` (or none): used to

@@ -187,6 +187,19 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// sets parameter gradients and returns the input gradient when `need_input_grad`.
     /// Must follow a recording forward pass.
     fn backward(&mut self, grad: Tensor, pass: &Pass, need_input_grad: bool) -> Option<Tensor>;
+    /// Backward pass through a max pooling of this layer's spikes that follows it (see
+    /// `Spiking`): `pooled` is the gradient of the pooled output. Returns `None` when
+    /// the layer cannot fuse (then the pooling's own backward runs), else the result of
+    /// [`Layer::backward`].
+    fn backward_through_pool(
+        &mut self,
+        _pooled: &Tensor,
+        _geom: &pool::PoolGeom,
+        _pass: &Pass,
+        _need_input_grad: bool,
+    ) -> Option<Option<Tensor>> {
+        None
+    }
     /// Parameters and buffers.
     fn params(&self) -> Vec<&Param> {
         Vec::new()

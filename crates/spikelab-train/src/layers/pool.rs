@@ -50,6 +50,12 @@ impl PoolGeom {
     fn in_shape(&self) -> FeatShape {
         FeatShape::image(self.c, self.h_in, self.w_in)
     }
+    /// True when the windows do not overlap and cover the input exactly.
+    pub fn tiles(&self) -> bool {
+        self.stride == self.k
+            && self.h_in == self.h_out * self.k
+            && self.w_in == self.w_out * self.k
+    }
     fn out_shape(&self) -> FeatShape {
         FeatShape::image(self.c, self.h_out, self.w_out)
     }
@@ -154,6 +160,12 @@ impl MaxPool2d {
     /// Pools `geom`.
     pub fn new(geom: PoolGeom) -> Self {
         MaxPool2d { geom, input: None }
+    }
+
+    /// True when the last recording pass pooled spikes (their gradient can then be
+    /// routed by the spiking layer before, see [`Layer::backward_through_pool`]).
+    pub fn pooled_spikes(&self) -> bool {
+        matches!(self.input, Some(Activation::Spikes(_)))
     }
 
     fn pool_spikes(&self, s: &SpikeTensor) -> SpikeTensor {

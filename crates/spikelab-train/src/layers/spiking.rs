@@ -18,6 +18,7 @@
 //!
 //! (`σ'` is the surrogate; the plain LIF is the adaptive one with `γ = 0`.)
 
+use super::pool::PoolGeom;
 use super::{sum_over_steps, Layer, Param, ParamKind, Pass};
 use crate::surrogate::{SmoothSpike, Surrogate, SurrogateKind};
 use crate::tensor::{pack_row, Activation, FeatShape, SpikeTensor, Tensor};
@@ -239,15 +240,12 @@ impl Spiking {
         }
     }
 
-    fn backward_with<F: SpikeFn>(&mut self, f: F, grad: &mut Tensor, steps: usize, cache: &Cache) {
-        let n = self.shape.len();
-        let beta = self.beta.expanded(n);
-        let theta = self.threshold.expanded(n);
+    fn back_cfg(&self) -> BackCfg {
         let (rho, gamma) = match self.model {
             SpikingModel::Alif { rho, gamma } => (rho, gamma),
             _ => (0.0, 0.0),
         };
-        let cfg = BackCfg {
+        BackCfg {
             reset: self.spec.reset,
             detach: self.spec.detach_reset,
             surrogate: self.spec.surrogate,
@@ -255,7 +253,14 @@ impl Spiking {
             gamma,
             learn_beta: self.beta.trainable,
             learn_theta: self.threshold.trainable,
-        };
+        }
+    }
+
+    fn backward_with<F: SpikeFn>(&mut self, f: F, grad: &mut Tensor, steps: usize, cache: &Cache) {
+        let n = self.shape.len();
+        let beta = self.beta.expanded(n);
+        let theta = self.threshold.expanded(n);
+        let cfg = self.back_cfg();
         let adaptive = matches!(self.model, SpikingModel::Alif { .. });
         let chunk = steps * n;
         let partials: Vec<(Vec<f32>, Vec<f32>)> = grad
@@ -287,19 +292,117 @@ impl Spiking {
                 (st.dbeta, st.dtheta)
             })
             .collect();
+        self.set_param_grads(&cfg, &partials);
+    }
+
+    /// Backward pass fused with the max pooling of this layer's spikes that follows
+    /// it: `pooled` is the gradient of the pooled spikes; the gradient of each spike
+    /// (the pooled gradient at the window's winner — the first spiking position, or
+    /// the first position — and 0 elsewhere) is built one row at a time in a scratch
+    /// buffer instead of as a full tensor. The input gradient is written over the
+    /// stored membranes. Same result as the two backward passes in sequence.
+    fn backward_pooled(
+        &mut self,
+        pooled: &Tensor,
+        g: &PoolGeom,
+        steps: usize,
+        mut cache: Cache,
+    ) -> Vec<f32> {
+        let n = self.shape.len();
+        let beta = self.beta.expanded(n);
+        let theta = self.threshold.expanded(n);
+        let cfg = self.back_cfg();
+        let adaptive = matches!(self.model, SpikingModel::Alif { .. });
+        let (chunk, pl) = (steps * n, pooled.cols());
+        let offs: Vec<usize> = (0..g.k)
+            .flat_map(|dy| (0..g.k).map(move |dx| dy * g.w_in + dx))
+            .collect();
+        let theta_t = std::mem::take(&mut cache.theta_t);
+        let mut h = cache.h;
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = h
+            .par_chunks_mut(chunk)
+            .zip(pooled.data.par_chunks(steps * pl))
+            .enumerate()
+            .map(|(b, (h, pg))| {
+                let tt = adaptive.then(|| &theta_t[b * chunk..(b + 1) * chunk]);
+                let mut st = BackState::new(n, &cfg);
+                let mut grow = vec![0.0f32; n];
+                for t in (0..steps).rev() {
+                    let row = t * n..(t + 1) * n;
+                    let th = tt.map_or(&theta[..], |tt| &tt[row.clone()]);
+                    route_to_winners(
+                        g,
+                        &offs,
+                        &h[row.clone()],
+                        th,
+                        &pg[t * pl..(t + 1) * pl],
+                        &mut grow,
+                    );
+                    let (before, rest) = h.split_at_mut(row.start);
+                    let hr = &mut rest[..n];
+                    let prev = (t > 0).then(|| {
+                        let p = (t - 1) * n..t * n;
+                        (&before[p.clone()], tt.map_or(&theta[..], |tt| &tt[p]))
+                    });
+                    backward_row(&cfg, Heaviside, &beta, th, hr, prev, &mut grow, &mut st);
+                    // h_t is no longer needed (steps run backwards): keep ∂L/∂x_t there.
+                    hr.copy_from_slice(&grow);
+                }
+                (st.dbeta, st.dtheta)
+            })
+            .collect();
+        self.set_param_grads(&cfg, &partials);
+        crate::pool::give(theta_t);
+        h
+    }
+
+    fn set_param_grads(&mut self, cfg: &BackCfg, partials: &[(Vec<f32>, Vec<f32>)]) {
+        let n = self.shape.len();
         if cfg.learn_beta {
             let mut acc = vec![0.0f32; n];
-            for (db, _) in &partials {
+            for (db, _) in partials {
                 acc.iter_mut().zip(db).for_each(|(a, x)| *a += x);
             }
             self.beta.set_grad_from(&acc);
         }
         if cfg.learn_theta {
             let mut acc = vec![0.0f32; n];
-            for (_, dt) in &partials {
+            for (_, dt) in partials {
                 acc.iter_mut().zip(dt).for_each(|(a, x)| *a += x);
             }
             self.threshold.set_grad_from(&acc);
+        }
+    }
+}
+
+/// The gradient of one row of spikes from the gradient `pg` of their max pooling
+/// (tiling windows): each window's gradient goes to its first spiking position
+/// (`h ≥ θ`), or to its first position if none spiked; 0 elsewhere.
+fn route_to_winners(
+    g: &PoolGeom,
+    offs: &[usize],
+    h: &[f32],
+    th: &[f32],
+    pg: &[f32],
+    out: &mut [f32],
+) {
+    out.fill(0.0);
+    let c = g.c;
+    for oy in 0..g.h_out {
+        for ox in 0..g.w_out {
+            let base = oy * g.stride * g.w_in + ox * g.stride;
+            let op = (oy * g.w_out + ox) * c;
+            for ch in 0..c {
+                let mut win = base * c + ch;
+                for &o in offs {
+                    let i = (base + o) * c + ch;
+                    if h[i] >= th[i] {
+                        win = i;
+                        break;
+                    }
+                }
+                out[win] = pg[op + ch];
+            }
         }
     }
 }
@@ -587,6 +690,29 @@ impl Layer for Spiking {
         } else {
             grad
         })
+    }
+
+    fn backward_through_pool(
+        &mut self,
+        pooled: &Tensor,
+        geom: &PoolGeom,
+        pass: &Pass,
+        need: bool,
+    ) -> Option<Option<Tensor>> {
+        if pass.smooth || !geom.tiles() || self.cache.is_none() {
+            return None;
+        }
+        let cache = self.cache.take().expect("checked");
+        let was_static = cache.was_static;
+        let dx = self.backward_pooled(pooled, geom, pass.steps, cache);
+        let dx = Tensor::from_vec(dx, pass.rows(), self.shape);
+        Some(need.then(|| {
+            if was_static {
+                sum_over_steps(&dx, pass.steps)
+            } else {
+                dx
+            }
+        }))
     }
 
     fn params(&self) -> Vec<&Param> {
