@@ -284,7 +284,14 @@ impl Simulator {
                     let receptors: Vec<Receptor> = p
                         .receptors
                         .iter()
-                        .map(|r| Receptor::prepare(r, dt, model.exact_membrane_tau_ms()))
+                        .map(|r| {
+                            Receptor::prepare(
+                                r,
+                                dt,
+                                model.exact_membrane_tau_ms(),
+                                model.forward_euler(),
+                            )
+                        })
                         .collect();
                     for k in 0..n_parts {
                         let (lo, hi) = (b[k], b[k + 1]);

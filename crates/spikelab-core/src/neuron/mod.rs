@@ -82,6 +82,13 @@ pub trait NeuronModel: Send + Sync + Debug {
         None
     }
 
+    /// Whether the model integrates with forward Euler; its receptors then decay with
+    /// forward Euler too (`g ← g·(1 − dt/τ)`), so the whole population is the
+    /// forward-Euler discretisation of its ODE system, as Brian does for `euler`.
+    fn forward_euler(&self) -> bool {
+        false
+    }
+
     /// Whether the model draws random numbers (then `UpdateContext::rng` has one
     /// stream per neuron).
     fn uses_rng(&self) -> bool {

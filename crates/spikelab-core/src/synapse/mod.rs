@@ -184,10 +184,21 @@ pub struct Receptor {
 
 impl Receptor {
     /// Prepares `spec` for time step `dt_ms`. `exact_tau_m_ms` is the membrane time
-    /// constant of a neuron model that integrates exactly (see module docs).
-    pub fn prepare(spec: &ReceptorSpec, dt_ms: f64, exact_tau_m_ms: Option<f64>) -> Self {
+    /// constant of a neuron model that integrates exactly (see module docs);
+    /// `forward_euler` makes the state decay by `1 − dt/τ` per step (clamped at 0)
+    /// instead of `e^{−dt/τ}`, matching a forward-Euler neuron.
+    pub fn prepare(
+        spec: &ReceptorSpec,
+        dt_ms: f64,
+        exact_tau_m_ms: Option<f64>,
+        forward_euler: bool,
+    ) -> Self {
         let tau = spec.tau_ms.unwrap_or(1.0);
-        let decay = (-dt_ms / tau).exp();
+        let decay = if forward_euler {
+            (1.0 - dt_ms / tau).max(0.0)
+        } else {
+            (-dt_ms / tau).exp()
+        };
         let scale = match (spec.kind, exact_tau_m_ms) {
             (ReceptorKind::Current, Some(tau_m)) => exact_current_scale(dt_ms, tau, tau_m),
             _ => 1.0,
@@ -303,7 +314,7 @@ mod tests {
     #[test]
     fn conductance_receptor_decays_exponentially() {
         let spec = ReceptorSpec::conductance_exp("e", 5.0, 0.0);
-        let r = Receptor::prepare(&spec, 0.1, None);
+        let r = Receptor::prepare(&spec, 0.1, None, false);
         let mut s = vec![0.0f32; 1];
         let mut d = DriveBuffers::new(1, true, false);
         let mut arr = vec![1.0f32];
