@@ -12,6 +12,7 @@ use crate::monitor::{MonitorSpec, RateRecord, Recordings, SpikeRecord, StateReco
 use crate::network::{NetworkSpec, NeuronSpec};
 use crate::rng::{self, Domain};
 use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk, SpikeGenerator};
+use crate::synapse::stp::StpState;
 use crate::synapse::{DriveBuffers, Receptor, ReceptorKind};
 use crate::value::Value;
 use partition::{ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk};
@@ -274,7 +275,7 @@ impl Simulator {
                     info.state_names = model.state_names().iter().map(|s| s.to_string()).collect();
                     let defaults = model.default_initial_state();
                     // Initial state of the whole population, one stream per variable.
-                    let init: Vec<Vec<f32>> = model
+                    let mut init: Vec<Vec<f32>> = model
                         .state_names()
                         .iter()
                         .enumerate()
@@ -287,6 +288,32 @@ impl Simulator {
                             let mut rng =
                                 rng::stream(seed, Domain::InitialState, &[pi as u64, vi as u64]);
                             v.sample_vec(p.size, &mut rng)
+                        })
+                        .collect();
+                    let given: Vec<bool> = model
+                        .state_names()
+                        .iter()
+                        .map(|name| p.initial.contains_key(*name))
+                        .collect();
+                    model.complete_initial_state(
+                        &mut init,
+                        &given,
+                        &mut rng::stream(seed, Domain::InitialState, &[pi as u64, 1 << 32]),
+                    );
+                    // Initial receptor outputs (`g_<name>` in `initial`), else zero.
+                    let receptor_init: Vec<Option<Vec<f32>>> = p
+                        .receptors
+                        .iter()
+                        .enumerate()
+                        .map(|(ri, r)| {
+                            p.initial.get(&format!("g_{}", r.name)).map(|v| {
+                                let mut rng = rng::stream(
+                                    seed,
+                                    Domain::InitialState,
+                                    &[pi as u64, (1 << 33) + ri as u64],
+                                );
+                                v.sample_vec(p.size, &mut rng)
+                            })
                         })
                         .collect();
                     let receptors: Vec<Receptor> = p
@@ -329,10 +356,18 @@ impl Simulator {
                             initial: init.iter().map(|v| v[lo..hi].to_vec()).collect(),
                             receptors: receptors
                                 .iter()
-                                .map(|r| ReceptorChunk {
-                                    receptor: r.clone(),
-                                    state: vec![0.0; n * r.state_len()],
-                                    ring: RingBuffer::new(n, max_delay[pi]),
+                                .zip(&receptor_init)
+                                .map(|(r, init)| {
+                                    let mut state = vec![0.0; n * r.state_len()];
+                                    if let Some(g) = init {
+                                        state[..n].copy_from_slice(&g[lo..hi]);
+                                    }
+                                    ReceptorChunk {
+                                        receptor: r.clone(),
+                                        initial: state.clone(),
+                                        state,
+                                        ring: RingBuffer::new(n, max_delay[pi]),
+                                    }
                                 })
                                 .collect(),
                             drive: DriveBuffers::new(n, has_g, has_jump),
@@ -391,6 +426,10 @@ impl Simulator {
                     target: ti,
                     receptor: ri,
                     table: SynapseTable::from_rows(&rows, b[part] as u32, b[part + 1] as u32),
+                    stp: p
+                        .stp
+                        .as_ref()
+                        .map(|s| StpState::new(s, spec.populations[si].size, dt)),
                 });
             }
         }
@@ -802,8 +841,9 @@ impl Simulator {
         Ok(())
     }
 
-    /// Returns every neuron to its initial state, empties ring buffers and receptor
-    /// states and the spike list, and sets the clock back to step 0. Synaptic weights,
+    /// Returns every neuron and receptor to its initial state, empties ring buffers
+    /// and the spike list, makes short-term plasticity fully recovered again, and sets
+    /// the clock back to step 0. Synaptic weights,
     /// recordings and counters are kept. Random streams continue (they are not
     /// rewound), so a reset run is a new sample, still reproducible from the seed.
     pub fn reset(&mut self) {
@@ -814,7 +854,7 @@ impl Simulator {
                         s.copy_from_slice(init);
                     }
                     for r in &mut nc.receptors {
-                        r.state.fill(0.0);
+                        r.state.copy_from_slice(&r.initial);
                         r.ring.clear();
                     }
                 }
@@ -824,6 +864,11 @@ impl Simulator {
                     ChunkKind::Neuron(_) => {}
                 }
                 c.spikes.clear();
+            }
+            for proj in &mut part.projections {
+                if let Some(stp) = &mut proj.stp {
+                    stp.reset();
+                }
             }
         }
         for s in &mut self.spikes {

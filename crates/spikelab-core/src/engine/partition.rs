@@ -10,6 +10,7 @@ use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
 use crate::rng::Stream;
 use crate::source::SourceChunk;
+use crate::synapse::stp::StpState;
 use crate::synapse::{DriveBuffers, Receptor};
 
 /// One receptor of a neuron chunk: its state and ring buffer.
@@ -17,6 +18,8 @@ use crate::synapse::{DriveBuffers, Receptor};
 pub(crate) struct ReceptorChunk {
     pub receptor: Receptor,
     pub state: Vec<f32>,
+    /// Initial state, restored by `Simulator::reset`.
+    pub initial: Vec<f32>,
     pub ring: RingBuffer,
 }
 
@@ -57,6 +60,8 @@ pub(crate) struct ProjChunk {
     pub target: usize,
     pub receptor: usize,
     pub table: SynapseTable,
+    /// Short-term plasticity state of the source neurons (this partition's copy).
+    pub stp: Option<StpState>,
 }
 
 /// See the module docs.
@@ -87,7 +92,7 @@ impl Partition {
     }
 
     fn deliver(&mut self, spikes: &[Vec<u32>], emit_step: u64) {
-        for proj in &self.projections {
+        for proj in &mut self.projections {
             let src = &spikes[proj.source];
             if src.is_empty() || proj.table.is_empty() {
                 continue;
@@ -96,7 +101,13 @@ impl Partition {
                 unreachable!("projections target neuron populations")
             };
             let ring = &mut nc.receptors[proj.receptor].ring;
-            self.events += proj.table.deliver(src, emit_step, ring);
+            self.events += match &mut proj.stp {
+                None => proj.table.deliver(src, emit_step, ring),
+                Some(stp) => {
+                    let factors = stp.on_spikes(src, emit_step);
+                    proj.table.deliver_scaled(src, factors, emit_step, ring)
+                }
+            };
         }
     }
 }
@@ -104,9 +115,10 @@ impl Partition {
 impl NeuronChunk {
     fn update(&mut self, step: u64, dt_ms: f64, spikes: &mut Vec<u32>) {
         self.drive.clear();
+        let v = &self.state[0];
         for r in &mut self.receptors {
             let slot = r.ring.slot_mut(step);
-            r.receptor.step(&mut r.state, slot, &mut self.drive);
+            r.receptor.step(&mut r.state, slot, v, &mut self.drive);
         }
         for c in &mut self.currents {
             c.apply(step, &mut self.drive.current);

@@ -119,6 +119,40 @@ impl SynapseTable {
         }
         events
     }
+
+    /// As [`SynapseTable::deliver`], with the weights of the row of `spikes[k]` scaled
+    /// by `scale[k]` (short-term plasticity).
+    pub fn deliver_scaled(
+        &self,
+        spikes: &[u32],
+        scale: &[f32],
+        emit_step: u64,
+        ring: &mut RingBuffer,
+    ) -> u64 {
+        let mut events = 0u64;
+        for (&s, &f) in spikes.iter().zip(scale) {
+            let (a, b) = (self.row_ptr[s as usize], self.row_ptr[s as usize + 1]);
+            events += (b - a) as u64;
+            match &self.delays {
+                Delays::Uniform(d) => {
+                    let slot = ring.slot_mut(emit_step + *d as u64);
+                    for (&t, &w) in self.target[a..b].iter().zip(&self.weight[a..b]) {
+                        slot[t as usize] += w * f;
+                    }
+                }
+                Delays::PerSynapse(delay) => {
+                    for ((&t, &w), &d) in self.target[a..b]
+                        .iter()
+                        .zip(&self.weight[a..b])
+                        .zip(&delay[a..b])
+                    {
+                        ring.add(emit_step + d as u64, t, w * f);
+                    }
+                }
+            }
+        }
+        events
+    }
 }
 
 /// Input arriving at `n` targets, kept for the next `slots` steps: slot `t mod slots`
