@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod output;
 pub mod plot;
 pub mod run;
