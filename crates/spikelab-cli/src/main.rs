@@ -15,15 +15,23 @@ struct Cli {
 enum Command {
     /// Simulate a model file and write spikes, rates and plots.
     Run(run::RunArgs),
-    /// Time a reference network (wall s per simulated s, updates/s, events/s).
-    Bench(bench::BenchArgs),
+    /// Benchmarks that print speed figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`spikelab ... | head`) like other Unix tools,
+    // instead of panicking inside println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) => run::run(args).map(|_| ()),
-        Command::Bench(args) => bench::bench(args).map(|_| ()),
+        Command::Bench(cmd) => bench::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

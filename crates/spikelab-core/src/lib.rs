@@ -31,6 +31,7 @@ pub mod math;
 pub mod monitor;
 pub mod network;
 pub mod neuron;
+pub mod presets;
 pub mod rng;
 pub mod selection;
 pub mod source;

@@ -29,6 +29,15 @@ pub fn exp_f32(x: f32) -> f32 {
     p * scale
 }
 
+/// `if c { a } else { b }` as a bit blend. LLVM turns a plain `if` whose operands
+/// are loads into a branch or a pointer select, which blocks vectorisation; the
+/// blend keeps the loop straight-line and gives bit-identical results.
+#[inline(always)]
+pub fn select_f32(c: bool, a: f32, b: f32) -> f32 {
+    let m = 0u32.wrapping_sub(c as u32);
+    f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+}
+
 /// `(1 - e^{-x}) / x`, equal to 1 at x = 0, accurate for small x.
 #[inline]
 pub fn one_minus_exp_neg_over_x(x: f64) -> f64 {

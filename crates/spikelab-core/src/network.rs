@@ -7,11 +7,11 @@ use crate::connectivity::Connectivity;
 use crate::error::{check_positive, Error, Result};
 use crate::input::CurrentSpec;
 use crate::monitor::MonitorSpec;
-use crate::neuron::adex::Adex;
-use crate::neuron::escape_lif::EscapeLif;
-use crate::neuron::hodgkin_huxley::HodgkinHuxley;
-use crate::neuron::izhikevich::Izhikevich;
-use crate::neuron::{iaf::Iaf, lif::Lif, NeuronModel};
+use crate::neuron::adex::{Adex, AdexModel};
+use crate::neuron::escape_lif::{EscapeLif, EscapeLifModel};
+use crate::neuron::hodgkin_huxley::{HodgkinHuxley, HodgkinHuxleyModel};
+use crate::neuron::izhikevich::{Izhikevich, IzhikevichModel};
+use crate::neuron::{iaf::Iaf, iaf::IafModel, lif::Lif, lif::LifModel, NeuronModel};
 use crate::source::{PoissonSource, SpikeGenerator};
 use crate::synapse::stp::TsodyksMarkram;
 use crate::synapse::{ReceptorKind, ReceptorSpec};
@@ -88,12 +88,12 @@ impl NeuronSpec {
     /// The model as a trait object, or None for spike sources.
     pub fn neuron_model(&self) -> Option<Box<dyn NeuronModel>> {
         match self {
-            NeuronSpec::Lif(m) => Some(Box::new(m.clone())),
-            NeuronSpec::If(m) => Some(Box::new(m.clone())),
-            NeuronSpec::Adex(m) => Some(Box::new(m.clone())),
-            NeuronSpec::Izhikevich(m) => Some(Box::new(m.clone())),
-            NeuronSpec::Hh(m) => Some(Box::new(m.clone())),
-            NeuronSpec::EscapeLif(m) => Some(Box::new(m.clone())),
+            NeuronSpec::Lif(m) => Some(Box::new(LifModel::new(m.clone()))),
+            NeuronSpec::If(m) => Some(Box::new(IafModel::new(m.clone()))),
+            NeuronSpec::Adex(m) => Some(Box::new(AdexModel::new(m.clone()))),
+            NeuronSpec::Izhikevich(m) => Some(Box::new(IzhikevichModel::new(m.clone()))),
+            NeuronSpec::Hh(m) => Some(Box::new(HodgkinHuxleyModel::new(m.clone()))),
+            NeuronSpec::EscapeLif(m) => Some(Box::new(EscapeLifModel::new(m.clone()))),
             NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_) => None,
         }
     }

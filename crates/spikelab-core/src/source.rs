@@ -9,9 +9,22 @@ use crate::rng::{self, Domain, Stream};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 
-/// Poisson spike source (`model = "poisson"`): each neuron fires as a Bernoulli
-/// process with probability `1 − exp(−rate·dt)` per step (the discrete-time Poisson
-/// process; at most one spike per step).
+/// How a Poisson source maps its process onto time steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoissonProcess {
+    /// A continuous-time Poisson process (exponential inter-spike intervals); every
+    /// spike is delivered in the step it falls in, so a neuron can fire several times
+    /// per step at high rates (as NEST's `poisson_generator`): the count per step is
+    /// Poisson(rate·dt).
+    #[default]
+    Continuous,
+    /// At most one spike per step, with probability `rate·dt` (clipped to 1), as
+    /// Brian2's `PoissonGroup`.
+    Bernoulli,
+}
+
+/// Poisson spike source (`model = "poisson"`), see [`PoissonProcess`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoissonSource {
@@ -21,6 +34,9 @@ pub struct PoissonSource {
     /// Per-neuron rates (Hz); length must equal the population size.
     #[serde(default)]
     pub rates_hz: Option<Vec<f64>>,
+    /// Continuous (default) or per-step Bernoulli process.
+    #[serde(default)]
+    pub process: PoissonProcess,
 }
 
 /// Spike generator (`model = "spike_generator"`): replays explicit spikes, given as
@@ -41,6 +57,7 @@ impl PoissonSource {
         PoissonSource {
             rate_hz: Some(Value::Constant(rate_hz)),
             rates_hz: None,
+            process: PoissonProcess::Continuous,
         }
     }
 
@@ -142,27 +159,38 @@ impl SourceChunk {
     }
 }
 
-/// Poisson chunk state: per neuron a stream, a per-step spike probability and the
-/// step of its next spike (drawn as geometric intervals: one draw per spike).
+/// Poisson chunk state: per neuron a stream and the time of its next spike in units
+/// of steps (one random draw per spike, so silent or slow neurons cost almost nothing).
 #[derive(Clone, Debug)]
 pub struct PoissonChunk {
     rng: Vec<Stream>,
-    p_step: Vec<f64>,
-    next_step: Vec<u64>,
+    /// Continuous: mean interval in steps (1 / (rate·dt)); Bernoulli: per-step
+    /// probability.
+    param: Vec<f64>,
+    next: Vec<f64>,
     dt_ms: f64,
+    process: PoissonProcess,
 }
 
 impl PoissonChunk {
     /// Chunk of neurons `lo..lo+rates.len()` of population `pop` with the given rates.
-    pub fn new(seed: u64, pop: usize, lo: usize, rates_hz: &[f64], dt_ms: f64) -> Self {
+    pub fn new(
+        seed: u64,
+        pop: usize,
+        lo: usize,
+        rates_hz: &[f64],
+        dt_ms: f64,
+        process: PoissonProcess,
+    ) -> Self {
         let rng: Vec<Stream> = (0..rates_hz.len())
             .map(|i| rng::stream(seed, Domain::Source, &[pop as u64, (lo + i) as u64]))
             .collect();
         let mut c = PoissonChunk {
             rng,
-            p_step: vec![0.0; rates_hz.len()],
-            next_step: vec![u64::MAX; rates_hz.len()],
+            param: vec![0.0; rates_hz.len()],
+            next: vec![f64::INFINITY; rates_hz.len()],
             dt_ms,
+            process,
         };
         c.set_rates(rates_hz, 0);
         c
@@ -172,26 +200,63 @@ impl PoissonChunk {
     /// spike is redrawn from `step`).
     pub fn set_rates(&mut self, rates_hz: &[f64], step: u64) {
         for (i, &r) in rates_hz.iter().enumerate() {
-            let p = -(-r * self.dt_ms * 1e-3).exp_m1();
-            self.p_step[i] = p;
-            self.next_step[i] = step.saturating_add(rng::geometric_trials(&mut self.rng[i], p) - 1);
+            let per_step = r * self.dt_ms * 1e-3;
+            self.param[i] = match self.process {
+                PoissonProcess::Continuous => {
+                    if per_step > 0.0 {
+                        1.0 / per_step
+                    } else {
+                        f64::INFINITY
+                    }
+                }
+                PoissonProcess::Bernoulli => per_step.min(1.0),
+            };
         }
+        self.restart(step);
     }
 
     /// Redraws every neuron's next spike from `step` on, keeping the rates.
     pub fn restart(&mut self, step: u64) {
-        for i in 0..self.p_step.len() {
-            let k = rng::geometric_trials(&mut self.rng[i], self.p_step[i]);
-            self.next_step[i] = step.saturating_add(k - 1);
+        for i in 0..self.param.len() {
+            self.next[i] = step as f64 + self.interval(i) - self.first_offset();
+        }
+    }
+
+    /// Bernoulli intervals count trials (>= 1) from the previous step; the first
+    /// spike may fall in `step` itself, hence the offset of one step.
+    fn first_offset(&self) -> f64 {
+        match self.process {
+            PoissonProcess::Continuous => 0.0,
+            PoissonProcess::Bernoulli => 1.0,
+        }
+    }
+
+    #[inline]
+    fn interval(&mut self, i: usize) -> f64 {
+        match self.process {
+            PoissonProcess::Continuous => {
+                let mean = self.param[i];
+                if mean.is_finite() {
+                    -rng::uniform_open0(&mut self.rng[i]).ln() * mean
+                } else {
+                    f64::INFINITY
+                }
+            }
+            PoissonProcess::Bernoulli => {
+                match rng::geometric_trials(&mut self.rng[i], self.param[i]) {
+                    u64::MAX => f64::INFINITY,
+                    k => k as f64,
+                }
+            }
         }
     }
 
     fn emit(&mut self, step: u64, spikes: &mut Vec<u32>) {
-        for i in 0..self.next_step.len() {
-            if self.next_step[i] == step {
+        let end = (step + 1) as f64;
+        for i in 0..self.next.len() {
+            while self.next[i] < end {
                 spikes.push(i as u32);
-                let k = rng::geometric_trials(&mut self.rng[i], self.p_step[i]);
-                self.next_step[i] = step.saturating_add(k);
+                self.next[i] += self.interval(i);
             }
         }
     }
@@ -267,7 +332,7 @@ mod tests {
     #[test]
     fn poisson_chunk_fires_at_the_requested_rate() {
         let rates = vec![20.0; 100];
-        let mut c = PoissonChunk::new(1, 0, 0, &rates, 0.1);
+        let mut c = PoissonChunk::new(1, 0, 0, &rates, 0.1, PoissonProcess::Continuous);
         let mut spikes = Vec::new();
         let steps = 100_000u64; // 10 s
         for s in 0..steps {
@@ -278,11 +343,45 @@ mod tests {
     }
 
     #[test]
+    fn high_rate_continuous_process_keeps_its_rate_and_bernoulli_saturates() {
+        // 20 kHz at dt = 0.1 ms is two spikes per step on average.
+        let mut c = PoissonChunk::new(2, 0, 0, &[20_000.0], 0.1, PoissonProcess::Continuous);
+        let mut b = PoissonChunk::new(2, 0, 0, &[20_000.0], 0.1, PoissonProcess::Bernoulli);
+        let (mut sc, mut sb) = (vec![], vec![]);
+        let mut counts = [0u32; 10];
+        for s in 0..10_000 {
+            let before = sc.len();
+            c.emit(s, &mut sc);
+            let k = (sc.len() - before).min(9);
+            counts[k] += 1;
+            b.emit(s, &mut sb);
+        }
+        let rate = sc.len() as f64 / 1.0; // 1 s
+        assert!((rate - 20_000.0).abs() < 600.0, "{rate}");
+        // Per-step counts are Poisson(2): P(0) = e^-2.
+        let p0 = counts[0] as f64 / 10_000.0;
+        assert!((p0 - (-2.0f64).exp()).abs() < 0.02, "{p0}");
+        assert_eq!(sb.len(), 10_000, "bernoulli fires every step at p >= 1");
+    }
+
+    #[test]
+    fn bernoulli_process_fires_with_probability_rate_dt() {
+        let mut b = PoissonChunk::new(3, 0, 0, &[100.0; 50], 1.0, PoissonProcess::Bernoulli);
+        let mut s = vec![];
+        for st in 0..4000 {
+            b.emit(st, &mut s);
+        }
+        let p = s.len() as f64 / (50.0 * 4000.0);
+        assert!((p - 0.1).abs() < 0.005, "{p}");
+    }
+
+    #[test]
     fn poisson_split_does_not_change_spikes() {
         let rates: Vec<f64> = (0..10).map(|i| 10.0 + i as f64 * 30.0).collect();
-        let mut whole = PoissonChunk::new(5, 2, 0, &rates, 0.5);
-        let mut a = PoissonChunk::new(5, 2, 0, &rates[..4], 0.5);
-        let mut b = PoissonChunk::new(5, 2, 4, &rates[4..], 0.5);
+        let pr = PoissonProcess::Continuous;
+        let mut whole = PoissonChunk::new(5, 2, 0, &rates, 0.5, pr);
+        let mut a = PoissonChunk::new(5, 2, 0, &rates[..4], 0.5, pr);
+        let mut b = PoissonChunk::new(5, 2, 4, &rates[4..], 0.5, pr);
         for s in 0..2000 {
             let (mut w, mut x, mut y) = (vec![], vec![], vec![]);
             whole.emit(s, &mut w);

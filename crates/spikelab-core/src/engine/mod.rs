@@ -2,6 +2,7 @@
 //! them step by step — deliver → update → detect spikes → record — on one thread or
 //! on a rayon pool, with bitwise identical results for any thread count.
 
+mod exchange;
 mod partition;
 pub mod table;
 
@@ -15,8 +16,10 @@ use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk, Spike
 use crate::synapse::stp::StpState;
 use crate::synapse::{DriveBuffers, Receptor, ReceptorKind};
 use crate::value::Value;
-use partition::{ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk};
-use rayon::prelude::*;
+use exchange::{SpikeExchange, SpinBarrier};
+use partition::{
+    ChunkKind, NeuronChunk, Partition, PopChunk, ProjChunk, ReceptorChunk, StateProbe,
+};
 use table::{RingBuffer, SynapseTable};
 
 /// What the simulator knows about a population.
@@ -60,22 +63,17 @@ pub struct RunStats {
     pub wall_s: f64,
 }
 
-enum StateMon {
-    Model { var: usize },
-    Receptor { receptor: usize },
-}
-
 enum Mon {
     Spikes {
         pop: usize,
         mask: Option<Vec<bool>>,
         rec: usize,
     },
+    /// Values are recorded by the partitions (probe index `probe`), merged later.
     State {
-        pop: usize,
-        vars: Vec<StateMon>,
         every: u64,
         rec: usize,
+        probe: usize,
     },
     Rate {
         pop: usize,
@@ -93,12 +91,10 @@ pub struct Simulator {
     /// `bounds[pop][k]..bounds[pop][k+1]` are the neurons of partition `k`.
     bounds: Vec<Vec<usize>>,
     partitions: Vec<Partition>,
-    spikes: Vec<Vec<u32>>,
+    exchange: SpikeExchange,
     monitors: Vec<Mon>,
     recordings: Recordings,
     stats: RunStats,
-    pool: Option<rayon::ThreadPool>,
-    threads: usize,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -108,7 +104,7 @@ impl std::fmt::Debug for Simulator {
             .field("step", &self.step)
             .field("populations", &self.pops)
             .field("projections", &self.projections)
-            .field("threads", &self.threads)
+            .field("partitions", &self.partitions.len())
             .finish()
     }
 }
@@ -211,17 +207,6 @@ impl Simulator {
             }
         }
 
-        let pool = if n_parts > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| Error::Invalid(format!("cannot start {threads} threads: {e}")))?,
-            )
-        } else {
-            None
-        };
-
         // Populations.
         let bounds: Vec<Vec<usize>> = spec
             .populations
@@ -244,12 +229,18 @@ impl Simulator {
                 NeuronSpec::Poisson(ps) => {
                     let rates = draw_rates(ps, p.size, seed, pi);
                     for k in 0..n_parts {
-                        let c = PoissonChunk::new(seed, pi, b[k], &rates[b[k]..b[k + 1]], dt);
+                        let c = PoissonChunk::new(
+                            seed,
+                            pi,
+                            b[k],
+                            &rates[b[k]..b[k + 1]],
+                            dt,
+                            ps.process,
+                        );
                         part_pops[k].push(PopChunk {
                             lo: b[k],
                             hi: b[k + 1],
                             kind: ChunkKind::Source(SourceChunk::Poisson(c)),
-                            spikes: Vec::new(),
                         });
                     }
                 }
@@ -260,7 +251,6 @@ impl Simulator {
                             lo: b[k],
                             hi: b[k + 1],
                             kind: ChunkKind::Source(SourceChunk::Generator(c)),
-                            spikes: Vec::new(),
                         });
                     }
                 }
@@ -378,7 +368,6 @@ impl Simulator {
                             lo,
                             hi,
                             kind: ChunkKind::Neuron(nc),
-                            spikes: Vec::new(),
                         });
                     }
                 }
@@ -408,10 +397,7 @@ impl Simulator {
                 seed,
                 projection: k,
             };
-            let rows = match &pool {
-                Some(pool) => pool.install(|| generate(&req)),
-                None => generate(&req),
-            };
+            let rows = generate(&req);
             projections.push(ProjectionInfo {
                 name: p.display_name(),
                 source: si,
@@ -434,12 +420,16 @@ impl Simulator {
             }
         }
 
-        let partitions = part_pops
+        let mut partitions: Vec<Partition> = part_pops
             .into_iter()
             .zip(part_projs)
-            .map(|(pops, projections)| Partition {
+            .enumerate()
+            .map(|(index, (pops, projections))| Partition {
+                index,
                 pops,
                 projections,
+                bounds: bounds.clone(),
+                probes: Vec::new(),
                 events: 0,
                 dt_ms: dt,
             })
@@ -479,25 +469,41 @@ impl Simulator {
                     ..
                 } => {
                     let info = &pops[pi];
-                    let vars = variables
+                    let vars: Vec<(bool, usize)> = variables
                         .iter()
                         .map(|v| match info.state_names.iter().position(|s| s == v) {
-                            Some(var) => StateMon::Model { var },
-                            None => StateMon::Receptor {
-                                receptor: info
-                                    .receptors
+                            Some(var) => (false, var),
+                            None => (
+                                true,
+                                info.receptors
                                     .iter()
                                     .position(|r| format!("g_{r}") == *v)
                                     .expect("validated variable"),
-                            },
+                            ),
                         })
                         .collect();
                     let every = every_ms.map_or(1, |e| ((e / dt).round() as u64).max(1));
+                    let idx = neurons.indices(p.size);
+                    let probe = partitions[0].probes.len();
+                    for part in &mut partitions {
+                        let (lo, hi) = (bounds[pi][part.index], bounds[pi][part.index + 1]);
+                        part.probes.push(StateProbe {
+                            pop: pi,
+                            every,
+                            local: idx
+                                .iter()
+                                .map(|&g| g as usize)
+                                .filter(|g| (lo..hi).contains(g))
+                                .map(|g| g - lo)
+                                .collect(),
+                            vars: vars.clone(),
+                            values: Vec::new(),
+                        });
+                    }
                     monitors.push(Mon::State {
-                        pop: pi,
-                        vars,
                         every,
                         rec: recordings.states.len(),
+                        probe,
                     });
                     recordings.states.push(StateRecord {
                         population: p.name.clone(),
@@ -532,15 +538,13 @@ impl Simulator {
             projections,
             bounds,
             partitions,
-            spikes: vec![Vec::new(); n_pops],
+            exchange: SpikeExchange::new(n_parts, n_pops),
             monitors,
             recordings,
             stats: RunStats {
                 spikes: vec![0; n_pops],
                 ..Default::default()
             },
-            pool,
-            threads: n_parts,
         })
     }
 
@@ -612,9 +616,21 @@ impl Simulator {
         }
         out
     }
-    /// Neurons of population `pop` that fired in the last step.
-    pub fn last_spikes(&self, pop: usize) -> &[u32] {
-        &self.spikes[pop]
+    /// Neurons of population `pop` that fired in the last computed step (ascending;
+    /// a Poisson neuron firing twice in one step appears twice).
+    pub fn last_spikes(&self, pop: usize) -> Vec<u32> {
+        if self.step == 0 {
+            return Vec::new();
+        }
+        let parity = ((self.step - 1) & 1) as usize;
+        let mut out = Vec::new();
+        for part in 0..self.partitions.len() {
+            // SAFETY: no step is running (we hold &self).
+            let spikes = unsafe { &self.exchange.read(part, parity)[pop] };
+            let lo = self.bounds[pop][part] as u32;
+            out.extend(spikes.iter().map(|&i| i + lo));
+        }
+        out
     }
 
     /// Simulates `duration_ms` (rounded to whole steps).
@@ -622,97 +638,85 @@ impl Simulator {
         self.run_steps((duration_ms / self.dt_ms).round() as u64);
     }
 
-    /// Simulates `n` steps.
+    /// Simulates `n` steps: one worker thread per partition (the calling thread is
+    /// worker 0 and also records), synchronised by one barrier per step.
     pub fn run_steps(&mut self, n: u64) {
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            self.advance();
+        if n == 0 {
+            return;
         }
+        let start = std::time::Instant::now();
+        let t0 = self.step;
+        let Simulator {
+            partitions,
+            exchange,
+            monitors,
+            recordings,
+            stats,
+            bounds,
+            ..
+        } = self;
+        let ex: &SpikeExchange = exchange;
+        let mut recorder = Recorder {
+            monitors,
+            recordings,
+            stats,
+            bounds,
+        };
+        if partitions.len() == 1 {
+            let part = &mut partitions[0];
+            for t in t0..t0 + n {
+                part.step(t, ex);
+                recorder.record(t, ex);
+            }
+        } else {
+            let barrier = SpinBarrier::new(partitions.len());
+            let barrier = &barrier;
+            let (first, rest) = partitions
+                .split_first_mut()
+                .expect("at least one partition");
+            std::thread::scope(|scope| {
+                for part in rest.iter_mut() {
+                    scope.spawn(move || {
+                        for t in t0..t0 + n {
+                            part.step(t, ex);
+                            barrier.wait();
+                        }
+                    });
+                }
+                for t in t0..t0 + n {
+                    first.step(t, ex);
+                    barrier.wait();
+                    recorder.record(t, ex);
+                }
+            });
+        }
+        self.step += n;
+        self.stats.steps += n;
+        self.flush_probes(t0, t0 + n);
         self.stats.wall_s += start.elapsed().as_secs_f64();
     }
 
-    fn advance(&mut self) {
-        let t = self.step;
-        self.record_states(t);
-        let spikes = &self.spikes;
-        match &self.pool {
-            None => self.partitions.iter_mut().for_each(|p| p.step(t, spikes)),
-            Some(pool) => pool.install(|| {
-                self.partitions
-                    .par_iter_mut()
-                    .for_each(|p| p.step(t, spikes))
-            }),
-        }
-        for (pi, global) in self.spikes.iter_mut().enumerate() {
-            global.clear();
-            for part in &self.partitions {
-                let c = &part.pops[pi];
-                let lo = c.lo as u32;
-                global.extend(c.spikes.iter().map(|&i| i + lo));
-            }
-            self.stats.spikes[pi] += global.len() as u64;
-        }
-        self.record_spikes(t);
-        self.step += 1;
-        self.stats.steps += 1;
-    }
-
-    fn record_spikes(&mut self, t: u64) {
+    /// Moves the values the partitions' probes recorded during steps `t0..t1` into
+    /// the state records, in neuron order.
+    fn flush_probes(&mut self, t0: u64, t1: u64) {
         for m in &self.monitors {
-            match m {
-                Mon::Spikes { pop, mask, rec } => {
-                    let r = &mut self.recordings.spikes[*rec];
-                    for &i in &self.spikes[*pop] {
-                        if mask.as_ref().is_none_or(|m| m[i as usize]) {
-                            r.steps.push(t);
-                            r.neurons.push(i);
-                        }
-                    }
-                }
-                Mon::Rate { pop, rec } => {
-                    let r = &mut self.recordings.rates[*rec];
-                    let bin = (t / r.bin_steps) as usize;
-                    if r.counts.len() <= bin {
-                        r.counts.resize(bin + 1, 0);
-                    }
-                    r.counts[bin] += self.spikes[*pop].len() as u64;
-                }
-                Mon::State { .. } => {}
-            }
-        }
-    }
-
-    fn record_states(&mut self, t: u64) {
-        for m in &self.monitors {
-            let Mon::State {
-                pop,
-                vars,
-                every,
-                rec,
-            } = m
-            else {
+            let Mon::State { every, rec, probe } = m else {
                 continue;
             };
-            if t % every != 0 {
-                continue;
-            }
             let r = &mut self.recordings.states[*rec];
-            r.steps.push(t);
-            for &g in &r.neurons {
-                let (part, local) = locate(&self.bounds[*pop], g as usize);
-                let ChunkKind::Neuron(nc) = &self.partitions[part].pops[*pop].kind else {
-                    unreachable!()
-                };
-                for v in vars {
-                    r.values.push(match v {
-                        StateMon::Model { var } => nc.state[*var][local],
-                        StateMon::Receptor { receptor } => nc.receptors[*receptor]
-                            .state
-                            .get(local)
-                            .copied()
-                            .unwrap_or(0.0),
-                    });
+            let nv = r.variables.len();
+            let first = t0.div_ceil(*every) * every;
+            let steps: Vec<u64> = (first..t1).step_by(*every as usize).collect();
+            for s in 0..steps.len() {
+                for part in &self.partitions {
+                    let p = &part.probes[*probe];
+                    let w = p.local.len() * nv;
+                    r.values.extend_from_slice(&p.values[s * w..(s + 1) * w]);
                 }
+            }
+            r.steps.extend(steps);
+            for part in &mut self.partitions {
+                part.probes[*probe].values.clear();
             }
         }
     }
@@ -863,7 +867,6 @@ impl Simulator {
                     ChunkKind::Source(SourceChunk::Generator(g)) => g.rewind(),
                     ChunkKind::Neuron(_) => {}
                 }
-                c.spikes.clear();
             }
             for proj in &mut part.projections {
                 if let Some(stp) = &mut proj.stp {
@@ -871,8 +874,8 @@ impl Simulator {
                 }
             }
         }
-        for s in &mut self.spikes {
-            s.clear();
+        for slot in self.exchange.all_mut() {
+            slot.iter_mut().for_each(Vec::clear);
         }
         self.step = 0;
     }
@@ -905,8 +908,53 @@ impl Simulator {
     }
 }
 
-/// Partition and local index of global neuron `g` given partition bounds.
-fn locate(bounds: &[usize], g: usize) -> (usize, usize) {
-    let part = bounds.partition_point(|&b| b <= g) - 1;
-    (part, g - bounds[part])
+/// Records spikes, rates and counters after each step (on worker 0).
+struct Recorder<'a> {
+    monitors: &'a [Mon],
+    recordings: &'a mut Recordings,
+    stats: &'a mut RunStats,
+    bounds: &'a [Vec<usize>],
+}
+
+impl Recorder<'_> {
+    fn record(&mut self, t: u64, ex: &SpikeExchange) {
+        let parity = (t & 1) as usize;
+        let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
+        for (pop, count) in self.stats.spikes.iter_mut().enumerate() {
+            for part in 0..n_parts {
+                // SAFETY: called after the barrier ending step t (see exchange docs).
+                *count += unsafe { ex.read(part, parity)[pop].len() } as u64;
+            }
+        }
+        for m in self.monitors {
+            match m {
+                Mon::Spikes { pop, mask, rec } => {
+                    let r = &mut self.recordings.spikes[*rec];
+                    for part in 0..n_parts {
+                        let lo = self.bounds[*pop][part] as u32;
+                        // SAFETY: as above.
+                        for &i in unsafe { &ex.read(part, parity)[*pop] } {
+                            let g = i + lo;
+                            if mask.as_ref().is_none_or(|m| m[g as usize]) {
+                                r.steps.push(t);
+                                r.neurons.push(g);
+                            }
+                        }
+                    }
+                }
+                Mon::Rate { pop, rec } => {
+                    let r = &mut self.recordings.rates[*rec];
+                    let bin = (t / r.bin_steps) as usize;
+                    if r.counts.len() <= bin {
+                        r.counts.resize(bin + 1, 0);
+                    }
+                    for part in 0..n_parts {
+                        // SAFETY: as above.
+                        r.counts[bin] += unsafe { ex.read(part, parity)[*pop].len() } as u64;
+                    }
+                }
+                Mon::State { .. } => {}
+            }
+        }
+    }
 }

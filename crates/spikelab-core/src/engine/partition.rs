@@ -5,6 +5,7 @@
 //! writes anything another one reads, so the result does not depend on how many
 //! partitions there are.
 
+use super::exchange::SpikeExchange;
 use super::table::{RingBuffer, SynapseTable};
 use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
@@ -49,8 +50,18 @@ pub(crate) struct PopChunk {
     pub lo: usize,
     pub hi: usize,
     pub kind: ChunkKind,
-    /// Local indices of the neurons that fired in the last step.
-    pub spikes: Vec<u32>,
+}
+
+/// A state monitor's part in this partition: values of its local neurons, one block
+/// of `neurons × vars` per sample.
+#[derive(Debug)]
+pub(crate) struct StateProbe {
+    pub pop: usize,
+    pub every: u64,
+    pub local: Vec<usize>,
+    /// (is receptor, index) per recorded variable.
+    pub vars: Vec<(bool, usize)>,
+    pub values: Vec<f32>,
 }
 
 /// The synapses of one projection ending in this partition.
@@ -67,47 +78,84 @@ pub(crate) struct ProjChunk {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Partition {
+    /// Index of this partition.
+    pub index: usize,
     pub pops: Vec<PopChunk>,
     pub projections: Vec<ProjChunk>,
+    /// `bounds[pop][k]`: first neuron of partition `k` in population `pop`.
+    pub bounds: Vec<Vec<usize>>,
+    pub probes: Vec<StateProbe>,
     /// Synaptic events delivered so far.
     pub events: u64,
     pub dt_ms: f64,
 }
 
 impl Partition {
-    /// Computes step `step`: delivers the spikes of step `step − 1` (`prev_spikes`,
-    /// indexed by population, global indices) and updates every chunk.
-    pub fn step(&mut self, step: u64, prev_spikes: &[Vec<u32>]) {
+    /// Computes step `step`: records state probes, delivers the spikes every partition
+    /// emitted at step `step − 1`, updates every chunk and publishes its spikes.
+    pub fn step(&mut self, step: u64, ex: &SpikeExchange) {
+        self.record_probes(step);
+        let parity = (step & 1) as usize;
         if step > 0 {
-            self.deliver(prev_spikes, step - 1);
+            self.deliver(ex, step - 1, parity ^ 1);
         }
+        // SAFETY: this worker owns slot (self.index, parity) during this step.
+        let out = unsafe { ex.write(self.index, parity) };
         let dt_ms = self.dt_ms;
-        for chunk in &mut self.pops {
-            chunk.spikes.clear();
+        for (chunk, spikes) in self.pops.iter_mut().zip(out.iter_mut()) {
+            spikes.clear();
             match &mut chunk.kind {
-                ChunkKind::Source(src) => src.emit(step, &mut chunk.spikes),
-                ChunkKind::Neuron(nc) => nc.update(step, dt_ms, &mut chunk.spikes),
+                ChunkKind::Source(src) => src.emit(step, spikes),
+                ChunkKind::Neuron(nc) => nc.update(step, dt_ms, spikes),
             }
         }
     }
 
-    fn deliver(&mut self, spikes: &[Vec<u32>], emit_step: u64) {
+    fn deliver(&mut self, ex: &SpikeExchange, emit_step: u64, parity: usize) {
+        let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
         for proj in &mut self.projections {
-            let src = &spikes[proj.source];
-            if src.is_empty() || proj.table.is_empty() {
+            if proj.table.is_empty() {
                 continue;
             }
             let ChunkKind::Neuron(nc) = &mut self.pops[proj.target].kind else {
                 unreachable!("projections target neuron populations")
             };
             let ring = &mut nc.receptors[proj.receptor].ring;
-            self.events += match &mut proj.stp {
-                None => proj.table.deliver(src, emit_step, ring),
-                Some(stp) => {
-                    let factors = stp.on_spikes(src, emit_step);
-                    proj.table.deliver_scaled(src, factors, emit_step, ring)
+            for part in 0..n_parts {
+                // SAFETY: slots of the previous step's parity are not written now.
+                let spikes = unsafe { &ex.read(part, parity)[proj.source] };
+                if !spikes.is_empty() {
+                    let offset = self.bounds[proj.source][part] as u32;
+                    self.events += match &mut proj.stp {
+                        None => proj.table.deliver(spikes, offset, emit_step, ring),
+                        Some(stp) => {
+                            let factors = stp.on_spikes(spikes, offset, emit_step);
+                            proj.table
+                                .deliver_scaled(spikes, offset, factors, emit_step, ring)
+                        }
+                    };
                 }
+            }
+        }
+    }
+
+    fn record_probes(&mut self, step: u64) {
+        for probe in &mut self.probes {
+            if step % probe.every != 0 {
+                continue;
+            }
+            let ChunkKind::Neuron(nc) = &self.pops[probe.pop].kind else {
+                unreachable!("probes record neuron populations")
             };
+            for &i in &probe.local {
+                for &(is_receptor, k) in &probe.vars {
+                    probe.values.push(if is_receptor {
+                        nc.receptors[k].state.get(i).copied().unwrap_or(0.0)
+                    } else {
+                        nc.state[k][i]
+                    });
+                }
+            }
         }
     }
 }

@@ -86,16 +86,23 @@ impl SynapseTable {
         }
     }
 
-    /// Adds the weights of the rows of `spikes` (emitted at `emit_step`) into `ring`;
-    /// returns the number of synaptic events.
+    /// Adds the weights of the rows of `spikes` (source indices `offset + s`, emitted
+    /// at `emit_step`) into `ring`; returns the number of synaptic events.
     #[inline]
-    pub fn deliver(&self, spikes: &[u32], emit_step: u64, ring: &mut RingBuffer) -> u64 {
+    pub fn deliver(
+        &self,
+        spikes: &[u32],
+        offset: u32,
+        emit_step: u64,
+        ring: &mut RingBuffer,
+    ) -> u64 {
         let mut events = 0u64;
         match &self.delays {
             Delays::Uniform(d) => {
                 let slot = ring.slot_mut(emit_step + *d as u64);
                 for &s in spikes {
-                    let (a, b) = (self.row_ptr[s as usize], self.row_ptr[s as usize + 1]);
+                    let s = (s + offset) as usize;
+                    let (a, b) = (self.row_ptr[s], self.row_ptr[s + 1]);
                     events += (b - a) as u64;
                     for (&t, &w) in self.target[a..b].iter().zip(&self.weight[a..b]) {
                         // Targets are in range by construction (local to this chunk).
@@ -105,7 +112,8 @@ impl SynapseTable {
             }
             Delays::PerSynapse(delay) => {
                 for &s in spikes {
-                    let (a, b) = (self.row_ptr[s as usize], self.row_ptr[s as usize + 1]);
+                    let s = (s + offset) as usize;
+                    let (a, b) = (self.row_ptr[s], self.row_ptr[s + 1]);
                     events += (b - a) as u64;
                     for ((&t, &w), &d) in self.target[a..b]
                         .iter()
@@ -125,13 +133,15 @@ impl SynapseTable {
     pub fn deliver_scaled(
         &self,
         spikes: &[u32],
+        offset: u32,
         scale: &[f32],
         emit_step: u64,
         ring: &mut RingBuffer,
     ) -> u64 {
         let mut events = 0u64;
         for (&s, &f) in spikes.iter().zip(scale) {
-            let (a, b) = (self.row_ptr[s as usize], self.row_ptr[s as usize + 1]);
+            let s = (s + offset) as usize;
+            let (a, b) = (self.row_ptr[s], self.row_ptr[s + 1]);
             events += (b - a) as u64;
             match &self.delays {
                 Delays::Uniform(d) => {
@@ -222,7 +232,7 @@ mod tests {
         assert_eq!(t.target, vec![0, 3, 1]);
         let mut ring = RingBuffer::new(4, t.max_delay());
         assert_eq!(ring.slots(), 4);
-        let ev = t.deliver(&[0, 1], 10, &mut ring);
+        let ev = t.deliver(&[0, 1], 0, 10, &mut ring);
         assert_eq!(ev, 3);
         assert_eq!(ring.slot_mut(11), &[0.0, 4.0, 0.0, 0.0]);
         assert_eq!(ring.slot_mut(12), &[2.0, 0.0, 0.0, 0.0]);

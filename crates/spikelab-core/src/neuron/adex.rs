@@ -33,7 +33,8 @@
 
 use super::{push_fired, Drive, Integration, NeuronModel, UpdateContext, SPIKE_BLOCK};
 use crate::error::{check_finite, check_non_negative, check_positive, Error, Result};
-use crate::math::exp_f32;
+use crate::math::{exp_f32, select_f32};
+use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the adaptive exponential integrate-and-fire model.
@@ -66,7 +67,13 @@ pub struct Adex {
     pub i_bias_pa: f64,
     /// Integration method: auto (= rk4), rk4, exponential_euler, euler.
     pub integration: Integration,
-    #[serde(skip)]
+}
+
+/// An [`Adex`] prepared for one time step: what the engine runs (`NeuronModel`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdexModel {
+    /// The parameters.
+    pub params: Adex,
     prepared: Prepared,
 }
 
@@ -102,7 +109,6 @@ impl Default for Adex {
             t_ref_ms: 0.0,
             i_bias_pa: 0.0,
             integration: Integration::Auto,
-            prepared: Prepared::default(),
         }
     }
 }
@@ -218,58 +224,19 @@ impl Adex {
             inv_tau_w: (1.0 / self.tau_w_ms) as f32,
         }
     }
+}
 
-    /// Runs `step(i, v0, w0, active) -> (v1, w1)` over the chunk with threshold,
-    /// reset, adaptation jump and refractoriness; pushes the neurons that fired.
-    #[inline(always)]
-    fn kernel(
-        &self,
-        state: &mut [Vec<f32>],
-        drive: &Drive,
-        spikes: &mut Vec<u32>,
-        step: impl Fn(usize, f32, f32, f32) -> (f32, f32),
-    ) {
-        let [v, w, refr] = state else {
-            unreachable!("adex has three state variables")
-        };
-        let n = v.len();
-        let (w, refr) = (&mut w[..n], &mut refr[..n]);
-        let jump = drive.jump.map(|j| &j[..n]);
-        let theta = self.threshold_mv() as f32;
-        let v_reset = self.v_reset_mv as f32;
-        let b = self.b_pa as f32;
-        let n_ref = self.prepared.n_ref;
-        let mut flags = [0u8; SPIKE_BLOCK];
-        let mut lo = 0;
-        while lo < n {
-            let hi = (lo + SPIKE_BLOCK).min(n);
-            for i in lo..hi {
-                let r = refr[i];
-                let active = r <= 0.0;
-                let v0 = match jump {
-                    Some(j) if active => v[i] + j[i],
-                    _ => v[i],
-                };
-                let (v1, w1) = step(i, v0, w[i], if active { 1.0 } else { 0.0 });
-                let fired = active && v1 >= theta;
-                v[i] = if fired { v_reset } else { v1 };
-                w[i] = if fired { w1 + b } else { w1 };
-                refr[i] = if fired {
-                    n_ref
-                } else if active {
-                    0.0
-                } else {
-                    r - 1.0
-                };
-                flags[i - lo] = fired as u8;
-            }
-            push_fired(&flags[..hi - lo], lo as u32, spikes);
-            lo = hi;
+impl AdexModel {
+    /// The model for `params` (call `prepare` before use).
+    pub fn new(params: Adex) -> Self {
+        AdexModel {
+            params,
+            prepared: Prepared::default(),
         }
     }
 }
 
-impl NeuronModel for Adex {
+impl NeuronModel for AdexModel {
     fn name(&self) -> &'static str {
         "adex"
     }
@@ -277,11 +244,12 @@ impl NeuronModel for Adex {
         &["v", "w", "refractory_steps"]
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        vec![self.e_leak_mv, 0.0, 0.0]
+        vec![self.params.e_leak_mv, 0.0, 0.0]
     }
     fn prepare(&mut self, field: &str, dt_ms: f64, _has_conductance: bool) -> Result<()> {
-        self.validate(field)?;
-        let method = match self.integration {
+        let p = &self.params;
+        p.validate(field)?;
+        let method = match p.integration {
             Integration::Auto | Integration::Rk4 => Method::Rk4,
             Integration::ExponentialEuler => Method::ExpEuler,
             Integration::Euler => Method::Euler,
@@ -294,8 +262,8 @@ impl NeuronModel for Adex {
         };
         self.prepared = Prepared {
             method,
-            n_ref: super::refractory_steps(self.t_ref_ms, dt_ms) as f32,
-            w_decay: (-dt_ms / self.tau_w_ms).exp() as f32,
+            n_ref: super::refractory_steps(p.t_ref_ms, dt_ms) as f32,
+            w_decay: (-dt_ms / p.tau_w_ms).exp() as f32,
         };
         Ok(())
     }
@@ -307,63 +275,118 @@ impl NeuronModel for Adex {
         ctx: &mut UpdateContext,
         spikes: &mut Vec<u32>,
     ) {
-        let n = state[0].len();
-        let k = self.rhs();
-        let dt = ctx.dt_ms as f32;
-        let bias = self.i_bias_pa as f32;
-        let current = &drive.current[..n];
-        let zeros: &[f32] = &[];
-        let (g_sum, g_rev, has_g) = match drive.conductance {
-            Some((gs, gr)) => (&gs[..n], &gr[..n], true),
-            None => (zeros, zeros, false),
-        };
-        macro_rules! with_input {
-            ($step:expr) => {
-                if has_g {
-                    self.kernel(state, drive, spikes, |i, v0, w0, act| {
-                        $step(v0, w0, bias + current[i], g_sum[i], g_rev[i], act)
-                    })
-                } else {
-                    self.kernel(state, drive, spikes, |i, v0, w0, act| {
-                        $step(v0, w0, bias + current[i], 0.0, 0.0, act)
-                    })
-                }
-            };
-        }
-        match self.prepared.method {
-            Method::Euler => with_input!(|v: f32, w: f32, i, gs, gr, act| {
-                let (dv, dw) = k.eval(v, w, i, gs, gr, act);
-                (v + dt * dv, w + dt * dw)
-            }),
-            Method::Rk4 => with_input!(|v: f32, w: f32, i, gs, gr, act| {
-                let h2 = 0.5 * dt;
-                let (a1, b1) = k.eval(v, w, i, gs, gr, act);
-                let (a2, b2) = k.eval(v + h2 * a1, w + h2 * b1, i, gs, gr, act);
-                let (a3, b3) = k.eval(v + h2 * a2, w + h2 * b2, i, gs, gr, act);
-                let (a4, b4) = k.eval(v + dt * a3, w + dt * b3, i, gs, gr, act);
-                let s = dt * (1.0 / 6.0);
-                (
-                    v + s * (a1 + 2.0 * (a2 + a3) + a4),
-                    w + s * (b1 + 2.0 * (b2 + b3) + b4),
-                )
-            }),
-            Method::ExpEuler => {
-                let w_decay = self.prepared.w_decay;
-                with_input!(|v: f32, w: f32, i: f32, gs: f32, gr: f32, act: f32| {
-                    let vc = v.min(k.v_cut);
-                    let spike = k.exp_scale * exp_f32((vc - k.v_t) * k.inv_delta);
-                    let g_tot = k.g_l + gs;
-                    let v_inf = (k.g_l * k.e_l + gr + spike - w + i) / g_tot;
-                    let v1 = v_inf + (v - v_inf) * exp_f32(-dt * g_tot * k.inv_c * act);
-                    let w_inf = k.a * (vc - k.e_l);
-                    (v1, w_inf + (w - w_inf) * w_decay)
-                })
-            }
-        }
+        update_kernel(self, state, drive, ctx.dt_ms as f32, spikes)
     }
 
     fn clone_box(&self) -> Box<dyn NeuronModel> {
         Box::new(self.clone())
+    }
+}
+
+/// The update of every neuron of a chunk, compiled for several SIMD levels and
+/// dispatched at run time.
+#[multiversion(targets = "simd")]
+fn update_kernel(
+    model: &AdexModel,
+    state: &mut [Vec<f32>],
+    drive: &Drive,
+    dt: f32,
+    spikes: &mut Vec<u32>,
+) {
+    let n = state[0].len();
+    let k = model.params.rhs();
+    let bias = model.params.i_bias_pa as f32;
+    let current = &drive.current[..n];
+    let (g_sum, g_rev, has_g) = match drive.conductance {
+        Some((gs, gr)) => (&gs[..n], &gr[..n], true),
+        None => (current, current, false),
+    };
+    macro_rules! with_input {
+        ($step:expr) => {
+            if has_g {
+                threshold_loop(model, state, drive, spikes, |i, v0, w0, act| {
+                    $step(v0, w0, bias + current[i], g_sum[i], g_rev[i], act)
+                })
+            } else {
+                threshold_loop(model, state, drive, spikes, |i, v0, w0, act| {
+                    $step(v0, w0, bias + current[i], 0.0, 0.0, act)
+                })
+            }
+        };
+    }
+    match model.prepared.method {
+        Method::Euler => with_input!(|v: f32, w: f32, i, gs, gr, act| {
+            let (dv, dw) = k.eval(v, w, i, gs, gr, act);
+            (v + dt * dv, w + dt * dw)
+        }),
+        Method::Rk4 => with_input!(|v: f32, w: f32, i, gs, gr, act| {
+            let h2 = 0.5 * dt;
+            let (a1, b1) = k.eval(v, w, i, gs, gr, act);
+            let (a2, b2) = k.eval(v + h2 * a1, w + h2 * b1, i, gs, gr, act);
+            let (a3, b3) = k.eval(v + h2 * a2, w + h2 * b2, i, gs, gr, act);
+            let (a4, b4) = k.eval(v + dt * a3, w + dt * b3, i, gs, gr, act);
+            let s = dt * (1.0 / 6.0);
+            (
+                v + s * (a1 + 2.0 * (a2 + a3) + a4),
+                w + s * (b1 + 2.0 * (b2 + b3) + b4),
+            )
+        }),
+        Method::ExpEuler => {
+            let w_decay = model.prepared.w_decay;
+            with_input!(|v: f32, w: f32, i: f32, gs: f32, gr: f32, act: f32| {
+                let vc = v.min(k.v_cut);
+                let spike = k.exp_scale * exp_f32((vc - k.v_t) * k.inv_delta);
+                let g_tot = k.g_l + gs;
+                let v_inf = (k.g_l * k.e_l + gr + spike - w + i) / g_tot;
+                let v1 = v_inf + (v - v_inf) * exp_f32(-dt * g_tot * k.inv_c * act);
+                let w_inf = k.a * (vc - k.e_l);
+                (v1, w_inf + (w - w_inf) * w_decay)
+            })
+        }
+    }
+}
+
+/// Runs `step(i, v0, w0, active) -> (v1, w1)` over the chunk with threshold, reset,
+/// adaptation jump and refractoriness; pushes the neurons that fired.
+#[inline(always)]
+fn threshold_loop(
+    model: &AdexModel,
+    state: &mut [Vec<f32>],
+    drive: &Drive,
+    spikes: &mut Vec<u32>,
+    step: impl Fn(usize, f32, f32, f32) -> (f32, f32),
+) {
+    let [v, w, refr] = state else {
+        unreachable!("adex has three state variables")
+    };
+    let n = v.len();
+    let (w, refr) = (&mut w[..n], &mut refr[..n]);
+    let jump = drive.jump.map_or(&[][..], |j| &j[..n]);
+    let has_jump = drive.jump.is_some();
+    let p = &model.params;
+    let theta = p.threshold_mv() as f32;
+    let v_reset = p.v_reset_mv as f32;
+    let b = p.b_pa as f32;
+    let n_ref = model.prepared.n_ref;
+    let mut flags = [0u32; SPIKE_BLOCK];
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + SPIKE_BLOCK).min(n);
+        for i in lo..hi {
+            let r = refr[i];
+            let active = r <= 0.0;
+            let j = if has_jump { jump[i] } else { 0.0 };
+            let v0 = v[i] + select_f32(active, j, 0.0);
+            let (v1, w1) = step(i, v0, w[i], select_f32(active, 1.0, 0.0));
+            let fired = active & (v1 >= theta);
+            v[i] = select_f32(fired, v_reset, v1);
+            w[i] = w1 + select_f32(fired, b, 0.0);
+            let r1 = r - 1.0;
+            refr[i] = select_f32(fired, n_ref, select_f32(r1 < 0.0, 0.0, r1));
+            flags[i - lo] = fired as u32;
+        }
+        push_fired(&flags[..hi - lo], lo as u32, spikes);
+        lo = hi;
     }
 }
 
@@ -372,7 +395,7 @@ mod tests {
     use super::*;
 
     fn run(model: &Adex, dt: f64, i_pa: f64, ms: f64) -> (Vec<f64>, Vec<(f32, f32)>) {
-        let mut m = model.clone();
+        let mut m = AdexModel::new(model.clone());
         m.prepare("adex", dt, false).unwrap();
         let mut state: Vec<Vec<f32>> = m
             .default_initial_state()
@@ -497,22 +520,22 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let mut m = Adex {
+        let mut m = AdexModel::new(Adex {
             v_peak_mv: -60.0,
             ..Adex::default()
-        };
+        });
         let e = m.prepare("p.neuron", 0.1, false).unwrap_err().to_string();
         assert!(e.contains("p.neuron.v_peak_mv"), "{e}");
-        let mut m = Adex {
+        let mut m = AdexModel::new(Adex {
             integration: Integration::Exact,
             ..Adex::default()
-        };
+        });
         let e = m.prepare("p.neuron", 0.1, false).unwrap_err().to_string();
         assert!(e.contains("integration") && e.contains("rk4"), "{e}");
-        let mut m = Adex {
+        let mut m = AdexModel::new(Adex {
             tau_w_ms: 0.0,
             ..Adex::default()
-        };
+        });
         assert!(m
             .prepare("p", 0.1, false)
             .unwrap_err()

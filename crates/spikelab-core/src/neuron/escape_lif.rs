@@ -29,7 +29,9 @@
 
 use super::{push_fired, Drive, Integration, NeuronModel, UpdateContext, SPIKE_BLOCK};
 use crate::error::{check_finite, check_non_negative, check_positive, Error, Result};
-use crate::math::exp_f32;
+use crate::math::{exp_f32, select_f32};
+use crate::rng::Stream;
+use multiversion::multiversion;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -55,8 +57,24 @@ pub struct EscapeLif {
     pub i_bias_mv: f64,
     /// Integration method: auto, exact (current input only), exponential_euler, euler.
     pub integration: Integration,
-    #[serde(skip)]
+}
+
+/// An [`EscapeLif`] prepared for one time step: what the engine runs (`NeuronModel`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EscapeLifModel {
+    /// The parameters.
+    pub params: EscapeLif,
     prepared: Prepared,
+}
+
+impl EscapeLifModel {
+    /// The model for `params` (call `prepare` before use).
+    pub fn new(params: EscapeLif) -> Self {
+        EscapeLifModel {
+            params,
+            prepared: Prepared::default(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -82,7 +100,6 @@ impl Default for EscapeLif {
             t_ref_ms: 2.0,
             i_bias_mv: 0.0,
             integration: Integration::Auto,
-            prepared: Prepared::default(),
         }
     }
 }
@@ -112,7 +129,7 @@ impl EscapeLif {
     }
 }
 
-impl NeuronModel for EscapeLif {
+impl NeuronModel for EscapeLifModel {
     fn name(&self) -> &'static str {
         "escape_lif"
     }
@@ -120,17 +137,18 @@ impl NeuronModel for EscapeLif {
         &["v", "refractory_steps"]
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        vec![self.v_rest_mv, 0.0]
+        vec![self.params.v_rest_mv, 0.0]
     }
     fn exact_membrane_tau_ms(&self) -> Option<f64> {
-        self.prepared.exact.then_some(self.tau_m_ms)
+        self.prepared.exact.then_some(self.params.tau_m_ms)
     }
     fn uses_rng(&self) -> bool {
         true
     }
     fn prepare(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()> {
-        self.validate(field)?;
-        let (exact, euler) = match (self.integration, has_conductance) {
+        let p = &self.params;
+        p.validate(field)?;
+        let (exact, euler) = match (p.integration, has_conductance) {
             (Integration::Auto | Integration::Exact, false) => (true, false),
             (Integration::Auto | Integration::ExponentialEuler, _) => (false, false),
             (Integration::Euler, _) => (false, true),
@@ -147,13 +165,13 @@ impl NeuronModel for EscapeLif {
                 ))
             }
         };
-        let h = dt_ms / self.tau_m_ms;
+        let h = dt_ms / p.tau_m_ms;
         self.prepared = Prepared {
             exact,
             euler,
             alpha: (-h).exp() as f32,
             h: h as f32,
-            n_ref: super::refractory_steps(self.t_ref_ms, dt_ms) as f32,
+            n_ref: super::refractory_steps(p.t_ref_ms, dt_ms) as f32,
         };
         Ok(())
     }
@@ -165,78 +183,86 @@ impl NeuronModel for EscapeLif {
         ctx: &mut UpdateContext,
         spikes: &mut Vec<u32>,
     ) {
-        let [v, refr] = state else {
-            unreachable!("escape_lif has two state variables")
-        };
-        let n = v.len();
-        let refr = &mut refr[..n];
-        let rng = &mut ctx.rng[..n];
-        let p = self.prepared;
-        let v_rest = (self.v_rest_mv + self.i_bias_mv) as f32;
-        let v_reset = self.v_reset_mv as f32;
-        let theta = self.v_thresh_mv as f32;
-        let inv_delta = (1.0 / self.delta_v_mv) as f32;
-        // −ρ0·dt with ρ0 in 1/ms.
-        let neg_rho_dt = (-self.rate_at_thresh_hz * 1e-3 * ctx.dt_ms) as f32;
-        let current = &drive.current[..n];
-        let jump = drive.jump.map(|j| &j[..n]);
-        let zeros = [0.0f32; 1];
-        let (g_sum, g_rev, g_step) = match drive.conductance {
-            Some((gs, gr)) => (&gs[..n], &gr[..n], 1),
-            None => (&zeros[..], &zeros[..], 0),
-        };
-        let mut uniforms = [0.0f32; SPIKE_BLOCK];
-        let mut flags = [0u8; SPIKE_BLOCK];
-        let mut lo = 0;
-        while lo < n {
-            let hi = (lo + SPIKE_BLOCK).min(n);
-            // One draw per neuron and step, whatever its state: streams stay aligned.
-            for (u, r) in uniforms.iter_mut().zip(&mut rng[lo..hi]) {
-                *u = (r.random::<u32>() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-            }
-            for i in lo..hi {
-                let r = refr[i];
-                let active = r <= 0.0;
-                let v0 = match jump {
-                    Some(j) => v[i] + j[i],
-                    None => v[i],
-                };
-                let (gs, gr) = (g_sum[i * g_step], g_rev[i * g_step]);
-                let a = 1.0 + gs;
-                let v_inf = (v_rest + current[i] + gr) / a;
-                let v1 = if p.euler {
-                    v0 + p.h * (v_rest + current[i] + gr - a * v0)
-                } else if p.exact {
-                    v_inf + (v0 - v_inf) * p.alpha
-                } else {
-                    v_inf + (v0 - v_inf) * exp_f32(-p.h * a)
-                };
-                let v1 = if active { v1 } else { v[i] };
-                // P(spike) = 1 − exp(−ρ(v) dt); fire when the uniform falls below it.
-                let x = -neg_rho_dt * exp_f32((v1 - theta) * inv_delta);
-                let prob = if x < 1e-3 {
-                    x * (1.0 - 0.5 * x)
-                } else {
-                    1.0 - exp_f32(-x)
-                };
-                let fired = active && uniforms[i - lo] < prob;
-                v[i] = if fired { v_reset } else { v1 };
-                refr[i] = if fired {
-                    p.n_ref
-                } else if active {
-                    0.0
-                } else {
-                    r - 1.0
-                };
-                flags[i - lo] = fired as u8;
-            }
-            push_fired(&flags[..hi - lo], lo as u32, spikes);
-            lo = hi;
-        }
+        let dt_ms = ctx.dt_ms;
+        update_kernel(self, state, drive, dt_ms, ctx.rng, spikes)
     }
 
     fn clone_box(&self) -> Box<dyn NeuronModel> {
         Box::new(self.clone())
+    }
+}
+
+/// The update of every neuron of a chunk, compiled for several SIMD levels and
+/// dispatched at run time.
+#[multiversion(targets = "simd")]
+fn update_kernel(
+    model: &EscapeLifModel,
+    state: &mut [Vec<f32>],
+    drive: &Drive,
+    dt_ms: f64,
+    rng: &mut [Stream],
+    spikes: &mut Vec<u32>,
+) {
+    let [v, refr] = state else {
+        unreachable!("escape_lif has two state variables")
+    };
+    let n = v.len();
+    let refr = &mut refr[..n];
+    let rng = &mut rng[..n];
+    let (params, p) = (&model.params, model.prepared);
+    let v_rest = (params.v_rest_mv + params.i_bias_mv) as f32;
+    let v_reset = params.v_reset_mv as f32;
+    let theta = params.v_thresh_mv as f32;
+    let inv_delta = (1.0 / params.delta_v_mv) as f32;
+    // ρ0·dt with ρ0 in 1/ms.
+    let rho_dt = (params.rate_at_thresh_hz * 1e-3 * dt_ms) as f32;
+    let current = &drive.current[..n];
+    let jump = drive.jump.map_or(&[][..], |j| &j[..n]);
+    let has_jump = drive.jump.is_some();
+    let (g_sum, g_rev, has_g) = match drive.conductance {
+        Some((gs, gr)) => (&gs[..n], &gr[..n], true),
+        None => (current, current, false),
+    };
+    let mut uniforms = [0.0f32; SPIKE_BLOCK];
+    let mut flags = [0u32; SPIKE_BLOCK];
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + SPIKE_BLOCK).min(n);
+        // One draw per neuron and step, whatever its state: streams stay aligned.
+        for (u, r) in uniforms.iter_mut().zip(&mut rng[lo..hi]) {
+            *u = (r.random::<u32>() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
+        }
+        for i in lo..hi {
+            let r = refr[i];
+            let active = r <= 0.0;
+            let v0 = v[i] + if has_jump { jump[i] } else { 0.0 };
+            let (gs, gr) = if has_g {
+                (g_sum[i], g_rev[i])
+            } else {
+                (0.0, 0.0)
+            };
+            let a = 1.0 + gs;
+            let drive_mv = v_rest + current[i] + gr;
+            let v_inf = drive_mv / a;
+            let v1 = if p.euler {
+                v0 + p.h * (drive_mv - a * v0)
+            } else if p.exact {
+                v_inf + (v0 - v_inf) * p.alpha
+            } else {
+                v_inf + (v0 - v_inf) * exp_f32(-p.h * a)
+            };
+            let v1 = select_f32(active, v1, v[i]);
+            // P(spike) = 1 − exp(−ρ(v) dt); fire when the uniform falls below it.
+            let x = rho_dt * exp_f32((v1 - theta) * inv_delta);
+            let prob = select_f32(x < 1e-3, x * (1.0 - 0.5 * x), 1.0 - exp_f32(-x));
+            let fired = active & (uniforms[i - lo] < prob);
+            v[i] = select_f32(fired, v_reset, v1);
+            let r1 = r - 1.0;
+            refr[i] = select_f32(fired, p.n_ref, select_f32(r1 < 0.0, 0.0, r1));
+            flags[i - lo] = fired as u32;
+        }
+        push_fired(&flags[..hi - lo], lo as u32, spikes);
+        lo = hi;
     }
 }
 
@@ -254,19 +280,19 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let mut m = EscapeLif {
+        let mut m = EscapeLifModel::new(EscapeLif {
             delta_v_mv: 0.0,
             ..EscapeLif::default()
-        };
+        });
         assert!(m
             .prepare("p", 0.1, false)
             .unwrap_err()
             .to_string()
             .contains("p.delta_v_mv"));
-        let mut m = EscapeLif {
+        let mut m = EscapeLifModel::new(EscapeLif {
             integration: Integration::Exact,
             ..EscapeLif::default()
-        };
+        });
         assert!(m.prepare("p", 0.1, true).is_err());
         assert!(m.prepare("p", 0.1, false).is_ok());
     }

@@ -39,8 +39,9 @@
 
 use super::{push_fired, Drive, Integration, NeuronModel, UpdateContext, SPIKE_BLOCK};
 use crate::error::{check_finite, check_non_negative, check_positive, Error, Result};
-use crate::math::exp_f32;
+use crate::math::{exp_f32, select_f32};
 use crate::rng::Stream;
+use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the Traub–Miles Hodgkin–Huxley model.
@@ -71,8 +72,6 @@ pub struct HodgkinHuxley {
     pub i_bias_pa: f64,
     /// Integration method: auto (= exponential_euler), exponential_euler, rk4, euler.
     pub integration: Integration,
-    #[serde(skip)]
-    prepared: Prepared,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -104,7 +103,6 @@ impl Default for HodgkinHuxley {
             t_ref_ms: 3.0,
             i_bias_pa: 0.0,
             integration: Integration::Auto,
-            prepared: Prepared::default(),
         }
     }
 }
@@ -259,106 +257,28 @@ impl HodgkinHuxley {
             v_t: self.v_t_mv as f32,
         }
     }
+}
 
-    /// One step of the chunk; `METHOD` is one of the `M_*` constants. Everything that
-    /// does not change inside the loop is a const parameter, so each instance is a
-    /// straight-line loop the compiler vectorises.
-    #[inline(always)]
-    fn kernel<const METHOD: u8, const HAS_G: bool, const HAS_JUMP: bool>(
-        &self,
-        state: &mut [Vec<f32>],
-        drive: &Drive,
-        dt: f32,
-        spikes: &mut Vec<u32>,
-    ) {
-        let [v, m, h, nn, refr] = state else {
-            unreachable!("hh has five state variables")
-        };
-        let len = v.len();
-        let (m, h, nn, refr) = (
-            &mut m[..len],
-            &mut h[..len],
-            &mut nn[..len],
-            &mut refr[..len],
-        );
-        let current = &drive.current[..len];
-        let jump = match drive.jump {
-            Some(j) if HAS_JUMP => &j[..len],
-            _ => current,
-        };
-        let (g_sum, g_rev) = match drive.conductance {
-            Some((gs, gr)) if HAS_G => (&gs[..len], &gr[..len]),
-            _ => (current, current),
-        };
-        let mem = self.membrane();
-        let bias = self.i_bias_pa as f32;
-        let theta = self.v_spike_mv as f32;
-        let n_ref = self.prepared.n_ref;
-        let mut flags = [0u8; SPIKE_BLOCK];
-        let mut lo = 0;
-        while lo < len {
-            let hi = (lo + SPIKE_BLOCK).min(len);
-            for i in lo..hi {
-                let v_before = v[i];
-                let v0 = if HAS_JUMP {
-                    v_before + jump[i]
-                } else {
-                    v_before
-                };
-                let (gs, gr) = if HAS_G {
-                    (g_sum[i], g_rev[i])
-                } else {
-                    (0.0, 0.0)
-                };
-                let inp = bias + current[i];
-                let s0 = [v0, m[i], h[i], nn[i]];
-                let s1 = if METHOD == M_EXP_EULER {
-                    let r = rates(v0 - mem.v_t);
-                    let (g, ge) = mem.conductances(s0[1], s0[2], s0[3], inp, gs, gr);
-                    let v_inf = ge / g;
-                    let gate = |x: f32, a: f32, b: f32| {
-                        let k = a + b;
-                        let x_inf = a / k;
-                        x_inf + (x - x_inf) * exp_f32(-dt * k)
-                    };
-                    [
-                        v_inf + (v0 - v_inf) * exp_f32(-dt * g * mem.inv_c),
-                        gate(s0[1], r[0], r[1]),
-                        gate(s0[2], r[2], r[3]),
-                        gate(s0[3], r[4], r[5]),
-                    ]
-                } else if METHOD == M_EULER {
-                    let d = mem.deriv(s0, inp, gs, gr);
-                    std::array::from_fn(|k| s0[k] + dt * d[k])
-                } else {
-                    let h2 = 0.5 * dt;
-                    let k1 = mem.deriv(s0, inp, gs, gr);
-                    let k2 = mem.deriv(std::array::from_fn(|k| s0[k] + h2 * k1[k]), inp, gs, gr);
-                    let k3 = mem.deriv(std::array::from_fn(|k| s0[k] + h2 * k2[k]), inp, gs, gr);
-                    let k4 = mem.deriv(std::array::from_fn(|k| s0[k] + dt * k3[k]), inp, gs, gr);
-                    let s = dt * (1.0 / 6.0);
-                    std::array::from_fn(|k| s0[k] + s * (k1[k] + 2.0 * (k2[k] + k3[k]) + k4[k]))
-                };
-                let r = (refr[i] - 1.0).max(0.0);
-                let fired = r <= 0.0 && v_before <= theta && s1[0] > theta;
-                v[i] = s1[0];
-                m[i] = s1[1];
-                h[i] = s1[2];
-                nn[i] = s1[3];
-                refr[i] = if fired { n_ref } else { r };
-                flags[i - lo] = fired as u8;
-            }
-            push_fired(&flags[..hi - lo], lo as u32, spikes);
-            lo = hi;
+/// A [`HodgkinHuxley`] prepared for one time step: what the engine runs
+/// (`NeuronModel`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HodgkinHuxleyModel {
+    /// The parameters.
+    pub params: HodgkinHuxley,
+    prepared: Prepared,
+}
+
+impl HodgkinHuxleyModel {
+    /// The model for `params` (call `prepare` before use).
+    pub fn new(params: HodgkinHuxley) -> Self {
+        HodgkinHuxleyModel {
+            params,
+            prepared: Prepared::default(),
         }
     }
 }
 
-const M_EXP_EULER: u8 = 0;
-const M_EULER: u8 = 1;
-const M_RK4: u8 = 2;
-
-impl NeuronModel for HodgkinHuxley {
+impl NeuronModel for HodgkinHuxleyModel {
     fn name(&self) -> &'static str {
         "hh"
     }
@@ -366,8 +286,9 @@ impl NeuronModel for HodgkinHuxley {
         &["v", "m", "h", "n", "refractory_steps"]
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        let [m, h, n] = self.steady_state_gates(self.e_leak_mv);
-        vec![self.e_leak_mv, m, h, n, 0.0]
+        let p = &self.params;
+        let [m, h, n] = p.steady_state_gates(p.e_leak_mv);
+        vec![p.e_leak_mv, m, h, n, 0.0]
     }
     fn complete_initial_state(&self, state: &mut [Vec<f32>], given: &[bool], _rng: &mut Stream) {
         let (head, gates) = state.split_at_mut(var::M);
@@ -376,13 +297,14 @@ impl NeuronModel for HodgkinHuxley {
                 continue;
             }
             for (x, &v) in gate.iter_mut().zip(&head[var::V]) {
-                *x = self.steady_state_gates(v as f64)[k] as f32;
+                *x = self.params.steady_state_gates(v as f64)[k] as f32;
             }
         }
     }
     fn prepare(&mut self, field: &str, dt_ms: f64, _has_conductance: bool) -> Result<()> {
-        self.validate(field)?;
-        let method = match self.integration {
+        let p = &self.params;
+        p.validate(field)?;
+        let method = match p.integration {
             Integration::Auto | Integration::ExponentialEuler => Method::ExpEuler,
             Integration::Rk4 => Method::Rk4,
             Integration::Euler => Method::Euler,
@@ -395,7 +317,7 @@ impl NeuronModel for HodgkinHuxley {
         };
         self.prepared = Prepared {
             method,
-            n_ref: super::refractory_steps(self.t_ref_ms, dt_ms) as f32,
+            n_ref: super::refractory_steps(p.t_ref_ms, dt_ms) as f32,
         };
         Ok(())
     }
@@ -407,14 +329,7 @@ impl NeuronModel for HodgkinHuxley {
         ctx: &mut UpdateContext,
         spikes: &mut Vec<u32>,
     ) {
-        let dt = ctx.dt_ms as f32;
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { self.step_avx2(state, drive, dt, spikes) };
-            return;
-        }
-        self.step_all(state, drive, dt, spikes)
+        update_kernel(self, state, drive, ctx.dt_ms as f32, spikes)
     }
 
     fn clone_box(&self) -> Box<dyn NeuronModel> {
@@ -422,51 +337,135 @@ impl NeuronModel for HodgkinHuxley {
     }
 }
 
-impl HodgkinHuxley {
-    /// [`HodgkinHuxley::step_all`] compiled for AVX2 (8 lanes instead of SSE's 4). The
-    /// arithmetic is the same IEEE operations in the same order (Rust never fuses
-    /// multiply-adds), so the results are bitwise identical to the baseline build.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn step_avx2(
-        &self,
-        state: &mut [Vec<f32>],
-        drive: &Drive,
-        dt: f32,
-        spikes: &mut Vec<u32>,
-    ) {
-        self.step_all(state, drive, dt, spikes)
-    }
+const M_EXP_EULER: u8 = 0;
+const M_EULER: u8 = 1;
+const M_RK4: u8 = 2;
 
-    /// Dispatches to the kernel instance for the method and the kinds of input.
-    #[inline(always)]
-    fn step_all(&self, state: &mut [Vec<f32>], drive: &Drive, dt: f32, spikes: &mut Vec<u32>) {
-        macro_rules! dispatch {
-            ($method:expr) => {
-                match (drive.conductance.is_some(), drive.jump.is_some()) {
-                    (true, false) => {
-                        self.kernel::<{ $method }, true, false>(state, drive, dt, spikes)
-                    }
-                    (true, true) => {
-                        self.kernel::<{ $method }, true, true>(state, drive, dt, spikes)
-                    }
-                    (false, false) => {
-                        self.kernel::<{ $method }, false, false>(state, drive, dt, spikes)
-                    }
-                    (false, true) => {
-                        self.kernel::<{ $method }, false, true>(state, drive, dt, spikes)
-                    }
+/// The update of every neuron of a chunk, compiled for several SIMD levels and
+/// dispatched at run time. Every version performs the same IEEE operations in the same
+/// order (Rust never fuses multiply-adds), so results are bitwise identical across
+/// CPUs.
+#[multiversion(targets = "simd")]
+fn update_kernel(
+    model: &HodgkinHuxleyModel,
+    state: &mut [Vec<f32>],
+    drive: &Drive,
+    dt: f32,
+    spikes: &mut Vec<u32>,
+) {
+    macro_rules! dispatch {
+        ($method:expr) => {
+            match (drive.conductance.is_some(), drive.jump.is_some()) {
+                (true, false) => {
+                    kernel::<{ $method }, true, false>(model, state, drive, dt, spikes)
                 }
+                (true, true) => kernel::<{ $method }, true, true>(model, state, drive, dt, spikes),
+                (false, false) => {
+                    kernel::<{ $method }, false, false>(model, state, drive, dt, spikes)
+                }
+                (false, true) => {
+                    kernel::<{ $method }, false, true>(model, state, drive, dt, spikes)
+                }
+            }
+        };
+    }
+    match model.prepared.method {
+        Method::ExpEuler => dispatch!(M_EXP_EULER),
+        Method::Euler => dispatch!(M_EULER),
+        Method::Rk4 => dispatch!(M_RK4),
+    }
+}
+
+/// One step of the chunk; `METHOD` is one of the `M_*` constants. Everything that does
+/// not change inside the loop is a const parameter, so each instance is a
+/// straight-line loop the compiler vectorises.
+#[inline(always)]
+fn kernel<const METHOD: u8, const HAS_G: bool, const HAS_JUMP: bool>(
+    model: &HodgkinHuxleyModel,
+    state: &mut [Vec<f32>],
+    drive: &Drive,
+    dt: f32,
+    spikes: &mut Vec<u32>,
+) {
+    let [v, m, h, nn, refr] = state else {
+        unreachable!("hh has five state variables")
+    };
+    let len = v.len();
+    let (m, h, nn, refr) = (
+        &mut m[..len],
+        &mut h[..len],
+        &mut nn[..len],
+        &mut refr[..len],
+    );
+    let current = &drive.current[..len];
+    let jump = match drive.jump {
+        Some(j) if HAS_JUMP => &j[..len],
+        _ => current,
+    };
+    let (g_sum, g_rev) = match drive.conductance {
+        Some((gs, gr)) if HAS_G => (&gs[..len], &gr[..len]),
+        _ => (current, current),
+    };
+    let mem = model.params.membrane();
+    let bias = model.params.i_bias_pa as f32;
+    let theta = model.params.v_spike_mv as f32;
+    let n_ref = model.prepared.n_ref;
+    let mut flags = [0u32; SPIKE_BLOCK];
+    let mut lo = 0;
+    while lo < len {
+        let hi = (lo + SPIKE_BLOCK).min(len);
+        for i in lo..hi {
+            let v_before = v[i];
+            let v0 = if HAS_JUMP {
+                v_before + jump[i]
+            } else {
+                v_before
             };
+            let (gs, gr) = if HAS_G {
+                (g_sum[i], g_rev[i])
+            } else {
+                (0.0, 0.0)
+            };
+            let inp = bias + current[i];
+            let s0 = [v0, m[i], h[i], nn[i]];
+            let s1 = if METHOD == M_EXP_EULER {
+                let r = rates(v0 - mem.v_t);
+                let (g, ge) = mem.conductances(s0[1], s0[2], s0[3], inp, gs, gr);
+                let v_inf = ge / g;
+                let gate = |x: f32, a: f32, b: f32| {
+                    let k = a + b;
+                    let x_inf = a / k;
+                    x_inf + (x - x_inf) * exp_f32(-dt * k)
+                };
+                [
+                    v_inf + (v0 - v_inf) * exp_f32(-dt * g * mem.inv_c),
+                    gate(s0[1], r[0], r[1]),
+                    gate(s0[2], r[2], r[3]),
+                    gate(s0[3], r[4], r[5]),
+                ]
+            } else if METHOD == M_EULER {
+                let d = mem.deriv(s0, inp, gs, gr);
+                std::array::from_fn(|k| s0[k] + dt * d[k])
+            } else {
+                let h2 = 0.5 * dt;
+                let k1 = mem.deriv(s0, inp, gs, gr);
+                let k2 = mem.deriv(std::array::from_fn(|k| s0[k] + h2 * k1[k]), inp, gs, gr);
+                let k3 = mem.deriv(std::array::from_fn(|k| s0[k] + h2 * k2[k]), inp, gs, gr);
+                let k4 = mem.deriv(std::array::from_fn(|k| s0[k] + dt * k3[k]), inp, gs, gr);
+                let s = dt * (1.0 / 6.0);
+                std::array::from_fn(|k| s0[k] + s * (k1[k] + 2.0 * (k2[k] + k3[k]) + k4[k]))
+            };
+            let r = (refr[i] - 1.0).max(0.0);
+            let fired = (r <= 0.0) & (v_before <= theta) & (s1[0] > theta);
+            v[i] = s1[0];
+            m[i] = s1[1];
+            h[i] = s1[2];
+            nn[i] = s1[3];
+            refr[i] = select_f32(fired, n_ref, r);
+            flags[i - lo] = fired as u32;
         }
-        match self.prepared.method {
-            Method::ExpEuler => dispatch!(M_EXP_EULER),
-            Method::Euler => dispatch!(M_EULER),
-            Method::Rk4 => dispatch!(M_RK4),
-        }
+        push_fired(&flags[..hi - lo], lo as u32, spikes);
+        lo = hi;
     }
 }
 
@@ -498,19 +497,19 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let mut m = HodgkinHuxley {
+        let mut m = HodgkinHuxleyModel::new(HodgkinHuxley {
             c_m_pf: 0.0,
             ..HodgkinHuxley::default()
-        };
+        });
         assert!(m
             .prepare("p", 0.1, true)
             .unwrap_err()
             .to_string()
             .contains("p.c_m_pf"));
-        let mut m = HodgkinHuxley {
+        let mut m = HodgkinHuxleyModel::new(HodgkinHuxley {
             integration: Integration::Exact,
             ..HodgkinHuxley::default()
-        };
+        });
         let e = m.prepare("p", 0.1, true).unwrap_err().to_string();
         assert!(e.contains("p.integration") && e.contains("exponential_euler"));
     }

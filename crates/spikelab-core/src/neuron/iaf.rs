@@ -18,6 +18,7 @@ use super::UpdateContext;
 use super::{integrate_and_fire, Drive, Integration, NeuronModel, ResetMode, ThresholdReset};
 use crate::error::{check_finite, check_non_negative, check_positive, Error, Result};
 use crate::math::exp_f32;
+use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the perfect integrate-and-fire model.
@@ -40,8 +41,25 @@ pub struct Iaf {
     pub reset: ResetMode,
     /// Integration method: `auto`/`exact` (exact for current input), `euler`.
     pub integration: Integration,
-    #[serde(skip)]
+}
+
+/// An [`Iaf`] prepared for one time step (what the engine runs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IafModel {
+    /// The parameters.
+    pub params: Iaf,
+    /// dt / C_m, refractory steps, Euler.
     prepared: (f32, f32, bool),
+}
+
+impl IafModel {
+    /// The model for `params` (call `prepare` before use).
+    pub fn new(params: Iaf) -> Self {
+        IafModel {
+            params,
+            prepared: (0.0, 0.0, false),
+        }
+    }
 }
 
 impl Default for Iaf {
@@ -55,12 +73,11 @@ impl Default for Iaf {
             i_bias_pa: 0.0,
             reset: ResetMode::Value,
             integration: Integration::Auto,
-            prepared: (0.0, 0.0, false),
         }
     }
 }
 
-impl NeuronModel for Iaf {
+impl NeuronModel for IafModel {
     fn name(&self) -> &'static str {
         "if"
     }
@@ -68,41 +85,41 @@ impl NeuronModel for Iaf {
         &["v", "refractory_steps"]
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        vec![self.v_reset_mv, 0.0]
+        vec![self.params.v_reset_mv, 0.0]
     }
     fn prepare(&mut self, field: &str, dt_ms: f64, _has_conductance: bool) -> Result<()> {
-        check_positive(&format!("{field}.c_m_pf"), self.c_m_pf)?;
-        check_finite(&format!("{field}.v_reset_mv"), self.v_reset_mv)?;
-        check_finite(&format!("{field}.v_thresh_mv"), self.v_thresh_mv)?;
-        check_finite(&format!("{field}.i_bias_pa"), self.i_bias_pa)?;
-        check_non_negative(&format!("{field}.t_ref_ms"), self.t_ref_ms)?;
-        if self.v_reset_mv >= self.v_thresh_mv {
+        check_positive(&format!("{field}.c_m_pf"), self.params.c_m_pf)?;
+        check_finite(&format!("{field}.v_reset_mv"), self.params.v_reset_mv)?;
+        check_finite(&format!("{field}.v_thresh_mv"), self.params.v_thresh_mv)?;
+        check_finite(&format!("{field}.i_bias_pa"), self.params.i_bias_pa)?;
+        check_non_negative(&format!("{field}.t_ref_ms"), self.params.t_ref_ms)?;
+        if self.params.v_reset_mv >= self.params.v_thresh_mv {
             return Err(Error::field(
                 format!("{field}.v_reset_mv"),
                 format!(
                     "must be below v_thresh_mv ({} >= {})",
-                    self.v_reset_mv, self.v_thresh_mv
+                    self.params.v_reset_mv, self.params.v_thresh_mv
                 ),
             ));
         }
-        if let Some(m) = self.v_min_mv {
-            if !(m.is_finite() && m <= self.v_reset_mv) {
+        if let Some(m) = self.params.v_min_mv {
+            if !(m.is_finite() && m <= self.params.v_reset_mv) {
                 return Err(Error::field(
                     format!("{field}.v_min_mv"),
                     format!("must be finite and <= v_reset_mv (got {m})"),
                 ));
             }
         }
-        if matches!(self.integration, Integration::Rk4) {
+        if matches!(self.params.integration, Integration::Rk4) {
             return Err(Error::field(
                 format!("{field}.integration"),
                 "the perfect integrator supports auto, exact, exponential_euler and euler",
             ));
         }
         self.prepared = (
-            (dt_ms / self.c_m_pf) as f32,
-            super::refractory_steps(self.t_ref_ms, dt_ms) as f32,
-            self.integration == Integration::Euler,
+            (dt_ms / self.params.c_m_pf) as f32,
+            super::refractory_steps(self.params.t_ref_ms, dt_ms) as f32,
+            self.params.integration == Integration::Euler,
         );
         Ok(())
     }
@@ -114,56 +131,75 @@ impl NeuronModel for Iaf {
         _ctx: &mut UpdateContext,
         spikes: &mut Vec<u32>,
     ) {
-        let [v, refr] = state else {
-            unreachable!("if has two state variables")
-        };
-        let n = v.len();
-        let (dt_over_c, n_ref, euler) = self.prepared;
-        let bias = self.i_bias_pa as f32;
-        let v_min = self.v_min_mv.unwrap_or(f64::NEG_INFINITY) as f32;
-        let tr = ThresholdReset {
-            theta: self.v_thresh_mv as f32,
-            v_reset: self.v_reset_mv as f32,
-            subtract: self.reset == ResetMode::Subtract,
-            n_ref,
-        };
-        let current = &drive.current[..n];
-        let jump = drive.jump.map(|j| &j[..n]);
-        match drive.conductance {
-            None => integrate_and_fire(
+        update_kernel(self, state, drive, spikes)
+    }
+
+    fn clone_box(&self) -> Box<dyn NeuronModel> {
+        Box::new(self.clone())
+    }
+}
+
+/// The update of every neuron of a chunk, compiled for several SIMD levels and
+/// dispatched at run time.
+#[multiversion(targets = "simd")]
+fn update_kernel(model: &IafModel, state: &mut [Vec<f32>], drive: &Drive, spikes: &mut Vec<u32>) {
+    let [v, refr] = state else {
+        unreachable!("if has two state variables")
+    };
+    let n = v.len();
+    let (dt_over_c, n_ref, euler) = model.prepared;
+    let bias = model.params.i_bias_pa as f32;
+    let v_min = model.params.v_min_mv.unwrap_or(f64::NEG_INFINITY) as f32;
+    let tr = ThresholdReset {
+        theta: model.params.v_thresh_mv as f32,
+        v_reset: model.params.v_reset_mv as f32,
+        subtract: model.params.reset == ResetMode::Subtract,
+        n_ref,
+    };
+    let current = &drive.current[..n];
+    let jump = drive.jump.map(|j| &j[..n]);
+    match drive.conductance {
+        None => integrate_and_fire(
+            v,
+            refr,
+            jump,
+            &tr,
+            |r, vi, vo| {
+                for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
+                    *o = (v0 + dt_over_c * (bias + c)).max(v_min);
+                }
+            },
+            spikes,
+        ),
+        Some((g_sum, g_rev)) => {
+            let (g_sum, g_rev) = (&g_sum[..n], &g_rev[..n]);
+            integrate_and_fire(
                 v,
                 refr,
                 jump,
                 &tr,
-                |i, v0| (v0 + dt_over_c * (bias + current[i])).max(v_min),
-                spikes,
-            ),
-            Some((g_sum, g_rev)) => {
-                let (g_sum, g_rev) = (&g_sum[..n], &g_rev[..n]);
-                integrate_and_fire(
-                    v,
-                    refr,
-                    jump,
-                    &tr,
-                    |i, v0| {
-                        let slope = bias + current[i] + g_rev[i] - g_sum[i] * v0;
-                        let x = dt_over_c * g_sum[i];
-                        // (1 - e^{-x}) / x, with its series near 0.
-                        let phi = if euler || x < 1e-3 {
+                |r, vi, vo| {
+                    let it = vo
+                        .iter_mut()
+                        .zip(vi)
+                        .zip(&current[r.clone()])
+                        .zip(&g_sum[r.clone()])
+                        .zip(&g_rev[r]);
+                    for ((((o, &v0), &c), &gs), &ge) in it {
+                        let slope = bias + c + ge - gs * v0;
+                        let x = dt_over_c * gs;
+                        // (1 - e^{-x}) / x, with its series near 0; 1 for Euler.
+                        let phi = if x < 1e-3 {
                             1.0 - 0.5 * x
                         } else {
                             (1.0 - exp_f32(-x)) / x
                         };
                         let phi = if euler { 1.0 } else { phi };
-                        (v0 + dt_over_c * slope * phi).max(v_min)
-                    },
-                    spikes,
-                )
-            }
+                        *o = (v0 + dt_over_c * slope * phi).max(v_min);
+                    }
+                },
+                spikes,
+            )
         }
-    }
-
-    fn clone_box(&self) -> Box<dyn NeuronModel> {
-        Box::new(self.clone())
     }
 }

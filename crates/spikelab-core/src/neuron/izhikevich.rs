@@ -42,7 +42,9 @@
 
 use super::{push_fired, Drive, Integration, NeuronModel, UpdateContext, SPIKE_BLOCK};
 use crate::error::{check_finite, check_positive, Error, Result};
+use crate::math::select_f32;
 use crate::rng::Stream;
+use multiversion::multiversion;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -141,8 +143,21 @@ pub struct Izhikevich {
     pub blend: Option<IzhikevichBlend>,
     /// Integration method: auto (= rk4), rk4, euler.
     pub integration: Integration,
-    #[serde(skip)]
+}
+
+/// An [`Izhikevich`] prepared for one time step: what the engine runs (`NeuronModel`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IzhikevichModel {
+    /// The parameters.
+    pub params: Izhikevich,
     rk4: bool,
+}
+
+impl IzhikevichModel {
+    /// The model for `params` (call `prepare` before use).
+    pub fn new(params: Izhikevich) -> Self {
+        IzhikevichModel { params, rk4: true }
+    }
 }
 
 impl Default for Izhikevich {
@@ -157,7 +172,6 @@ impl Default for Izhikevich {
             i_bias: 0.0,
             blend: None,
             integration: Integration::Auto,
-            rk4: true,
         }
     }
 }
@@ -257,7 +271,7 @@ fn rhs(v: f32, u: f32, a: f32, b: f32, i: f32, gs: f32, gr: f32) -> (f32, f32) {
     )
 }
 
-impl NeuronModel for Izhikevich {
+impl NeuronModel for IzhikevichModel {
     fn name(&self) -> &'static str {
         "izhikevich"
     }
@@ -265,13 +279,14 @@ impl NeuronModel for Izhikevich {
         &["v", "u", "a", "b", "c", "d"]
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        let [a, b, c, d] = self.parameters();
+        let [a, b, c, d] = self.params.parameters();
         vec![V_INIT_MV, b * V_INIT_MV, a, b, c, d]
     }
     fn complete_initial_state(&self, state: &mut [Vec<f32>], given: &[bool], rng: &mut Stream) {
-        if let Some(bl) = &self.blend {
-            let base = self.parameters();
-            let target = self.blend_target(bl);
+        let p = &self.params;
+        if let Some(bl) = &p.blend {
+            let base = p.parameters();
+            let target = p.blend_target(bl);
             let n = state[var::V].len();
             for i in 0..n {
                 let r = rng.random::<f64>().powf(bl.exponent);
@@ -292,8 +307,8 @@ impl NeuronModel for Izhikevich {
         }
     }
     fn prepare(&mut self, field: &str, _dt_ms: f64, _has_conductance: bool) -> Result<()> {
-        self.validate(field)?;
-        self.rk4 = match self.integration {
+        self.params.validate(field)?;
+        self.rk4 = match self.params.integration {
             Integration::Auto | Integration::Rk4 => true,
             Integration::Euler => false,
             Integration::Exact | Integration::ExponentialEuler => {
@@ -313,61 +328,74 @@ impl NeuronModel for Izhikevich {
         ctx: &mut UpdateContext,
         spikes: &mut Vec<u32>,
     ) {
-        let [v, u, a, b, c, d] = state else {
-            unreachable!("izhikevich has six state variables")
-        };
-        let n = v.len();
-        let (u, a, b, c, d) = (&mut u[..n], &a[..n], &b[..n], &c[..n], &d[..n]);
-        let dt = ctx.dt_ms as f32;
-        let peak = self.v_peak_mv as f32;
-        let bias = self.i_bias as f32;
-        let current = &drive.current[..n];
-        let jump = drive.jump.map(|j| &j[..n]);
-        let zeros = [0.0f32; 1];
-        let (g_sum, g_rev, g_step) = match drive.conductance {
-            Some((gs, gr)) => (&gs[..n], &gr[..n], 1),
-            None => (&zeros[..], &zeros[..], 0),
-        };
-        let rk4 = self.rk4;
-        let mut flags = [0u8; SPIKE_BLOCK];
-        let mut lo = 0;
-        while lo < n {
-            let hi = (lo + SPIKE_BLOCK).min(n);
-            for i in lo..hi {
-                let v0 = match jump {
-                    Some(j) => v[i] + j[i],
-                    None => v[i],
-                };
-                let (ai, bi, ii) = (a[i], b[i], bias + current[i]);
-                let (gs, gr) = (g_sum[i * g_step], g_rev[i * g_step]);
-                let (v1, u1) = if rk4 {
-                    let h2 = 0.5 * dt;
-                    let f = |v: f32, u: f32| rhs(v.min(peak), u, ai, bi, ii, gs, gr);
-                    let (k1, l1) = f(v0, u[i]);
-                    let (k2, l2) = f(v0 + h2 * k1, u[i] + h2 * l1);
-                    let (k3, l3) = f(v0 + h2 * k2, u[i] + h2 * l2);
-                    let (k4, l4) = f(v0 + dt * k3, u[i] + dt * l3);
-                    let s = dt * (1.0 / 6.0);
-                    (
-                        v0 + s * (k1 + 2.0 * (k2 + k3) + k4),
-                        u[i] + s * (l1 + 2.0 * (l2 + l3) + l4),
-                    )
-                } else {
-                    let (dv, du) = rhs(v0.min(peak), u[i], ai, bi, ii, gs, gr);
-                    (v0 + dt * dv, u[i] + dt * du)
-                };
-                let fired = v1 >= peak;
-                v[i] = if fired { c[i] } else { v1 };
-                u[i] = if fired { u1 + d[i] } else { u1 };
-                flags[i - lo] = fired as u8;
-            }
-            push_fired(&flags[..hi - lo], lo as u32, spikes);
-            lo = hi;
-        }
+        update_kernel(self, state, drive, ctx.dt_ms as f32, spikes)
     }
 
     fn clone_box(&self) -> Box<dyn NeuronModel> {
         Box::new(self.clone())
+    }
+}
+
+/// The update of every neuron of a chunk, compiled for several SIMD levels and
+/// dispatched at run time.
+#[multiversion(targets = "simd")]
+fn update_kernel(
+    model: &IzhikevichModel,
+    state: &mut [Vec<f32>],
+    drive: &Drive,
+    dt: f32,
+    spikes: &mut Vec<u32>,
+) {
+    let [v, u, a, b, c, d] = state else {
+        unreachable!("izhikevich has six state variables")
+    };
+    let n = v.len();
+    let (u, a, b, c, d) = (&mut u[..n], &a[..n], &b[..n], &c[..n], &d[..n]);
+    let peak = model.params.v_peak_mv as f32;
+    let bias = model.params.i_bias as f32;
+    let current = &drive.current[..n];
+    let jump = drive.jump.map_or(&[][..], |j| &j[..n]);
+    let has_jump = drive.jump.is_some();
+    let (g_sum, g_rev, has_g) = match drive.conductance {
+        Some((gs, gr)) => (&gs[..n], &gr[..n], true),
+        None => (current, current, false),
+    };
+    let rk4 = model.rk4;
+    let mut flags = [0u32; SPIKE_BLOCK];
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + SPIKE_BLOCK).min(n);
+        for i in lo..hi {
+            let v0 = v[i] + if has_jump { jump[i] } else { 0.0 };
+            let (ai, bi, ii) = (a[i], b[i], bias + current[i]);
+            let (gs, gr) = if has_g {
+                (g_sum[i], g_rev[i])
+            } else {
+                (0.0, 0.0)
+            };
+            let f = |v: f32, u: f32| rhs(v.min(peak), u, ai, bi, ii, gs, gr);
+            let (v1, u1) = if rk4 {
+                let h2 = 0.5 * dt;
+                let (k1, l1) = f(v0, u[i]);
+                let (k2, l2) = f(v0 + h2 * k1, u[i] + h2 * l1);
+                let (k3, l3) = f(v0 + h2 * k2, u[i] + h2 * l2);
+                let (k4, l4) = f(v0 + dt * k3, u[i] + dt * l3);
+                let s = dt * (1.0 / 6.0);
+                (
+                    v0 + s * (k1 + 2.0 * (k2 + k3) + k4),
+                    u[i] + s * (l1 + 2.0 * (l2 + l3) + l4),
+                )
+            } else {
+                let (dv, du) = f(v0, u[i]);
+                (v0 + dt * dv, u[i] + dt * du)
+            };
+            let fired = v1 >= peak;
+            v[i] = select_f32(fired, c[i], v1);
+            u[i] = u1 + select_f32(fired, d[i], 0.0);
+            flags[i - lo] = fired as u32;
+        }
+        push_fired(&flags[..hi - lo], lo as u32, spikes);
+        lo = hi;
     }
 }
 
@@ -402,6 +430,7 @@ mod tests {
             ..Izhikevich::preset(IzhikevichPreset::RegularSpiking)
         };
         let n = 2000;
+        let m = IzhikevichModel::new(m);
         let mut state: Vec<Vec<f32>> = m
             .default_initial_state()
             .iter()
@@ -424,19 +453,19 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let mut m = Izhikevich {
+        let mut m = IzhikevichModel::new(Izhikevich {
             c: Some(40.0),
             ..Izhikevich::default()
-        };
+        });
         assert!(m
             .prepare("p", 0.1, false)
             .unwrap_err()
             .to_string()
             .contains("p.c"));
-        let mut m = Izhikevich {
+        let mut m = IzhikevichModel::new(Izhikevich {
             integration: Integration::Exact,
             ..Izhikevich::default()
-        };
+        });
         assert!(m
             .prepare("p", 0.1, false)
             .unwrap_err()

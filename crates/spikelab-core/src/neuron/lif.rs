@@ -30,7 +30,9 @@ use super::{integrate_and_fire, ThresholdReset};
 use super::{Drive, Integration, NeuronModel, ResetMode, UpdateContext};
 use crate::error::{check_finite, check_non_negative, check_positive, Error, Result};
 use crate::math::exp_f32;
+use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Parameters of the leaky integrate-and-fire model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,7 +54,14 @@ pub struct Lif {
     pub reset: ResetMode,
     /// Integration method.
     pub integration: Integration,
-    #[serde(skip)]
+}
+
+/// A [`Lif`] prepared for one time step: the parameters plus their propagators. This
+/// is what the engine runs (`NeuronModel`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LifModel {
+    /// The parameters.
+    pub params: Lif,
     prepared: Prepared,
 }
 
@@ -86,7 +95,6 @@ impl Default for Lif {
             i_bias_mv: 0.0,
             reset: ResetMode::Value,
             integration: Integration::Auto,
-            prepared: Prepared::default(),
         }
     }
 }
@@ -120,31 +128,6 @@ impl Lif {
         Ok(())
     }
 
-    /// Prepares for a time step, choosing the integration method for the input kinds.
-    pub fn prepare_for(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()> {
-        self.validate(field)?;
-        let method = match (self.integration, has_conductance) {
-            (Integration::Auto, false) | (Integration::Exact, false) => Method::Exact,
-            (Integration::Auto, true) | (Integration::ExponentialEuler, _) => Method::ExpEuler,
-            (Integration::Exact, true) => {
-                return Err(Error::field(
-                    format!("{field}.integration"),
-                    "`exact` needs current-based input only; with conductance receptors use auto, exponential_euler, euler or rk4",
-                ))
-            }
-            (Integration::Euler, _) => Method::Euler,
-            (Integration::Rk4, _) => Method::Rk4,
-        };
-        let h = dt_ms / self.tau_m_ms;
-        self.prepared = Prepared {
-            alpha: (-h).exp() as f32,
-            h: h as f32,
-            n_ref: super::refractory_steps(self.t_ref_ms, dt_ms),
-            method,
-        };
-        Ok(())
-    }
-
     /// Firing rate (Hz) under constant drive `i_mv` in continuous time: the closed form
     /// `1 / (t_ref + tau_m ln((v_rest + I − v_reset)/(v_rest + I − v_thresh)))`.
     pub fn rate_hz_closed_form(&self, i_mv: f64) -> f64 {
@@ -156,11 +139,6 @@ impl Lif {
             + self.tau_m_ms * ((v_inf - self.v_reset_mv) / (v_inf - self.v_thresh_mv)).ln();
         1000.0 / t
     }
-
-    /// Steps of absolute refractoriness after preparation.
-    pub fn refractory_steps(&self) -> u32 {
-        self.prepared.n_ref
-    }
 }
 
 /// `1 − (Taylor series of e^{-h} to 4th order)`: the RK4 propagator of a linear ODE.
@@ -169,7 +147,47 @@ fn rk4_gain(h: f32) -> f32 {
     h * (1.0 - h * (0.5 - h * (1.0 / 6.0 - h / 24.0)))
 }
 
-impl NeuronModel for Lif {
+impl LifModel {
+    /// The model for `params` (call `prepare` before use).
+    pub fn new(params: Lif) -> Self {
+        LifModel {
+            params,
+            prepared: Prepared::default(),
+        }
+    }
+
+    /// Prepares for a time step, choosing the integration method for the input kinds.
+    pub fn prepare_for(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()> {
+        self.params.validate(field)?;
+        let method = match (self.params.integration, has_conductance) {
+            (Integration::Auto, false) | (Integration::Exact, false) => Method::Exact,
+            (Integration::Auto, true) | (Integration::ExponentialEuler, _) => Method::ExpEuler,
+            (Integration::Exact, true) => {
+                return Err(Error::field(
+                    format!("{field}.integration"),
+                    "`exact` needs current-based input only; with conductance receptors use auto, exponential_euler, euler or rk4",
+                ))
+            }
+            (Integration::Euler, _) => Method::Euler,
+            (Integration::Rk4, _) => Method::Rk4,
+        };
+        let h = dt_ms / self.params.tau_m_ms;
+        self.prepared = Prepared {
+            alpha: (-h).exp() as f32,
+            h: h as f32,
+            n_ref: super::refractory_steps(self.params.t_ref_ms, dt_ms),
+            method,
+        };
+        Ok(())
+    }
+
+    /// Steps of absolute refractoriness after preparation.
+    pub fn refractory_steps(&self) -> u32 {
+        self.prepared.n_ref
+    }
+}
+
+impl NeuronModel for LifModel {
     fn name(&self) -> &'static str {
         "lif"
     }
@@ -177,10 +195,10 @@ impl NeuronModel for Lif {
         &["v", "refractory_steps"]
     }
     fn default_initial_state(&self) -> Vec<f64> {
-        vec![self.v_rest_mv, 0.0]
+        vec![self.params.v_rest_mv, 0.0]
     }
     fn exact_membrane_tau_ms(&self) -> Option<f64> {
-        (self.prepared.method == Method::Exact).then_some(self.tau_m_ms)
+        (self.prepared.method == Method::Exact).then_some(self.params.tau_m_ms)
     }
     fn prepare(&mut self, field: &str, dt_ms: f64, has_conductance: bool) -> Result<()> {
         self.prepare_for(field, dt_ms, has_conductance)
@@ -193,70 +211,113 @@ impl NeuronModel for Lif {
         _ctx: &mut UpdateContext,
         spikes: &mut Vec<u32>,
     ) {
-        let [v, refr] = state else {
-            unreachable!("lif has two state variables")
-        };
-        let n = v.len();
-        let p = &self.prepared;
-        let v_rest = self.v_rest_mv as f32 + self.i_bias_mv as f32;
-        let theta = self.v_thresh_mv as f32;
-        let v_reset = self.v_reset_mv as f32;
-        let subtract = self.reset == ResetMode::Subtract;
-        let n_ref = p.n_ref as f32;
-        let tau_inv_dt = p.h;
-        let alpha = p.alpha;
-        let current = &drive.current[..n];
-        let jump = drive.jump.map(|j| &j[..n]);
-
-        let tr = ThresholdReset {
-            theta,
-            v_reset,
-            subtract,
-            n_ref,
-        };
-        macro_rules! kernel {
-            ($integrate:expr) => {
-                integrate_and_fire(v, refr, jump, &tr, $integrate, spikes)
-            };
-        }
-
-        match drive.conductance {
-            None => match p.method {
-                Method::Exact | Method::ExpEuler => kernel!(|i: usize, v0: f32| {
-                    let v_inf = v_rest + current[i];
-                    v_inf + (v0 - v_inf) * alpha
-                }),
-                Method::Euler => {
-                    kernel!(|i: usize, v0: f32| { v0 + tau_inv_dt * (v_rest + current[i] - v0) })
-                }
-                Method::Rk4 => {
-                    let g = rk4_gain(tau_inv_dt);
-                    kernel!(|i: usize, v0: f32| v0 + g * (v_rest + current[i] - v0))
-                }
-            },
-            Some((g_sum, g_rev)) => {
-                let g_sum = &g_sum[..n];
-                let g_rev = &g_rev[..n];
-                match p.method {
-                    Method::Euler => kernel!(|i: usize, v0: f32| {
-                        v0 + tau_inv_dt * (v_rest + current[i] + g_rev[i] - (1.0 + g_sum[i]) * v0)
-                    }),
-                    Method::Rk4 => kernel!(|i: usize, v0: f32| {
-                        let a = 1.0 + g_sum[i];
-                        let v_inf = (v_rest + current[i] + g_rev[i]) / a;
-                        v0 + rk4_gain(tau_inv_dt * a) * (v_inf - v0)
-                    }),
-                    Method::Exact | Method::ExpEuler => kernel!(|i: usize, v0: f32| {
-                        let a = 1.0 + g_sum[i];
-                        let v_inf = (v_rest + current[i] + g_rev[i]) / a;
-                        v_inf + (v0 - v_inf) * exp_f32(-tau_inv_dt * a)
-                    }),
-                }
-            }
-        }
+        update_kernel(self, state, drive, spikes)
     }
 
     fn clone_box(&self) -> Box<dyn NeuronModel> {
         Box::new(self.clone())
+    }
+}
+
+/// The update of every neuron of a chunk, compiled for several SIMD levels and
+/// dispatched at run time.
+#[multiversion(targets = "simd")]
+fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes: &mut Vec<u32>) {
+    let [v, refr] = state else {
+        unreachable!("lif has two state variables")
+    };
+    let n = v.len();
+    let p = &model.prepared;
+    let v_rest = model.params.v_rest_mv as f32 + model.params.i_bias_mv as f32;
+    let theta = model.params.v_thresh_mv as f32;
+    let v_reset = model.params.v_reset_mv as f32;
+    let subtract = model.params.reset == ResetMode::Subtract;
+    let n_ref = p.n_ref as f32;
+    let tau_inv_dt = p.h;
+    let alpha = p.alpha;
+    let current = &drive.current[..n];
+    let jump = drive.jump.map(|j| &j[..n]);
+
+    let tr = ThresholdReset {
+        theta,
+        v_reset,
+        subtract,
+        n_ref,
+    };
+    macro_rules! kernel {
+        ($integrate:expr) => {
+            integrate_and_fire(v, refr, jump, &tr, $integrate, spikes)
+        };
+    }
+
+    match drive.conductance {
+        None => match p.method {
+            Method::Exact | Method::ExpEuler => {
+                kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
+                    for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
+                        let v_inf = v_rest + c;
+                        *o = v_inf + (v0 - v_inf) * alpha;
+                    }
+                })
+            }
+            Method::Euler => kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
+                for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
+                    *o = v0 + tau_inv_dt * (v_rest + c - v0);
+                }
+            }),
+            Method::Rk4 => {
+                let g = rk4_gain(tau_inv_dt);
+                kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
+                    for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
+                        *o = v0 + g * (v_rest + c - v0);
+                    }
+                })
+            }
+        },
+        Some((g_sum, g_rev)) => {
+            let g_sum = &g_sum[..n];
+            let g_rev = &g_rev[..n];
+            match p.method {
+                Method::Euler => kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
+                    let it = vo
+                        .iter_mut()
+                        .zip(vi)
+                        .zip(&current[r.clone()])
+                        .zip(&g_sum[r.clone()])
+                        .zip(&g_rev[r]);
+                    for ((((o, &v0), &c), &gs), &ge) in it {
+                        *o = v0 + tau_inv_dt * (v_rest + c + ge - (1.0 + gs) * v0);
+                    }
+                }),
+                Method::Rk4 => kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
+                    let it = vo
+                        .iter_mut()
+                        .zip(vi)
+                        .zip(&current[r.clone()])
+                        .zip(&g_sum[r.clone()])
+                        .zip(&g_rev[r]);
+                    for ((((o, &v0), &c), &gs), &ge) in it {
+                        let a = 1.0 + gs;
+                        let v_inf = (v_rest + c + ge) / a;
+                        *o = v0 + rk4_gain(tau_inv_dt * a) * (v_inf - v0);
+                    }
+                }),
+                Method::Exact | Method::ExpEuler => {
+                    kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
+                        let it = vo
+                            .iter_mut()
+                            .zip(vi)
+                            .zip(&current[r.clone()])
+                            .zip(&g_sum[r.clone()])
+                            .zip(&g_rev[r]);
+                        for ((((o, &v0), &c), &gs), &ge) in it {
+                            let a = 1.0 + gs;
+                            let v_inf = (v_rest + c + ge) / a;
+                            *o = v_inf + (v0 - v_inf) * exp_f32(-tau_inv_dt * a);
+                        }
+                    })
+                }
+            }
+        }
     }
 }

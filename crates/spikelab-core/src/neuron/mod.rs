@@ -15,6 +15,7 @@ pub mod izhikevich;
 pub mod lif;
 
 use crate::error::Result;
+use crate::math::select_f32;
 use crate::rng::Stream;
 use std::fmt::Debug;
 
@@ -145,14 +146,14 @@ pub fn refractory_steps(t_ref_ms: f64, dt_ms: f64) -> u32 {
 /// Neurons per block in model kernels: fired flags of one block fit a stack buffer.
 pub const SPIKE_BLOCK: usize = 256;
 
-/// Appends `offset + j` for every `flags[j] != 0`, scanning eight flags at a time.
+/// Appends `offset + j` for every `flags[j] != 0`, skipping zero runs eight flags at
+/// a time.
 #[inline]
-pub fn push_fired(flags: &[u8], offset: u32, spikes: &mut Vec<u32>) {
+pub fn push_fired(flags: &[u32], offset: u32, spikes: &mut Vec<u32>) {
     let mut chunks = flags.chunks_exact(8);
     let mut base = offset;
     for c in &mut chunks {
-        let word = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        if word != 0 {
+        if c.iter().fold(0, |a, &f| a | f) != 0 {
             for (j, &f) in c.iter().enumerate() {
                 if f != 0 {
                     spikes.push(base + j as u32);
@@ -181,51 +182,71 @@ pub struct ThresholdReset {
     pub n_ref: f32,
 }
 
-/// The integrate-and-fire step: apply jumps, integrate with `integrate(i, v)` unless
-/// refractory, detect threshold crossings, reset, and push the indices of neurons
-/// that fired. Branch-free over blocks of [`SPIKE_BLOCK`] neurons so it vectorises.
+/// The integrate-and-fire step over blocks of [`SPIKE_BLOCK`] neurons:
+///
+/// 1. `v_in = v + jump` (delta-synapse input, if any);
+/// 2. `integrate(range, v_in, v_out)` — the model's sub-threshold update for neurons
+///    `range` (global indices into the chunk), written as simple loops over slices so
+///    they vectorise;
+/// 3. refractory neurons keep `v`; others take `v_out`, fire if `v_out ≥ θ`, reset
+///    and start their refractory count; the indices of neurons that fired are pushed.
+///
+/// Every pass is branch-free over contiguous slices.
 #[inline(always)]
 pub fn integrate_and_fire(
     v: &mut [f32],
     refr: &mut [f32],
     jump: Option<&[f32]>,
     tr: &ThresholdReset,
-    integrate: impl Fn(usize, f32) -> f32,
+    mut integrate: impl FnMut(std::ops::Range<usize>, &[f32], &mut [f32]),
     spikes: &mut Vec<u32>,
 ) {
     let n = v.len();
     let refr = &mut refr[..n];
     let jump_by = tr.theta - tr.v_reset;
-    let mut flags = [0u8; SPIKE_BLOCK];
+    let (theta, v_reset, n_ref) = (tr.theta, tr.v_reset, tr.n_ref);
+    let mut v_in = [0f32; SPIKE_BLOCK];
+    let mut v_out = [0f32; SPIKE_BLOCK];
+    let mut flags = [0u32; SPIKE_BLOCK];
     let mut lo = 0;
     while lo < n {
         let hi = (lo + SPIKE_BLOCK).min(n);
-        for i in lo..hi {
-            let r = refr[i];
-            let active = r <= 0.0;
-            let v0 = match jump {
-                Some(j) => v[i] + j[i],
-                None => v[i],
-            };
-            let v1 = integrate(i, v0);
-            let v1 = if active { v1 } else { v[i] };
-            let fired = active && v1 >= tr.theta;
-            let reset_v = if tr.subtract {
-                v1 - jump_by
-            } else {
-                tr.v_reset
-            };
-            v[i] = if fired { reset_v } else { v1 };
-            refr[i] = if fired {
-                tr.n_ref
-            } else if active {
-                0.0
-            } else {
-                r - 1.0
-            };
-            flags[i - lo] = fired as u8;
+        let m = hi - lo;
+        let (vb, rb) = (&mut v[lo..hi], &mut refr[lo..hi]);
+        let (vi, vo, fl) = (&mut v_in[..m], &mut v_out[..m], &mut flags[..m]);
+        match jump {
+            Some(j) => {
+                for ((x, &a), &b) in vi.iter_mut().zip(vb.iter()).zip(&j[lo..hi]) {
+                    *x = a + b;
+                }
+            }
+            None => vi.copy_from_slice(vb),
         }
-        push_fired(&flags[..hi - lo], lo as u32, spikes);
+        integrate(lo..hi, vi, vo);
+        if tr.subtract {
+            for k in 0..m {
+                let (r, vn, vk) = (rb[k], vo[k], vb[k]);
+                let active = r <= 0.0;
+                let v1 = select_f32(active, vn, vk);
+                let fired = active & (v1 >= theta);
+                vb[k] = select_f32(fired, v1 - jump_by, v1);
+                let r1 = r - 1.0;
+                rb[k] = select_f32(fired, n_ref, select_f32(r1 < 0.0, 0.0, r1));
+                fl[k] = fired as u32;
+            }
+        } else {
+            for k in 0..m {
+                let (r, vn, vk) = (rb[k], vo[k], vb[k]);
+                let active = r <= 0.0;
+                let v1 = select_f32(active, vn, vk);
+                let fired = active & (v1 >= theta);
+                vb[k] = select_f32(fired, v_reset, v1);
+                let r1 = r - 1.0;
+                rb[k] = select_f32(fired, n_ref, select_f32(r1 < 0.0, 0.0, r1));
+                fl[k] = fired as u32;
+            }
+        }
+        push_fired(fl, lo as u32, spikes);
         lo = hi;
     }
 }

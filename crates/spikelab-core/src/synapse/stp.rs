@@ -124,13 +124,13 @@ impl StpState {
         self.last_step.fill(u64::MAX);
     }
 
-    /// Advances the sources in `spikes` (emitted at `step`) and returns the factor
-    /// `u_n x_n` of each spike, in the order of `spikes`.
-    pub fn on_spikes(&mut self, spikes: &[u32], step: u64) -> &[f32] {
+    /// Advances the sources `offset + s` for `s` in `spikes` (emitted at `step`) and
+    /// returns the factor `u_n x_n` of each spike, in the order of `spikes`.
+    pub fn on_spikes(&mut self, spikes: &[u32], offset: u32, step: u64) -> &[f32] {
         let p = &self.params;
         self.factors.clear();
         for &s in spikes {
-            let s = s as usize;
+            let s = (s + offset) as usize;
             let last = self.last_step[s];
             if last != u64::MAX {
                 let d = (step - last) as f64 * self.dt_ms;
@@ -175,7 +175,7 @@ mod tests {
         let mut got = Vec::new();
         for k in 0..10u64 {
             let spikes: Vec<u32> = if k == 3 { vec![1, 2] } else { vec![1] };
-            let f = st.on_spikes(&spikes, k * 200).to_vec();
+            let f = st.on_spikes(&spikes, 0, k * 200).to_vec();
             got.push(f[0] as f64);
             if k == 3 {
                 assert!((f[1] as f64 - 0.1).abs() < 1e-7);
@@ -188,7 +188,7 @@ mod tests {
         // Facilitation dominates at first with U = 0.1.
         assert!(want[1] > want[0]);
         st.reset();
-        assert!((st.on_spikes(&[1], 5)[0] as f64 - 0.1).abs() < 1e-7);
+        assert!((st.on_spikes(&[0], 1, 5)[0] as f64 - 0.1).abs() < 1e-7);
     }
 
     #[test]
