@@ -25,8 +25,13 @@
 //! arriving then are lost.
 //!
 //! Defaults: Brette & Gerstner (2005) Table 1 (C 281 pF, g_L 30 nS, E_L −70.6 mV,
-//! V_T −50.4 mV, Δ_T 2 mV, τ_w 144 ms, a 4 nS, b 80.5 pA, reset to E_L), with NEST's
-//! `aeif_cond_exp` spike detection at v_peak = 0 mV and t_ref = 0 ms.
+//! V_T −50.4 mV, Δ_T 2 mV, τ_w 144 ms, a 4 nS, b 80.5 pA, reset to E_L), t_ref 0 ms,
+//! and spike detection at v_peak = V_T + 5 Δ_T (−40.4 mV), the cut-off of Brian2's
+//! AdEx examples. Above V_T + 5 Δ_T the upstroke takes less than
+//! τ_m e^{−5} ≈ 0.06 ms, shorter than a step, so a fixed-step method cannot resolve it:
+//! with NEST's cut at 0 mV, RK4 at dt = 0.1 ms fires each spike about one step late,
+//! while with this cut its spike times match a dt = 0.001 ms reference (see
+//! tests/integration_methods.rs). Set `v_peak_mv` to move the cut.
 //!
 //! References: Brette & Gerstner (2005) J Neurophysiol 94:3637; Naud et al. (2008)
 //! Biol Cybern 99:335.
@@ -51,8 +56,10 @@ pub struct Adex {
     pub v_t_mv: f64,
     /// Slope factor Δ_T (mV), >= 0; 0 gives the adaptive LIF.
     pub delta_t_mv: f64,
-    /// Spike detection (and cut-off) potential (mV), above `v_t_mv`.
-    pub v_peak_mv: f64,
+    /// Spike detection (and cut-off) potential (mV), above `v_t_mv`; default
+    /// `v_t_mv + 5·delta_t_mv`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v_peak_mv: Option<f64>,
     /// Reset potential (mV), below the detection threshold.
     pub v_reset_mv: f64,
     /// Subthreshold adaptation a (nS).
@@ -101,7 +108,7 @@ impl Default for Adex {
             e_leak_mv: -70.6,
             v_t_mv: -50.4,
             delta_t_mv: 2.0,
-            v_peak_mv: 0.0,
+            v_peak_mv: None,
             v_reset_mv: -70.6,
             a_ns: 4.0,
             b_pa: 80.5,
@@ -151,10 +158,12 @@ impl Rhs {
 }
 
 impl Adex {
-    /// The spike detection threshold: `v_peak_mv`, or `v_t_mv` when Δ_T = 0.
+    /// The spike detection threshold: `v_peak_mv` (default `v_t_mv + 5·delta_t_mv`),
+    /// or `v_t_mv` when Δ_T = 0.
     pub fn threshold_mv(&self) -> f64 {
         if self.delta_t_mv > 0.0 {
             self.v_peak_mv
+                .unwrap_or(self.v_t_mv + 5.0 * self.delta_t_mv)
         } else {
             self.v_t_mv
         }
@@ -168,28 +177,28 @@ impl Adex {
         check_finite(&f("e_leak_mv"), self.e_leak_mv)?;
         check_finite(&f("v_t_mv"), self.v_t_mv)?;
         check_non_negative(&f("delta_t_mv"), self.delta_t_mv)?;
-        check_finite(&f("v_peak_mv"), self.v_peak_mv)?;
+        if let Some(p) = self.v_peak_mv {
+            check_finite(&f("v_peak_mv"), p)?;
+        }
         check_finite(&f("v_reset_mv"), self.v_reset_mv)?;
         check_finite(&f("a_ns"), self.a_ns)?;
         check_finite(&f("b_pa"), self.b_pa)?;
         check_positive(&f("tau_w_ms"), self.tau_w_ms)?;
         check_non_negative(&f("t_ref_ms"), self.t_ref_ms)?;
         check_finite(&f("i_bias_pa"), self.i_bias_pa)?;
-        if self.delta_t_mv > 0.0 && self.v_peak_mv <= self.v_t_mv {
+        let peak = self.threshold_mv();
+        if self.delta_t_mv > 0.0 && peak <= self.v_t_mv {
             return Err(Error::field(
                 f("v_peak_mv"),
-                format!(
-                    "must be above v_t_mv ({} <= {})",
-                    self.v_peak_mv, self.v_t_mv
-                ),
+                format!("must be above v_t_mv ({peak} <= {})", self.v_t_mv),
             ));
         }
-        if self.delta_t_mv > 0.0 && (self.v_peak_mv - self.v_t_mv) / self.delta_t_mv > 60.0 {
+        if self.delta_t_mv > 0.0 && (peak - self.v_t_mv) / self.delta_t_mv > 60.0 {
             return Err(Error::field(
                 f("delta_t_mv"),
                 format!(
                     "(v_peak_mv − v_t_mv)/delta_t_mv = {:.0} is too steep (at most 60)",
-                    (self.v_peak_mv - self.v_t_mv) / self.delta_t_mv
+                    (peak - self.v_t_mv) / self.delta_t_mv
                 ),
             ));
         }
@@ -521,7 +530,7 @@ mod tests {
     #[test]
     fn bad_parameters_name_the_field() {
         let mut m = AdexModel::new(Adex {
-            v_peak_mv: -60.0,
+            v_peak_mv: Some(-60.0),
             ..Adex::default()
         });
         let e = m.prepare("p.neuron", 0.1, false).unwrap_err().to_string();
