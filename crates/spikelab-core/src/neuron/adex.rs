@@ -370,7 +370,7 @@ fn threshold_loop(
     };
     let n = v.len();
     let (w, refr) = (&mut w[..n], &mut refr[..n]);
-    let jump = drive.jump.map_or(&[][..], |j| &j[..n]);
+    let jump = drive.jump.map_or(&drive.current[..n], |j| &j[..n]);
     let has_jump = drive.jump.is_some();
     let p = &model.params;
     let theta = p.threshold_mv() as f32;

@@ -217,7 +217,7 @@ fn update_kernel(
     // ρ0·dt with ρ0 in 1/ms.
     let rho_dt = (params.rate_at_thresh_hz * 1e-3 * dt_ms) as f32;
     let current = &drive.current[..n];
-    let jump = drive.jump.map_or(&[][..], |j| &j[..n]);
+    let jump = drive.jump.map_or(&drive.current[..n], |j| &j[..n]);
     let has_jump = drive.jump.is_some();
     let (g_sum, g_rev, has_g) = match drive.conductance {
         Some((gs, gr)) => (&gs[..n], &gr[..n], true),

@@ -287,13 +287,18 @@ impl NeuronModel for IzhikevichModel {
         if let Some(bl) = &p.blend {
             let base = p.parameters();
             let target = p.blend_target(bl);
+            // One r per neuron, shared by a, b, c and d (drawn even for given ones, so
+            // the draws do not depend on which parameters the file sets).
             let n = state[var::V].len();
-            for i in 0..n {
-                let r = rng.random::<f64>().powf(bl.exponent);
-                for k in 0..4 {
-                    if !given[var::A + k] {
-                        state[var::A + k][i] = (base[k] + (target[k] - base[k]) * r) as f32;
-                    }
+            let r: Vec<f64> = (0..n)
+                .map(|_| rng.random::<f64>().powf(bl.exponent))
+                .collect();
+            for k in 0..4 {
+                if given[var::A + k] {
+                    continue;
+                }
+                for (x, &r) in state[var::A + k].iter_mut().zip(&r) {
+                    *x = (base[k] + (target[k] - base[k]) * r) as f32;
                 }
             }
         }
@@ -354,7 +359,7 @@ fn update_kernel(
     let peak = model.params.v_peak_mv as f32;
     let bias = model.params.i_bias as f32;
     let current = &drive.current[..n];
-    let jump = drive.jump.map_or(&[][..], |j| &j[..n]);
+    let jump = drive.jump.map_or(&drive.current[..n], |j| &j[..n]);
     let has_jump = drive.jump.is_some();
     let (g_sum, g_rev, has_g) = match drive.conductance {
         Some((gs, gr)) => (&gs[..n], &gr[..n], true),
@@ -438,14 +443,17 @@ mod tests {
             .collect();
         let mut rng = crate::rng::stream(1, crate::rng::Domain::InitialState, &[0]);
         m.complete_initial_state(&mut state, &[false; 6], &mut rng);
+        let [v, u, a, b, c, d] = &state[..] else {
+            unreachable!()
+        };
         let mut mean_c = 0.0;
-        for i in 0..n {
-            let r2 = (state[var::C][i] as f64 + 65.0) / 15.0;
+        for (((((&v, &u), &a), &b), &c), &d) in v.iter().zip(u).zip(a).zip(b).zip(c).zip(d) {
+            let r2 = (c as f64 + 65.0) / 15.0;
             assert!((0.0..=1.0).contains(&r2));
-            assert!((state[var::D][i] as f64 - (8.0 - 6.0 * r2)).abs() < 1e-5);
-            assert_eq!(state[var::A][i], 0.02);
-            assert_eq!(state[var::U][i], state[var::B][i] * state[var::V][i]);
-            mean_c += state[var::C][i] as f64 / n as f64;
+            assert!((d as f64 - (8.0 - 6.0 * r2)).abs() < 1e-5);
+            assert_eq!(a, 0.02);
+            assert_eq!(u, b * v);
+            mean_c += c as f64 / n as f64;
         }
         // E[r²] = 1/3.
         assert!((mean_c - (-65.0 + 15.0 / 3.0)).abs() < 0.5, "{mean_c}");
