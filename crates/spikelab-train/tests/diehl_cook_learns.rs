@@ -64,7 +64,7 @@ fn learns_digits_from_a_few_hundred_images() {
     let mut trained = train(&opts, &train_x, &train_y, |_| {}).unwrap();
     let eval = evaluate(
         &mut trained.net,
-        &trained.assignments,
+        &trained.labels,
         &test_x,
         &test_y,
         |_| {},
@@ -93,7 +93,7 @@ fn learns_digits_from_a_few_hundred_images() {
     let corr = |fields: &[Vec<f32>]| -> Vec<f64> {
         fields
             .iter()
-            .zip(&trained.assignments)
+            .zip(&trained.labels.assignment)
             .map(|(w, &a)| correlation(w, &class_mean[a as usize]))
             .collect()
     };
