@@ -62,14 +62,7 @@ fn learns_digits_from_a_few_hundred_images() {
         ..Default::default()
     };
     let mut trained = train(&opts, &train_x, &train_y, |_| {}).unwrap();
-    let eval = evaluate(
-        &mut trained.net,
-        &trained.labels,
-        &test_x,
-        &test_y,
-        |_| {},
-    )
-    .unwrap();
+    let eval = evaluate(&mut trained.net, &trained.labels, &test_x, &test_y, |_| {}).unwrap();
     assert!(
         eval.accuracy > 0.4,
         "test accuracy {:.3} after 400 images (chance 0.1)",
