@@ -19,6 +19,27 @@ pub enum BenchCommand {
     /// Surrogate-gradient training and inference of a spiking network on MNIST:
     /// samples/s, time per layer, peak memory.
     Train(Box<crate::bench_train::BenchTrainArgs>),
+    /// COBAHH (Brette et al. 2007, benchmark 3): 4,000 Traub–Miles Hodgkin–Huxley
+    /// neurons with exponential conductances, p = 0.02 (examples/coba_hh.toml).
+    #[command(name = "coba_hh", alias = "coba-hh")]
+    CobaHh(CobaHhArgs),
+}
+
+/// Arguments of `spikelab bench coba_hh`.
+#[derive(Args, Debug)]
+pub struct CobaHhArgs {
+    /// Thread counts to run.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+    pub threads: Vec<usize>,
+    /// Simulated time per measurement (ms).
+    #[arg(long, default_value_t = 1000.0)]
+    pub duration_ms: f64,
+    /// Repetitions; the fastest is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Arguments of `spikelab bench coba`.
@@ -171,10 +192,68 @@ pub fn coba(args: &CobaArgs) -> Result<Vec<SimBenchResult>> {
     Ok(out)
 }
 
+/// The COBAHH model file, compiled in so the benchmark runs from any directory.
+const COBA_HH_TOML: &str = include_str!("../../../examples/coba_hh.toml");
+
+/// The COBAHH benchmark network (examples/coba_hh.toml) without monitors.
+pub fn coba_hh_network(duration_ms: f64, seed: u64) -> Result<NetworkSpec> {
+    let mut spec =
+        NetworkSpec::from_toml_str(COBA_HH_TOML, std::path::Path::new("examples/coba_hh.toml"))?;
+    spec.simulation.duration_ms = duration_ms;
+    spec.simulation.seed = seed;
+    spec.monitors.clear();
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// Runs `spikelab bench coba_hh`.
+pub fn coba_hh(args: &CobaHhArgs) -> Result<Vec<SimBenchResult>> {
+    println!(
+        "COBAHH benchmark (Brette et al. 2007 benchmark 3, Brian2 COBAHH.py): 4000 HH neurons, dt 0.1 ms, exponential Euler, {} ms simulated, best of {}",
+        args.duration_ms, args.repeat
+    );
+    let spec = coba_hh_network(args.duration_ms, args.seed)?;
+    let mut out: Vec<SimBenchResult> = Vec::new();
+    for &t in &args.threads {
+        let r = measure("coba_hh", &spec, t, args.repeat)?;
+        r.print();
+        if let Some(base) = out.first() {
+            println!(
+                "  speed-up {} → {} threads: {:.2}x",
+                base.threads,
+                r.threads,
+                base.wall_s / r.wall_s
+            );
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
 /// Runs a benchmark subcommand.
 pub fn run(cmd: &BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Coba(a) => coba(a).map(|_| ()),
         BenchCommand::Train(a) => crate::bench_train::bench_train(a).map(|_| ()),
+        BenchCommand::CobaHh(a) => coba_hh(a).map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coba_hh_benchmark_network_is_the_example_and_runs() {
+        let spec = coba_hh_network(10.0, 1).unwrap();
+        let sizes: Vec<usize> = spec.populations.iter().map(|p| p.size).collect();
+        assert_eq!(sizes, [3200, 800]);
+        assert!(spec.monitors.is_empty());
+        let r = measure("coba_hh", &spec, 2, 1).unwrap();
+        assert_eq!((r.neurons, r.threads), (4000, 2));
+        assert_eq!(r.neuron_updates, 4000 * 100);
+        // The initial conductances start the network at once (about 30 Hz).
+        assert!(r.spikes > 500, "{} spikes in 10 ms", r.spikes);
+        assert!(r.synaptic_events > 0);
     }
 }

@@ -145,7 +145,7 @@ fn write_eval(dir: &Path, ev: &Evaluation, what: &str) -> Result<()> {
     write_atomic(&dir.join("eval.json"), |w| {
         serde_json::to_writer_pretty(
             &mut *w,
-            &serde_json::json!({ "accuracy": ev.accuracy, "confusion": ev.confusion, "wall_s": ev.wall_s }),
+            &serde_json::json!({ "accuracy": ev.accuracy, "accuracy_proportion_weighted": ev.accuracy_weighted, "confusion": ev.confusion, "wall_s": ev.wall_s }),
         )?;
         Ok(())
     })
@@ -212,19 +212,16 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
     if args.test_examples > 0 {
         let test = load(&args.data, Split::Test, Some(args.test_examples))?;
         let b = bar(test.labels.len(), "test");
-        let ev = dc::evaluate(
-            &mut net,
-            &trained.assignments,
-            &test.images,
-            &test.labels,
-            |p| report(&b, p),
-        )?;
+        let ev = dc::evaluate(&mut net, &trained.labels, &test.images, &test.labels, |p| {
+            report(&b, p)
+        })?;
         b.finish();
         println!(
-            "test accuracy {:.2}% on {} images ({:.1} s)",
+            "test accuracy {:.2}% on {} images ({:.1} s); proportion-weighted vote {:.2}%",
             100.0 * ev.accuracy,
             test.labels.len(),
-            ev.wall_s
+            ev.wall_s,
+            100.0 * ev.accuracy_weighted
         );
         write_eval(
             &args.out,
@@ -241,22 +238,23 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
 
 /// Runs `spikelab eval stdp`.
 pub fn eval(args: &EvalStdpArgs) -> Result<()> {
-    let (mut net, _, _, assignments) = dc::load(&args.checkpoint)?;
-    let Some(assignments) = assignments else {
+    let (mut net, _, _, labels) = dc::load(&args.checkpoint)?;
+    let Some(labels) = labels else {
         bail!("{} holds no label assignments: training did not finish; run `spikelab train stdp` again to resume it", args.checkpoint.display());
     };
     let test = load(&args.data, Split::Test, args.examples)?;
     let b = bar(test.labels.len(), "test");
-    let ev = dc::evaluate(&mut net, &assignments, &test.images, &test.labels, |p| {
+    let ev = dc::evaluate(&mut net, &labels, &test.images, &test.labels, |p| {
         report(&b, p)
     })?;
     b.finish();
     println!(
-        "test accuracy {:.2}% on {} images ({:.1} s, {} neurons)",
+        "test accuracy {:.2}% on {} images ({:.1} s, {} neurons); proportion-weighted vote {:.2}%",
         100.0 * ev.accuracy,
         test.labels.len(),
         ev.wall_s,
-        net.config.n_neurons
+        net.config.n_neurons,
+        100.0 * ev.accuracy_weighted
     );
     std::fs::create_dir_all(&args.out)?;
     write_eval(

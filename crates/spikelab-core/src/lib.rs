@@ -51,9 +51,14 @@ pub mod prelude {
     pub use crate::network::{
         NetworkSpec, NeuronSpec, PopulationSpec, ProjectionSpec, SimulationSpec,
     };
+    pub use crate::neuron::adex::Adex;
+    pub use crate::neuron::escape_lif::EscapeLif;
+    pub use crate::neuron::hodgkin_huxley::HodgkinHuxley;
+    pub use crate::neuron::izhikevich::{Izhikevich, IzhikevichBlend, IzhikevichPreset};
     pub use crate::neuron::{iaf::Iaf, lif::Lif, Integration, NeuronModel, ResetMode};
     pub use crate::selection::NeuronSelection;
     pub use crate::source::{PoissonSource, SpikeGenerator};
-    pub use crate::synapse::ReceptorSpec;
+    pub use crate::synapse::stp::TsodyksMarkram;
+    pub use crate::synapse::{Kinetics, ReceptorPreset, ReceptorSpec};
     pub use crate::value::Value;
 }

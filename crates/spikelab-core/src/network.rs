@@ -7,9 +7,14 @@ use crate::connectivity::Connectivity;
 use crate::error::{check_positive, Error, Result};
 use crate::input::CurrentSpec;
 use crate::monitor::MonitorSpec;
+use crate::neuron::adex::{Adex, AdexModel};
+use crate::neuron::escape_lif::{EscapeLif, EscapeLifModel};
+use crate::neuron::hodgkin_huxley::{HodgkinHuxley, HodgkinHuxleyModel};
+use crate::neuron::izhikevich::{Izhikevich, IzhikevichModel};
 use crate::neuron::{iaf::Iaf, iaf::IafModel, lif::Lif, lif::LifModel, NeuronModel};
 use crate::plasticity::{NormalizationSpec, PlasticitySpec};
 use crate::source::{PoissonSource, SpikeGenerator};
+use crate::synapse::stp::TsodyksMarkram;
 use crate::synapse::{ReceptorKind, ReceptorSpec};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
@@ -61,6 +66,15 @@ pub enum NeuronSpec {
     /// Perfect integrate-and-fire ([`Iaf`]).
     #[serde(rename = "if")]
     If(Iaf),
+    /// Adaptive exponential integrate-and-fire ([`Adex`]).
+    Adex(Adex),
+    /// Izhikevich (2003) simple model ([`Izhikevich`]).
+    Izhikevich(Izhikevich),
+    /// Hodgkin–Huxley with Traub–Miles kinetics ([`HodgkinHuxley`]).
+    #[serde(rename = "hh")]
+    Hh(HodgkinHuxley),
+    /// Leaky integrate-and-fire with escape noise ([`EscapeLif`]).
+    EscapeLif(EscapeLif),
     /// Poisson spike source ([`PoissonSource`]).
     Poisson(PoissonSource),
     /// Explicit spike times ([`SpikeGenerator`]).
@@ -69,13 +83,18 @@ pub enum NeuronSpec {
 
 impl NeuronSpec {
     /// Model names accepted in model files.
-    pub const NAMES: &'static str = "lif, if, poisson, spike_generator";
+    pub const NAMES: &'static str =
+        "lif, if, adex, izhikevich, hh, escape_lif, poisson, spike_generator";
 
     /// The model as a trait object, or None for spike sources.
     pub fn neuron_model(&self) -> Option<Box<dyn NeuronModel>> {
         match self {
             NeuronSpec::Lif(m) => Some(Box::new(LifModel::new(m.clone()))),
             NeuronSpec::If(m) => Some(Box::new(IafModel::new(m.clone()))),
+            NeuronSpec::Adex(m) => Some(Box::new(AdexModel::new(m.clone()))),
+            NeuronSpec::Izhikevich(m) => Some(Box::new(IzhikevichModel::new(m.clone()))),
+            NeuronSpec::Hh(m) => Some(Box::new(HodgkinHuxleyModel::new(m.clone()))),
+            NeuronSpec::EscapeLif(m) => Some(Box::new(EscapeLifModel::new(m.clone()))),
             NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_) => None,
         }
     }
@@ -131,6 +150,9 @@ pub struct ProjectionSpec {
     /// Normalisation of each target's incoming weights (`[projection.normalization]`).
     #[serde(default)]
     pub normalization: Option<NormalizationSpec>,
+    /// Tsodyks–Markram short-term plasticity of every synapse of the projection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp: Option<TsodyksMarkram>,
 }
 
 impl ProjectionSpec {
@@ -152,6 +174,7 @@ impl ProjectionSpec {
             delay_ms: None,
             plasticity: None,
             normalization: None,
+            stp: None,
         }
     }
     /// Makes the projection plastic.
@@ -168,6 +191,11 @@ impl ProjectionSpec {
     /// Sets the delay.
     pub fn with_delay_ms(mut self, delay: impl Into<Value>) -> Self {
         self.delay_ms = Some(delay.into());
+        self
+    }
+    /// Adds Tsodyks–Markram short-term plasticity.
+    pub fn with_stp(mut self, stp: TsodyksMarkram) -> Self {
+        self.stp = Some(stp);
         self
     }
     /// Sets the name.
@@ -365,13 +393,21 @@ impl NetworkSpec {
                         .iter()
                         .any(|r| r.kind == ReceptorKind::Conductance);
                     m.prepare(&format!("{f}.neuron"), dt, has_g)?;
+                    let mut known: Vec<String> =
+                        m.state_names().iter().map(|s| s.to_string()).collect();
+                    known.extend(
+                        p.receptors
+                            .iter()
+                            .filter(|r| r.kind != ReceptorKind::Delta)
+                            .map(|r| format!("g_{}", r.name)),
+                    );
                     for var in p.initial.keys() {
-                        if !m.state_names().contains(&var.as_str()) {
+                        if !known.contains(var) {
                             return Err(Error::UnknownName {
                                 kind: "state variable",
                                 name: var.clone(),
                                 field: format!("{f}.initial"),
-                                known: m.state_names().iter().map(|s| s.to_string()).collect(),
+                                known,
                             });
                         }
                     }
@@ -440,6 +476,9 @@ impl NetworkSpec {
                 si == ti,
             )?;
             pr.weight.validate(&format!("{f}.weight"))?;
+            if let Some(stp) = &pr.stp {
+                stp.validate(&format!("{f}.stp"))?;
+            }
             if receptor.kind == ReceptorKind::Conductance && pr.weight.range().0 < 0.0 {
                 return Err(Error::field(
                     format!("{f}.weight"),

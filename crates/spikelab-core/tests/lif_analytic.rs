@@ -192,15 +192,6 @@ fn euler_converges_to_the_exact_solution_at_first_order() {
             "error ratio {r} (errors {e1} {e2} {e3})"
         );
     }
-    // RK4 of the membrane (input held per step) beats Euler at the same dt.
-    let (t, v) = psp_trace(Integration::Rk4, 0.1);
-    let e_rk4 = t
-        .iter()
-        .zip(&v)
-        .filter(|(&tk, _)| tk > 0.0)
-        .map(|(&tk, &vk)| (vk as f64 - psp(5.0, 3.0, 10.0, tk)).abs())
-        .fold(0.0, f64::max);
-    assert!(e_rk4 < e2, "rk4 {e_rk4} vs euler {e2}");
 }
 
 #[test]

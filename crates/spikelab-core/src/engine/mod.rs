@@ -14,6 +14,7 @@ use crate::monitor::{MonitorSpec, RateRecord, Recordings, SpikeRecord, StateReco
 use crate::network::{NetworkSpec, NeuronSpec};
 use crate::rng::{self, Domain};
 use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk, SpikeGenerator};
+use crate::synapse::stp::StpState;
 use crate::synapse::{DriveBuffers, Receptor, ReceptorKind};
 use crate::value::Value;
 use exchange::{SpikeExchange, SpinBarrier};
@@ -266,7 +267,7 @@ impl Simulator {
                     info.state_names = model.state_names().iter().map(|s| s.to_string()).collect();
                     let defaults = model.default_initial_state();
                     // Initial state of the whole population, one stream per variable.
-                    let init: Vec<Vec<f32>> = model
+                    let mut init: Vec<Vec<f32>> = model
                         .state_names()
                         .iter()
                         .enumerate()
@@ -281,10 +282,43 @@ impl Simulator {
                             v.sample_vec(p.size, &mut rng)
                         })
                         .collect();
+                    let given: Vec<bool> = model
+                        .state_names()
+                        .iter()
+                        .map(|name| p.initial.contains_key(*name))
+                        .collect();
+                    model.complete_initial_state(
+                        &mut init,
+                        &given,
+                        &mut rng::stream(seed, Domain::InitialState, &[pi as u64, 1 << 32]),
+                    );
+                    // Initial receptor outputs (`g_<name>` in `initial`), else zero.
+                    let receptor_init: Vec<Option<Vec<f32>>> = p
+                        .receptors
+                        .iter()
+                        .enumerate()
+                        .map(|(ri, r)| {
+                            p.initial.get(&format!("g_{}", r.name)).map(|v| {
+                                let mut rng = rng::stream(
+                                    seed,
+                                    Domain::InitialState,
+                                    &[pi as u64, (1 << 33) + ri as u64],
+                                );
+                                v.sample_vec(p.size, &mut rng)
+                            })
+                        })
+                        .collect();
                     let receptors: Vec<Receptor> = p
                         .receptors
                         .iter()
-                        .map(|r| Receptor::prepare(r, dt, model.exact_membrane_tau_ms()))
+                        .map(|r| {
+                            Receptor::prepare(
+                                r,
+                                dt,
+                                model.exact_membrane_tau_ms(),
+                                model.forward_euler(),
+                            )
+                        })
                         .collect();
                     for k in 0..n_parts {
                         let (lo, hi) = (b[k], b[k + 1]);
@@ -321,10 +355,18 @@ impl Simulator {
                             initial: init.iter().map(|v| v[lo..hi].to_vec()).collect(),
                             receptors: receptors
                                 .iter()
-                                .map(|r| ReceptorChunk {
-                                    receptor: r.clone(),
-                                    state: vec![0.0; n * r.state_len()],
-                                    ring: RingBuffer::new(n, max_delay[pi]),
+                                .zip(&receptor_init)
+                                .map(|(r, init)| {
+                                    let mut state = vec![0.0; n * r.state_len()];
+                                    if let Some(g) = init {
+                                        state[..n].copy_from_slice(&g[lo..hi]);
+                                    }
+                                    ReceptorChunk {
+                                        receptor: r.clone(),
+                                        initial: state.clone(),
+                                        state,
+                                        ring: RingBuffer::new(n, max_delay[pi]),
+                                    }
                                 })
                                 .collect(),
                             drive: DriveBuffers::new(n, has_g, has_jump),
@@ -407,6 +449,10 @@ impl Simulator {
                         n.every_ms
                             .map(|e| (n.total as f32, ((e / dt).round() as u64).max(1)))
                     }),
+                    stp: p
+                        .stp
+                        .as_ref()
+                        .map(|s| StpState::new(s, spec.populations[si].size, dt)),
                 });
             }
         }
@@ -1007,8 +1053,9 @@ impl Simulator {
         }
     }
 
-    /// Returns every neuron to its initial state, empties ring buffers and receptor
-    /// states and the spike list, and sets the clock back to step 0. Synaptic weights,
+    /// Returns every neuron and receptor to its initial state, empties ring buffers
+    /// and the spike list, makes short-term plasticity fully recovered again, and sets
+    /// the clock back to step 0. Synaptic weights,
     /// recordings and counters are kept. Random streams continue (they are not
     /// rewound), so a reset run is a new sample, still reproducible from the seed.
     pub fn reset(&mut self) {
@@ -1019,7 +1066,7 @@ impl Simulator {
                         s.copy_from_slice(init);
                     }
                     for r in &mut nc.receptors {
-                        r.state.fill(0.0);
+                        r.state.copy_from_slice(&r.initial);
                         r.ring.clear();
                     }
                 }
@@ -1027,6 +1074,11 @@ impl Simulator {
                     ChunkKind::Source(SourceChunk::Poisson(p)) => p.restart(0),
                     ChunkKind::Source(SourceChunk::Generator(g)) => g.rewind(),
                     ChunkKind::Neuron(_) => {}
+                }
+            }
+            for proj in &mut part.projections {
+                if let Some(stp) = &mut proj.stp {
+                    stp.reset();
                 }
             }
         }

@@ -12,6 +12,7 @@ use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
 use crate::rng::Stream;
 use crate::source::SourceChunk;
+use crate::synapse::stp::StpState;
 use crate::synapse::{DriveBuffers, Receptor};
 
 /// One receptor of a neuron chunk: its state and ring buffer.
@@ -19,6 +20,8 @@ use crate::synapse::{DriveBuffers, Receptor};
 pub(crate) struct ReceptorChunk {
     pub receptor: Receptor,
     pub state: Vec<f32>,
+    /// Initial state, restored by `Simulator::reset`.
+    pub initial: Vec<f32>,
     pub ring: RingBuffer,
 }
 
@@ -78,6 +81,8 @@ pub(crate) struct ProjChunk {
     pub pending_reward: f32,
     /// Periodic normalisation: total and interval in steps.
     pub normalize_every: Option<(f32, u64)>,
+    /// Short-term plasticity state of the source neurons (this partition's copy).
+    pub stp: Option<StpState>,
 }
 
 /// See the module docs.
@@ -121,7 +126,6 @@ impl Partition {
         }
     }
 
-    #[inline(never)]
     fn deliver(&mut self, ex: &SpikeExchange, emit_step: u64, parity: usize) {
         let n_parts = self.bounds.first().map_or(1, |b| b.len() - 1);
         let step = emit_step + 1;
@@ -149,9 +153,14 @@ impl Partition {
                     continue;
                 }
                 let offset = self.bounds[proj.source][part] as u32;
-                self.events += match &mut proj.plastic {
-                    Some(pl) => pl.enqueue(&proj.table, spikes, offset, emit_step),
-                    None => proj.table.deliver(spikes, offset, emit_step, ring),
+                self.events += match (&mut proj.plastic, &mut proj.stp) {
+                    (Some(pl), _) => pl.enqueue(&proj.table, spikes, offset, emit_step),
+                    (None, Some(stp)) => {
+                        let factors = stp.on_spikes(spikes, offset, emit_step);
+                        proj.table
+                            .deliver(spikes, offset, Some(factors), emit_step, ring)
+                    }
+                    (None, None) => proj.table.deliver(spikes, offset, None, emit_step, ring),
                 };
             }
             if let Some(pl) = &mut proj.plastic {
@@ -195,12 +204,12 @@ impl Partition {
 }
 
 impl NeuronChunk {
-    #[inline(never)]
     fn update(&mut self, step: u64, dt_ms: f64, spikes: &mut Vec<u32>) {
         self.drive.clear();
+        let v = &self.state[0];
         for r in &mut self.receptors {
             let slot = r.ring.slot_mut(step);
-            r.receptor.step(&mut r.state, slot, &mut self.drive);
+            r.receptor.step(&mut r.state, slot, v, &mut self.drive);
         }
         for c in &mut self.currents {
             c.apply(step, &mut self.drive.current);

@@ -191,24 +191,29 @@ impl SynapseTable {
     }
 
     /// Adds the weights of the rows of `spikes` (source indices `offset + s`, emitted
-    /// at `emit_step`) into `ring`; returns the number of synaptic events.
+    /// at `emit_step`) into `ring`, each spike's weights multiplied by `scale[i]` when
+    /// given (short-term plasticity); returns the number of synaptic events.
     #[inline]
     pub fn deliver(
         &self,
         spikes: &[u32],
         offset: u32,
+        scale: Option<&[f32]>,
         emit_step: u64,
         ring: &mut RingBuffer,
     ) -> u64 {
         let mut events = 0u64;
-        for &s in spikes {
+        for (i, &s) in spikes.iter().enumerate() {
             let s = (s + offset) as usize;
             events += (self.row_ptr[s + 1] - self.row_ptr[s]) as u64;
+            let f = scale.map(|x| x[i]);
             self.for_each_group(s, |g, d| {
                 let slot = ring.slot_mut(emit_step + d as u64);
                 let r = self.group_range(g);
-                for (&t, &w) in self.target[r.clone()].iter().zip(&self.weight[r]) {
-                    slot[t as usize] += w;
+                let pairs = self.target[r.clone()].iter().zip(&self.weight[r]);
+                match f {
+                    None => pairs.for_each(|(&t, &w)| slot[t as usize] += w),
+                    Some(f) => pairs.for_each(|(&t, &w)| slot[t as usize] += w * f),
                 }
             });
         }
@@ -285,7 +290,7 @@ mod tests {
         assert_eq!(t.row_in_target_order(0), vec![0, 1]);
         let mut ring = RingBuffer::new(4, t.max_delay());
         assert_eq!(ring.slots(), 4);
-        let ev = t.deliver(&[0, 1], 0, 10, &mut ring);
+        let ev = t.deliver(&[0, 1], 0, None, 10, &mut ring);
         assert_eq!(ev, 3);
         assert_eq!(ring.slot_mut(11), &[0.0, 4.0, 0.0, 0.0]);
         assert_eq!(ring.slot_mut(12), &[2.0, 0.0, 0.0, 0.0]);

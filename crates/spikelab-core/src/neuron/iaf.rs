@@ -87,6 +87,9 @@ impl NeuronModel for IafModel {
     fn default_initial_state(&self) -> Vec<f64> {
         vec![self.params.v_reset_mv, 0.0]
     }
+    fn forward_euler(&self) -> bool {
+        self.prepared.2
+    }
     fn prepare(&mut self, field: &str, dt_ms: f64, _has_conductance: bool) -> Result<()> {
         check_positive(&format!("{field}.c_m_pf"), self.params.c_m_pf)?;
         check_finite(&format!("{field}.v_reset_mv"), self.params.v_reset_mv)?;

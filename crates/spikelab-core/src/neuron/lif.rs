@@ -228,6 +228,9 @@ impl NeuronModel for LifModel {
         }
         s
     }
+    fn forward_euler(&self) -> bool {
+        self.prepared.method == Method::Euler
+    }
     fn exact_membrane_tau_ms(&self) -> Option<f64> {
         (self.prepared.method == Method::Exact).then_some(self.params.tau_m_ms)
     }

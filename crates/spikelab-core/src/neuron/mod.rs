@@ -7,8 +7,12 @@
 //! exactly receive exponential currents pre-scaled so that the result is exact (see
 //! [`crate::synapse`]).
 
+pub mod adex;
 pub mod discrete;
+pub mod escape_lif;
+pub mod hodgkin_huxley;
 pub mod iaf;
+pub mod izhikevich;
 pub mod lif;
 
 use crate::error::Result;
@@ -83,11 +87,26 @@ pub trait NeuronModel: Send + Sync + Debug {
         None
     }
 
+    /// Whether the model integrates with forward Euler; its receptors then decay with
+    /// forward Euler too (`g ← g·(1 − dt/τ)`), so the whole population is the
+    /// forward-Euler discretisation of its ODE system, as Brian does for `euler`.
+    fn forward_euler(&self) -> bool {
+        false
+    }
+
     /// Whether the model draws random numbers (then `UpdateContext::rng` has one
     /// stream per neuron).
     fn uses_rng(&self) -> bool {
         false
     }
+
+    /// Completes the initial state of a whole population once the defaults and the
+    /// model file's `initial` values are in; `given[k]` tells whether variable `k` was
+    /// set by the model file. Models override this to derive values (Izhikevich:
+    /// `u = b·v` and heterogeneous parameters; Hodgkin–Huxley: gates at their steady
+    /// state). `rng` is a stream keyed by (seed, population), so the result does not
+    /// depend on the number of threads.
+    fn complete_initial_state(&self, _state: &mut [Vec<f32>], _given: &[bool], _rng: &mut Stream) {}
 
     /// Validates the parameters (`field` is the prefix for error messages) and
     /// precomputes propagators for time step `dt_ms`. `has_conductance` tells whether

@@ -359,9 +359,20 @@ impl DiehlCook {
     }
 }
 
+/// What each excitatory neuron stands for, learned from responses to labelled images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Labels {
+    /// The class each neuron responds to most on average (0 for silent neurons).
+    pub assignment: Vec<u8>,
+    /// `proportion[c][j]`: neuron j's mean response to class c over the sum of its
+    /// mean responses to all classes.
+    pub proportion: Vec<Vec<f32>>,
+}
+
 /// Per-neuron labels from responses: each neuron takes the class for which its mean
-/// response is highest (neurons that never fired get label 0 and a zero score).
-pub fn assign_labels(responses: &[Vec<u32>], labels: &[u8], n_classes: usize) -> Vec<u8> {
+/// response is highest (neurons that never fired get class 0), and its response
+/// proportions per class are kept for proportion-weighted voting.
+pub fn assign_labels(responses: &[Vec<u32>], labels: &[u8], n_classes: usize) -> Labels {
     let n = responses.first().map_or(0, |r| r.len());
     let mut sums = vec![vec![0.0f64; n]; n_classes];
     let mut per_class = vec![0usize; n_classes];
@@ -371,37 +382,95 @@ pub fn assign_labels(responses: &[Vec<u32>], labels: &[u8], n_classes: usize) ->
             *s += c as f64;
         }
     }
-    (0..n)
+    let means: Vec<Vec<f64>> = (0..n_classes)
+        .map(|c| {
+            sums[c]
+                .iter()
+                .map(|&s| {
+                    if per_class[c] > 0 {
+                        s / per_class[c] as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let assignment = (0..n)
         .map(|j| {
             let mut best = (0usize, -1.0f64);
-            for c in 0..n_classes {
-                if per_class[c] > 0 {
-                    let mean = sums[c][j] / per_class[c] as f64;
-                    if mean > best.1 {
-                        best = (c, mean);
-                    }
+            for (c, m) in means.iter().enumerate() {
+                if per_class[c] > 0 && m[j] > best.1 {
+                    best = (c, m[j]);
                 }
             }
             best.0 as u8
         })
-        .collect()
+        .collect();
+    let proportion = (0..n_classes)
+        .map(|c| {
+            (0..n)
+                .map(|j| {
+                    let total: f64 = means.iter().map(|m| m[j]).sum();
+                    if total > 0.0 {
+                        (means[c][j] / total) as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Labels {
+        assignment,
+        proportion,
+    }
 }
 
-/// The class whose assigned neurons fired most on average (ties: lowest class).
-pub fn classify(counts: &[u32], assignments: &[u8], n_classes: usize) -> u8 {
+/// The class whose assigned neurons fired most on average (Diehl & Cook 2015; ties go
+/// to the lowest class).
+pub fn classify(counts: &[u32], labels: &Labels) -> u8 {
+    let n_classes = labels.proportion.len();
     let mut sum = vec![0.0f64; n_classes];
     let mut num = vec![0usize; n_classes];
-    for (&c, &a) in counts.iter().zip(assignments) {
+    for (&c, &a) in counts.iter().zip(&labels.assignment) {
         sum[a as usize] += c as f64;
         num[a as usize] += 1;
     }
-    let mut best = (0usize, -1.0);
-    for c in 0..n_classes {
+    argmax((0..n_classes).map(|c| {
         if num[c] > 0 {
-            let r = sum[c] / num[c] as f64;
-            if r > best.1 {
-                best = (c, r);
-            }
+            sum[c] / num[c] as f64
+        } else {
+            -1.0
+        }
+    }))
+}
+
+/// Proportion-weighted vote (as BindsNET's `proportion_weighting`): each neuron's
+/// spikes count for its assigned class, weighted by the share of its response that
+/// class receives, averaged over the class's neurons.
+pub fn classify_weighted(counts: &[u32], labels: &Labels) -> u8 {
+    let n_classes = labels.proportion.len();
+    let mut sum = vec![0.0f64; n_classes];
+    let mut num = vec![0usize; n_classes];
+    for (j, (&c, &a)) in counts.iter().zip(&labels.assignment).enumerate() {
+        sum[a as usize] += c as f64 * labels.proportion[a as usize][j] as f64;
+        num[a as usize] += 1;
+    }
+    argmax((0..n_classes).map(|c| {
+        if num[c] > 0 {
+            sum[c] / num[c] as f64
+        } else {
+            -1.0
+        }
+    }))
+}
+
+fn argmax(scores: impl Iterator<Item = f64>) -> u8 {
+    let mut best = (0usize, f64::NEG_INFINITY);
+    for (c, s) in scores.enumerate() {
+        if s > best.1 {
+            best = (c, s);
         }
     }
     best.0 as u8
@@ -416,9 +485,12 @@ mod tests {
         let responses = vec![vec![5, 0, 1], vec![4, 1, 0], vec![0, 3, 0], vec![1, 0, 6]];
         let labels = vec![0, 0, 1, 2];
         let a = assign_labels(&responses, &labels, 3);
-        assert_eq!(a, vec![0, 1, 2]);
-        assert_eq!(classify(&[9, 0, 1], &a, 3), 0);
-        assert_eq!(classify(&[0, 0, 1], &a, 3), 2);
+        assert_eq!(a.assignment, vec![0, 1, 2]);
+        assert_eq!(classify(&[9, 0, 1], &a), 0);
+        assert_eq!(classify(&[0, 0, 1], &a), 2);
+        // Neuron 0 answers class 0 with 4.5 of its 4.5 + 0 + 1 spikes.
+        assert!((a.proportion[0][0] - 4.5 / 5.5).abs() < 1e-6);
+        assert_eq!(classify_weighted(&[9, 0, 1], &a), 0);
     }
 
     #[test]

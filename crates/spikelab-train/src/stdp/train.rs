@@ -5,7 +5,8 @@
 //! classifies by the mean response of each class's neurons.
 
 use super::diehl_cook::{
-    assign_labels, classify, DiehlCook, DiehlCookConfig, DiehlCookError, Result, PIXELS,
+    assign_labels, classify, classify_weighted, DiehlCook, DiehlCookConfig, DiehlCookError, Labels,
+    Result, PIXELS,
 };
 use crate::checkpoint::Checkpoint;
 use std::collections::VecDeque;
@@ -82,8 +83,8 @@ pub struct Progress {
 pub struct Trained {
     /// The network, learning frozen.
     pub net: DiehlCook,
-    /// Label of each excitatory neuron.
-    pub assignments: Vec<u8>,
+    /// What each excitatory neuron stands for.
+    pub labels: Labels,
     /// Wall time of the learning phase (s), this session only.
     pub train_s: f64,
     /// Examples learned in this session (less than the total when resumed).
@@ -93,8 +94,11 @@ pub struct Trained {
 /// Result of an evaluation.
 #[derive(Clone, Debug)]
 pub struct Evaluation {
-    /// Fraction classified correctly.
+    /// Fraction classified correctly (Diehl & Cook's vote: the class whose neurons
+    /// respond most on average).
     pub accuracy: f64,
+    /// Fraction classified correctly by the proportion-weighted vote.
+    pub accuracy_weighted: f64,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<u32>>,
     /// Wall time (s).
@@ -127,7 +131,7 @@ fn save(
     path: &Path,
     epoch: usize,
     next: usize,
-    assignments: Option<&[u8]>,
+    labels: Option<&Labels>,
 ) -> Result<()> {
     let mut ck = Checkpoint::default();
     net.save_state(&mut ck)?;
@@ -137,11 +141,17 @@ fn save(
         .insert("config".into(), config_json(&net.config));
     ck.metadata.insert("epoch".into(), epoch.to_string());
     ck.metadata.insert("next_example".into(), next.to_string());
-    if let Some(a) = assignments {
+    if let Some(l) = labels {
+        let n = l.assignment.len();
         ck.put(
             "assignments",
-            &[a.len()],
-            a.iter().map(|&x| x as f32).collect(),
+            &[n],
+            l.assignment.iter().map(|&x| x as f32).collect(),
+        );
+        ck.put(
+            "proportions",
+            &[CLASSES, n],
+            l.proportion.iter().flatten().copied().collect(),
         );
     }
     ck.save(path)?;
@@ -149,8 +159,8 @@ fn save(
 }
 
 /// Loads a network saved by training; returns it with (epoch, next example) and the
-/// label assignments if training had finished.
-pub fn load(path: &Path) -> Result<(DiehlCook, usize, usize, Option<Vec<u8>>)> {
+/// neurons' labels if training had finished.
+pub fn load(path: &Path) -> Result<(DiehlCook, usize, usize, Option<Labels>)> {
     let ck = Checkpoint::load(path)?;
     let bad = |m: &str| DiehlCookError::Invalid(format!("{}: {m}", path.display()));
     if ck.metadata.get("recipe").map(String::as_str) != Some("diehl_cook_2015") {
@@ -168,16 +178,27 @@ pub fn load(path: &Path) -> Result<(DiehlCook, usize, usize, Option<Vec<u8>>)> {
     let (epoch, next) = (num("epoch")?, num("next_example")?);
     let mut net = DiehlCook::new(config)?;
     net.load_state(&ck, path)?;
-    let assignments = match ck.tensors.get("assignments") {
-        Some(_) => Some(
-            ck.get("assignments", &[net.config.n_neurons], path)?
+    let n = net.config.n_neurons;
+    let labels = match ck.tensors.get("assignments") {
+        Some(_) => {
+            let assignment: Vec<u8> = ck
+                .get("assignments", &[n], path)?
                 .iter()
                 .map(|&x| x as u8)
-                .collect(),
-        ),
+                .collect();
+            if assignment.iter().any(|&a| a as usize >= CLASSES) {
+                return Err(bad("assignments hold a class outside 0-9"));
+            }
+            let p = ck.get("proportions", &[CLASSES, n], path)?;
+            let proportion = p.chunks(n).map(|c| c.to_vec()).collect();
+            Some(Labels {
+                assignment,
+                proportion,
+            })
+        }
         None => None,
     };
-    Ok((net, epoch, next, assignments))
+    Ok((net, epoch, next, labels))
 }
 
 /// Runs the protocol. With a checkpoint file that exists and holds the same
@@ -213,7 +234,7 @@ pub fn train(
     let total = per_epoch * opts.epochs;
     let start = Instant::now();
     let mut window: VecDeque<(Vec<u32>, u8)> = VecDeque::new();
-    let mut assignments: Option<Vec<u8>> = None;
+    let mut assignments: Option<Labels> = None;
     let (mut correct, mut judged, mut spikes, mut shown) = (0usize, 0usize, 0u64, 0usize);
     let first_done = epoch * per_epoch + next;
     while epoch < opts.epochs {
@@ -223,7 +244,7 @@ pub fn train(
             let p = net.present(&images[i * PIXELS..(i + 1) * PIXELS], key)?;
             if let Some(a) = &assignments {
                 judged += 1;
-                correct += usize::from(classify(&p.counts, a, CLASSES) == labels[i]);
+                correct += usize::from(classify(&p.counts, a) == labels[i]);
             }
             spikes += p.counts.iter().map(|&c| c as u64).sum::<u64>();
             shown += 1;
@@ -283,13 +304,13 @@ pub fn train(
             elapsed_s: start.elapsed().as_secs_f64(),
         });
     }
-    let assignments = assign_labels(&responses, &labels[..n_assign], CLASSES);
+    let assigned = assign_labels(&responses, &labels[..n_assign], CLASSES);
     if let Some(path) = &opts.checkpoint {
-        save(&net, path, epoch, 0, Some(&assignments))?;
+        save(&net, path, epoch, 0, Some(&assigned))?;
     }
     Ok(Trained {
         net,
-        assignments,
+        labels: assigned,
         train_s,
         trained_examples: total - first_done.min(total),
     })
@@ -298,7 +319,7 @@ pub fn train(
 /// Classifies `images` with learning frozen.
 pub fn evaluate(
     net: &mut DiehlCook,
-    assignments: &[u8],
+    neurons: &Labels,
     images: &[u8],
     labels: &[u8],
     mut on_progress: impl FnMut(&Progress),
@@ -307,15 +328,16 @@ pub fn evaluate(
     net.set_learning(false)?;
     let start = Instant::now();
     let mut confusion = vec![vec![0u32; CLASSES]; CLASSES];
-    let (mut correct, mut spikes) = (0usize, 0u64);
+    let (mut correct, mut correct_weighted, mut spikes) = (0usize, 0usize, 0u64);
     for i in 0..n {
         let p = net.present(
             &images[i * PIXELS..(i + 1) * PIXELS],
             (1u64 << 41) + i as u64,
         )?;
-        let pred = classify(&p.counts, assignments, CLASSES);
+        let pred = classify(&p.counts, neurons);
         confusion[labels[i] as usize][pred as usize] += 1;
         correct += usize::from(pred == labels[i]);
+        correct_weighted += usize::from(classify_weighted(&p.counts, neurons) == labels[i]);
         spikes += p.counts.iter().map(|&c| c as u64).sum::<u64>();
         on_progress(&Progress {
             phase: Phase::Test,
@@ -329,6 +351,7 @@ pub fn evaluate(
     }
     Ok(Evaluation {
         accuracy: correct as f64 / n.max(1) as f64,
+        accuracy_weighted: correct_weighted as f64 / n.max(1) as f64,
         confusion,
         wall_s: start.elapsed().as_secs_f64(),
     })
