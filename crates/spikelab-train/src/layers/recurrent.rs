@@ -239,7 +239,12 @@ impl Layer for RecurrentLif {
             self.spikes = s.count();
             Activation::Spikes(s)
         };
-        self.cache = pass.record.then_some((h, x_static.is_some()));
+        if pass.record {
+            self.cache = Some((h, x_static.is_some()));
+        } else {
+            self.cache = None;
+            crate::pool::give(h);
+        }
         out
     }
 

@@ -171,6 +171,14 @@ struct Cache {
     was_static: bool,
 }
 
+impl Drop for Cache {
+    /// The stored membranes (tens of megabytes) go back to the buffer pool.
+    fn drop(&mut self) {
+        crate::pool::give(std::mem::take(&mut self.h));
+        crate::pool::give(std::mem::take(&mut self.theta_t));
+    }
+}
+
 /// Where a forward pass writes spikes.
 enum Sink<'a> {
     Bits(&'a mut [u64]),
@@ -318,7 +326,7 @@ impl Spiking {
             .flat_map(|dy| (0..g.k).map(move |dx| dy * g.w_in + dx))
             .collect();
         let theta_t = std::mem::take(&mut cache.theta_t);
-        let mut h = cache.h;
+        let mut h = std::mem::take(&mut cache.h);
         let partials: Vec<(Vec<f32>, Vec<f32>)> = h
             .par_chunks_mut(chunk)
             .zip(pooled.data.par_chunks(steps * pl))
@@ -659,11 +667,19 @@ impl Layer for Spiking {
             self.spikes = s.count();
             Activation::Spikes(s)
         };
-        self.cache = pass.record.then_some(Cache {
-            h,
-            theta_t,
-            was_static: x_static.is_some(),
-        });
+        if pass.record {
+            self.cache = Some(Cache {
+                h,
+                theta_t,
+                was_static: x_static.is_some(),
+            });
+        } else {
+            // Inference: the membranes go back to the pool for the next batch (a fresh
+            // allocation would page-fault on every write).
+            self.cache = None;
+            crate::pool::give(h);
+            crate::pool::give(theta_t);
+        }
         out
     }
 
