@@ -1,0 +1,762 @@
+//! ANN→SNN conversion (Diehl et al. 2015; Rueckauer et al. 2017): a ReLU network
+//! trained with the same layer code (`spikelab train ann`) becomes a spiking network
+//! of integrate-and-fire neurons whose firing rates approximate the ANN's activations.
+//!
+//! ## Steps
+//!
+//! 1. **Batch-norm folding.** A batch norm right after a linear or conv layer is folded
+//!    into it: `W' = W·γ/√(σ²+ε)`, `b' = (b − μ)·γ/√(σ²+ε) + β` per output channel
+//!    (running statistics). Dropout is dropped (the identity at inference).
+//! 2. **Activation statistics.** The folded ANN runs on calibration samples (the first
+//!    `calibration_samples` of the training set) and records, for every ReLU layer and
+//!    the output layer, the maximum and a 65,536-bin histogram of the non-zero
+//!    activations (two passes; counts are integers, so the result does not depend on
+//!    the number of threads).
+//! 3. **Normalisation.** Each layer `l` gets a scale `λ_l`: the maximum activation
+//!    (data-based normalisation, Diehl et al. 2015) or the `p`-th percentile of its
+//!    non-zero activations (robust normalisation, Rueckauer et al. 2017; p = 99.9 by
+//!    default). The input scale `λ_0` is 1 (pixel intensities in [0, 1]). Then either
+//!    the weights are normalised (`W'_l = W_l·λ_{l−1}/λ_l`, `b'_l = b_l/λ_l`, threshold
+//!    1) or, equivalently for IF neurons, the thresholds are balanced layer by layer
+//!    (`W'_l = W_l·λ_{l−1}`, `b'_l = b_l`, threshold `λ_l`). Either way a spike of layer
+//!    `l` stands for an activation of `λ_l` and the firing rate per step approximates
+//!    `a_l/λ_l`, clipped at 1.
+//! 4. **Spiking network.** Every ReLU becomes a layer of IF neurons with reset by
+//!    subtraction (no information lost at the reset); biases stay biases, which the
+//!    trainer adds at every step: a constant input current (and on the engine, a bias
+//!    generator firing every step). Average pooling stays average pooling of spikes
+//!    (a linear map of rates). The output layer is a non-leaky integrator (a readout
+//!    with β = 1, the membrane sums the logits' input current; default) or IF neurons
+//!    whose spike counts decide.
+//! 5. **Max pooling** has no exact rate equivalent. [`MaxPoolMode::Spikes`] keeps it as
+//!    max pooling of the spikes at each step (an OR of the window: the rate is at least
+//!    the largest input rate, so it over-estimates); [`MaxPoolMode::Avg`] replaces it by
+//!    average pooling (exact only for an ANN trained with average pooling). The
+//!    recommended route is to train the ANN with average pooling (`AP2`).
+//!
+//! Inputs are analog by default: the pixel intensities are a constant current into the
+//! first layer at every step (`Encoding::Direct`, as Rueckauer et al.); rate coding
+//! (Bernoulli spikes) is an option. The converted network is an ordinary
+//! [`Network`] of the trainer: it evaluates with the trainer, exports to the engine
+//! ([`crate::export`]), and fine-tunes with surrogate gradients (hybrid training,
+//! [`hybrid_spec`]).
+
+use crate::data::Dataset;
+use crate::encode::{encode, Encoding};
+use crate::layers::spiking::{Learn, SpikingSpec};
+use crate::layers::Pass;
+use crate::network::{LayerSpec, NetSpec, Network};
+use crate::tensor::Activation;
+use serde::{Deserialize, Serialize};
+use spikelab_core::error::{Error, Result};
+use spikelab_core::neuron::discrete::DiscreteReset;
+
+/// How the scale `λ` of a layer is taken from its activations.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Normalization {
+    /// The largest activation (Diehl et al. 2015).
+    Max,
+    /// The `p`-th percentile of the non-zero activations (Rueckauer et al. 2017).
+    Percentile {
+        /// Percentile in (0, 100].
+        p: f64,
+    },
+}
+
+impl Normalization {
+    /// Names accepted on the command line.
+    pub const NAMES: &'static str = "max, p<percentile> (e.g. p99.9)";
+
+    /// Parses `max` or `p99.9`.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "max" {
+            return Ok(Normalization::Max);
+        }
+        let bad = || {
+            Error::field(
+                "norm",
+                format!("unknown normalisation `{s}`; known: {}", Self::NAMES),
+            )
+        };
+        let p: f64 = s.strip_prefix('p').ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        let n = Normalization::Percentile { p };
+        n.validate()?;
+        Ok(n)
+    }
+
+    /// Checks the percentile.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Normalization::Percentile { p } if !(p > 0.0 && p <= 100.0) => Err(Error::field(
+                "norm",
+                format!("the percentile must be in (0, 100] (got {p})"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the normalisation goes (the two are the same network for IF neurons).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleMode {
+    /// Weights and biases divided by `λ_l` (times `λ_{l−1}`), thresholds 1.
+    #[default]
+    Weights,
+    /// Weights times `λ_{l−1}`, thresholds `λ_l` (layer-wise threshold balancing).
+    Thresholds,
+}
+
+impl ScaleMode {
+    /// Parses `weights` or `thresholds`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "weights" => Ok(ScaleMode::Weights),
+            "thresholds" => Ok(ScaleMode::Thresholds),
+            _ => Err(Error::field(
+                "scale",
+                format!("unknown scale mode `{s}`; known: weights, thresholds"),
+            )),
+        }
+    }
+}
+
+/// What becomes of max pooling (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxPoolMode {
+    /// Max pooling of the spikes at every step (an OR of the window).
+    #[default]
+    Spikes,
+    /// Average pooling instead.
+    Avg,
+}
+
+impl MaxPoolMode {
+    /// Parses `spikes` or `avg`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "spikes" | "or" => Ok(MaxPoolMode::Spikes),
+            "avg" => Ok(MaxPoolMode::Avg),
+            _ => Err(Error::field(
+                "max_pool",
+                format!("unknown max-pool mode `{s}`; known: spikes, avg"),
+            )),
+        }
+    }
+}
+
+/// The output layer of the converted network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvertedOutput {
+    /// A non-leaky integrator (readout with β = 1); the largest summed membrane wins.
+    #[default]
+    Membrane,
+    /// IF neurons; the largest spike count wins.
+    Spikes,
+}
+
+impl ConvertedOutput {
+    /// Parses `membrane` or `spikes`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "membrane" => Ok(ConvertedOutput::Membrane),
+            "spikes" => Ok(ConvertedOutput::Spikes),
+            _ => Err(Error::field(
+                "output",
+                format!("unknown output `{s}`; known: membrane, spikes"),
+            )),
+        }
+    }
+}
+
+/// Options of [`convert`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvertOptions {
+    /// How `λ` is taken from the activations.
+    pub normalization: Normalization,
+    /// Weights or thresholds.
+    pub scale: ScaleMode,
+    /// Max pooling.
+    pub max_pool: MaxPoolMode,
+    /// Output layer.
+    pub output: ConvertedOutput,
+    /// Training samples used for the activation statistics.
+    pub calibration_samples: usize,
+    /// Samples per forward pass while calibrating.
+    pub batch_size: usize,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            normalization: Normalization::Percentile { p: 99.9 },
+            scale: ScaleMode::Weights,
+            max_pool: MaxPoolMode::Spikes,
+            output: ConvertedOutput::Membrane,
+            calibration_samples: 10_000,
+            batch_size: 256,
+        }
+    }
+}
+
+/// Number of histogram bins of [`ActivationStats`].
+pub const HISTOGRAM_BINS: usize = 1 << 16;
+
+/// Maximum and histogram of the non-zero activations of one layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationStats {
+    /// Largest activation seen.
+    pub max: f32,
+    /// Non-zero (positive) activations seen.
+    pub count: u64,
+    /// Counts of positive activations in [`HISTOGRAM_BINS`] equal bins over `(0, max]`
+    /// (empty until [`ActivationStats::add_to_histogram`] runs).
+    pub histogram: Vec<u64>,
+}
+
+impl ActivationStats {
+    /// From a first pass: the maximum and count of positive values.
+    pub fn from_max(values: &[f32]) -> Self {
+        let mut s = ActivationStats {
+            max: 0.0,
+            count: 0,
+            histogram: Vec::new(),
+        };
+        s.add_to_max(values);
+        s
+    }
+    /// Adds values to the first pass.
+    pub fn add_to_max(&mut self, values: &[f32]) {
+        for &v in values {
+            if v > 0.0 {
+                self.count += 1;
+                self.max = self.max.max(v);
+            }
+        }
+    }
+    /// Adds values to the histogram (second pass, after every value went through
+    /// [`ActivationStats::add_to_max`]).
+    pub fn add_to_histogram(&mut self, values: &[f32]) {
+        if self.histogram.is_empty() {
+            self.histogram = vec![0; HISTOGRAM_BINS];
+        }
+        if self.max <= 0.0 {
+            return;
+        }
+        let scale = HISTOGRAM_BINS as f64 / self.max as f64;
+        for &v in values {
+            if v > 0.0 {
+                let b = ((v as f64 * scale) as usize).min(HISTOGRAM_BINS - 1);
+                self.histogram[b] += 1;
+            }
+        }
+    }
+    /// The stats of a complete set of values (both passes).
+    pub fn of(values: &[f32]) -> Self {
+        let mut s = Self::from_max(values);
+        s.add_to_histogram(values);
+        s
+    }
+    /// The `p`-th percentile of the positive values (linear within a bin; exact to
+    /// `max / HISTOGRAM_BINS`). 0 when there are none.
+    pub fn percentile(&self, p: f64) -> f32 {
+        if self.count == 0 || self.histogram.is_empty() {
+            return self.max;
+        }
+        // Rank in [0, count − 1] as numpy's linear interpolation.
+        let rank = (p / 100.0).clamp(0.0, 1.0) * (self.count - 1) as f64;
+        let width = self.max as f64 / HISTOGRAM_BINS as f64;
+        let mut below = 0u64;
+        for (b, &c) in self.histogram.iter().enumerate() {
+            if c > 0 && (below + c) as f64 > rank {
+                // Spread the bin's values evenly over it.
+                let frac = ((rank - below as f64) + 0.5) / c as f64;
+                return ((b as f64 + frac.min(1.0)) * width).min(self.max as f64) as f32;
+            }
+            below += c;
+        }
+        self.max
+    }
+    /// The scale `λ` under `norm`; 1 when the layer never activates (nothing to scale).
+    pub fn scale(&self, norm: Normalization) -> f32 {
+        let l = match norm {
+            Normalization::Max => self.max,
+            Normalization::Percentile { p } => self.percentile(p),
+        };
+        if l > 0.0 && l.is_finite() {
+            l
+        } else {
+            1.0
+        }
+    }
+}
+
+/// The scale of one converted layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerScale {
+    /// Index of the weight layer in the folded ANN.
+    pub ann_layer: usize,
+    /// Index of the weight layer in the spiking network.
+    pub snn_layer: usize,
+    /// `linear` or `conv2d`.
+    pub kind: String,
+    /// Largest activation on the calibration samples.
+    pub max_activation: f32,
+    /// The scale `λ_l` used.
+    pub lambda: f32,
+    /// Factor applied to the weights (`λ_{l−1}/λ_l` or `λ_{l−1}`).
+    pub weight_factor: f32,
+    /// Factor applied to the bias (`1/λ_l` or 1).
+    pub bias_factor: f32,
+    /// Threshold of the layer's neurons (1 or `λ_l`; none for a readout).
+    pub threshold: Option<f32>,
+}
+
+/// The result of [`convert`].
+#[derive(Clone, Debug)]
+pub struct Converted {
+    /// The spiking network.
+    pub spec: NetSpec,
+    /// Its weights and biases by name (`"<layer>.<weight|bias>"`).
+    pub params: Vec<(String, Vec<f32>)>,
+    /// Per weight layer, the normalisation.
+    pub scales: Vec<LayerScale>,
+    /// The folded ANN (batch norm folded, dropout removed).
+    pub folded_ann: NetSpec,
+}
+
+impl Converted {
+    /// Builds the spiking network for `steps` time steps.
+    pub fn network(&self, steps: usize) -> Result<Network> {
+        let mut net = Network::build(&self.spec, steps, 0)?;
+        set_params(&mut net, &self.params)?;
+        Ok(net)
+    }
+}
+
+/// Sets parameters by name (`"<layer>.<name>"`); every name must exist with the same
+/// length.
+pub fn set_params(net: &mut Network, params: &[(String, Vec<f32>)]) -> Result<()> {
+    let names: Vec<String> = net.named_params().into_iter().map(|(n, _)| n).collect();
+    let mut slots = net.params_mut();
+    for (name, v) in params {
+        let k = names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Error::field(name, "no such parameter in the network"))?;
+        if slots[k].value.len() != v.len() {
+            return Err(Error::field(
+                name,
+                format!("has {} values, expected {}", v.len(), slots[k].value.len()),
+            ));
+        }
+        slots[k].value.copy_from_slice(v);
+    }
+    Ok(())
+}
+
+fn param(net: &Network, layer: usize, name: &str) -> Option<Vec<f32>> {
+    net.layers()[layer]
+        .params()
+        .into_iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.clone())
+}
+
+const SUPPORTED: &str =
+    "conversion takes linear, conv2d, batch_norm, relu, avg_pool2d, max_pool2d, flatten and dropout layers";
+
+/// Folds batch norm into the layer before it and drops dropout: returns the folded
+/// ANN (every linear/conv with a bias) and its parameters. Errors name the layer that
+/// cannot be converted.
+pub fn fold_batch_norm(ann: &Network) -> Result<(NetSpec, Vec<(String, Vec<f32>)>)> {
+    let layers = &ann.spec.layers;
+    let mut spec = NetSpec::new(ann.spec.input);
+    let mut params = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let f = format!("layer[{i}] ({})", layers[i].name());
+        match &layers[i] {
+            LayerSpec::Linear { out, .. } | LayerSpec::Conv2d { channels: out, .. } => {
+                let with_bias = match layers[i].clone() {
+                    LayerSpec::Linear { out, .. } => LayerSpec::Linear { out, bias: true },
+                    LayerSpec::Conv2d {
+                        channels,
+                        kernel,
+                        stride,
+                        padding,
+                        ..
+                    } => LayerSpec::Conv2d {
+                        channels,
+                        kernel,
+                        stride,
+                        padding,
+                        bias: true,
+                    },
+                    _ => unreachable!("matched linear or conv"),
+                };
+                let mut w = param(ann, i, "weight").expect("weight");
+                let mut b = param(ann, i, "bias").unwrap_or_else(|| vec![0.0; *out]);
+                if let Some(LayerSpec::BatchNorm { per_step, eps, .. }) = layers.get(i + 1) {
+                    if *per_step {
+                        return Err(Error::field(
+                            format!("layer[{}] (batch_norm)", i + 1),
+                            "per-step batch norm changes with time and cannot be folded",
+                        ));
+                    }
+                    let j = i + 1;
+                    let gamma = param(ann, j, "weight").expect("bn weight");
+                    let beta = param(ann, j, "bias").expect("bn bias");
+                    let mean = param(ann, j, "running_mean").expect("bn mean");
+                    let var = param(ann, j, "running_var").expect("bn var");
+                    let scale: Vec<f32> = (0..*out)
+                        .map(|c| gamma[c] / (var[c] + eps).sqrt())
+                        .collect();
+                    // The output channel is the fastest index of both weight layouts.
+                    for (k, v) in w.iter_mut().enumerate() {
+                        *v *= scale[k % out];
+                    }
+                    for c in 0..*out {
+                        b[c] = (b[c] - mean[c]) * scale[c] + beta[c];
+                    }
+                    i += 1;
+                }
+                let k = spec.layers.len();
+                spec.layers.push(with_bias);
+                params.push((format!("{k}.weight"), w));
+                params.push((format!("{k}.bias"), b));
+            }
+            LayerSpec::BatchNorm { .. } => {
+                return Err(Error::field(
+                    f,
+                    "batch norm can only be folded into the linear or conv layer right before it",
+                ))
+            }
+            LayerSpec::Dropout { .. } => {}
+            l @ (LayerSpec::Relu
+            | LayerSpec::Flatten
+            | LayerSpec::AvgPool2d { .. }
+            | LayerSpec::MaxPool2d { .. }) => spec.layers.push(l.clone()),
+            other => {
+                return Err(Error::field(
+                    f,
+                    format!("`{}` is not an ANN layer; {SUPPORTED}", other.name()),
+                ))
+            }
+        }
+        i += 1;
+    }
+    spec.shapes()?;
+    Ok((spec, params))
+}
+
+/// Indices of the layers of the folded ANN whose outputs are measured: every ReLU and
+/// the last layer.
+fn measured_layers(spec: &NetSpec) -> Vec<usize> {
+    let n = spec.layers.len();
+    (0..n)
+        .filter(|&i| matches!(spec.layers[i], LayerSpec::Relu) || i == n - 1)
+        .collect()
+}
+
+/// Activation statistics of the measured layers (every ReLU, then the output) of the
+/// folded ANN on the first `samples` samples of `data`.
+pub fn activation_stats(
+    ann: &mut Network,
+    data: &Dataset,
+    samples: usize,
+    batch_size: usize,
+) -> Result<Vec<(usize, ActivationStats)>> {
+    if data.shape != ann.input_shape() {
+        return Err(Error::field(
+            "data",
+            format!(
+                "the samples are {} but the network takes {}",
+                data.shape,
+                ann.input_shape()
+            ),
+        ));
+    }
+    let n = samples.min(data.len());
+    if n == 0 {
+        return Err(Error::field(
+            "calibration_samples",
+            "must be at least 1 (and the data set must not be empty)",
+        ));
+    }
+    let measured = measured_layers(&ann.spec);
+    let mut stats: Vec<ActivationStats> = measured
+        .iter()
+        .map(|_| ActivationStats::from_max(&[]))
+        .collect();
+    let bs = batch_size.max(1);
+    let mut images = Vec::new();
+    for second in [false, true] {
+        let mut b0 = 0;
+        while b0 < n {
+            let idx: Vec<usize> = (b0..(b0 + bs).min(n)).collect();
+            data.gather(&idx, &mut images);
+            let keys = vec![0u64; idx.len()];
+            let mut a = encode(&Encoding::Direct, &images, data.shape, &keys, 1, 0);
+            let pass = Pass::eval(1, idx.len());
+            for (i, l) in ann.layers_mut().iter_mut().enumerate() {
+                a = l.forward(a, &pass);
+                if let Some(k) = measured.iter().position(|&m| m == i) {
+                    let values = match &a {
+                        Activation::Static(t) | Activation::Dense(t) => &t.data,
+                        Activation::Spikes(_) => {
+                            return Err(Error::field(
+                                format!("layer[{i}]"),
+                                "the ANN produced spikes; convert a ReLU network",
+                            ))
+                        }
+                    };
+                    if second {
+                        stats[k].add_to_histogram(values);
+                    } else {
+                        stats[k].add_to_max(values);
+                    }
+                }
+            }
+            b0 += idx.len();
+        }
+    }
+    Ok(measured.into_iter().zip(stats).collect())
+}
+
+/// Converts a trained ReLU network (see the module docs); `calibration` supplies the
+/// activation statistics (the training set).
+pub fn convert(ann: &Network, calibration: &Dataset, opts: &ConvertOptions) -> Result<Converted> {
+    opts.normalization.validate()?;
+    let (folded, folded_params) = fold_batch_norm(ann)?;
+    let mut fnet = Network::build(&folded, 1, 0)?;
+    set_params(&mut fnet, &folded_params)?;
+    let stats = activation_stats(
+        &mut fnet,
+        calibration,
+        opts.calibration_samples,
+        opts.batch_size,
+    )?;
+    convert_with_stats(&fnet, &stats, opts)
+}
+
+/// The conversion of a folded ANN (no batch norm, no dropout) given the statistics of
+/// its measured layers (from [`activation_stats`]).
+pub fn convert_with_stats(
+    folded: &Network,
+    stats: &[(usize, ActivationStats)],
+    opts: &ConvertOptions,
+) -> Result<Converted> {
+    let layers = &folded.spec.layers;
+    let n = layers.len();
+    match layers.last() {
+        Some(LayerSpec::Linear { .. }) => {}
+        Some(l) => {
+            return Err(Error::field(
+                format!("layer[{}] ({})", n - 1, l.name()),
+                "the ANN must end with a linear layer (the logits) to be converted",
+            ))
+        }
+        None => return Err(Error::field("layers", "the network has no layers")),
+    }
+    let stat_of = |i: usize| stats.iter().find(|(k, _)| *k == i).map(|(_, s)| s);
+    let mut spec = NetSpec::new(folded.spec.input);
+    let mut params = Vec::new();
+    let mut scales = Vec::new();
+    let mut lambda_in = 1.0f32;
+    // The weight layer waiting for its ReLU: (ANN index, SNN index, kind).
+    let mut open: Option<(usize, usize, &'static str)> = None;
+    let mut after_neuron = false;
+    for (i, l) in layers.iter().enumerate() {
+        let f = format!("layer[{i}] ({})", l.name());
+        let last = i == n - 1;
+        match l {
+            LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. } => {
+                if let Some((j, _, _)) = open {
+                    return Err(Error::field(
+                        f,
+                        format!("two weight layers without a ReLU between them (layer[{j}] and this one)"),
+                    ));
+                }
+                let k = spec.layers.len();
+                spec.layers.push(l.clone());
+                open = Some((i, k, l.name()));
+                after_neuron = false;
+                if last {
+                    let s = stat_of(i).ok_or_else(|| Error::field(&f, "no statistics"))?;
+                    let lambda = s.scale(opts.normalization);
+                    let threshold_of = |lam: f32| match opts.scale {
+                        ScaleMode::Weights => 1.0,
+                        ScaleMode::Thresholds => lam,
+                    };
+                    let (wf, bf) = factors(opts.scale, lambda_in, lambda);
+                    push_scaled(folded, i, k, wf, bf, &mut params);
+                    let threshold = match opts.output {
+                        ConvertedOutput::Membrane => {
+                            spec.layers.push(LayerSpec::Readout {
+                                beta: 1.0,
+                                learn_beta: false,
+                            });
+                            None
+                        }
+                        ConvertedOutput::Spikes => {
+                            let th = threshold_of(lambda);
+                            spec.layers.push(LayerSpec::If(if_spec(th)));
+                            Some(th)
+                        }
+                    };
+                    scales.push(LayerScale {
+                        ann_layer: i,
+                        snn_layer: k,
+                        kind: l.name().into(),
+                        max_activation: s.max,
+                        lambda,
+                        weight_factor: wf,
+                        bias_factor: bf,
+                        threshold,
+                    });
+                }
+            }
+            LayerSpec::Relu => {
+                let (wi, wk, kind) = open.take().ok_or_else(|| {
+                    Error::field(&f, "a ReLU must follow a linear or conv layer (with only pooling or flatten between)")
+                })?;
+                let s = stat_of(i).ok_or_else(|| Error::field(&f, "no statistics"))?;
+                let lambda = s.scale(opts.normalization);
+                let (wf, bf) = factors(opts.scale, lambda_in, lambda);
+                push_scaled(folded, wi, wk, wf, bf, &mut params);
+                let threshold = match opts.scale {
+                    ScaleMode::Weights => 1.0,
+                    ScaleMode::Thresholds => lambda,
+                };
+                spec.layers.push(LayerSpec::If(if_spec(threshold)));
+                scales.push(LayerScale {
+                    ann_layer: wi,
+                    snn_layer: wk,
+                    kind: kind.into(),
+                    max_activation: s.max,
+                    lambda,
+                    weight_factor: wf,
+                    bias_factor: bf,
+                    threshold: Some(threshold),
+                });
+                lambda_in = lambda;
+                after_neuron = true;
+            }
+            LayerSpec::AvgPool2d { .. } | LayerSpec::Flatten => spec.layers.push(l.clone()),
+            LayerSpec::MaxPool2d { kernel, stride } => match opts.max_pool {
+                MaxPoolMode::Avg => spec.layers.push(LayerSpec::AvgPool2d {
+                    kernel: *kernel,
+                    stride: *stride,
+                }),
+                MaxPoolMode::Spikes => {
+                    if !after_neuron {
+                        return Err(Error::field(
+                            f,
+                            "max pooling of spikes needs the pooling right after the ReLU (move it after the ReLU, or convert with max-pool mode `avg`)",
+                        ));
+                    }
+                    spec.layers.push(l.clone());
+                }
+            },
+            other => {
+                return Err(Error::field(
+                    f,
+                    format!("`{}` cannot be converted; {SUPPORTED}", other.name()),
+                ))
+            }
+        }
+    }
+    spec.shapes()?;
+    Ok(Converted {
+        spec,
+        params,
+        scales,
+        folded_ann: folded.spec.clone(),
+    })
+}
+
+/// Weight and bias factors for input scale `lambda_in` and output scale `lambda`.
+fn factors(mode: ScaleMode, lambda_in: f32, lambda: f32) -> (f32, f32) {
+    match mode {
+        ScaleMode::Weights => (lambda_in / lambda, 1.0 / lambda),
+        ScaleMode::Thresholds => (lambda_in, 1.0),
+    }
+}
+
+fn push_scaled(
+    folded: &Network,
+    ann_layer: usize,
+    snn_layer: usize,
+    wf: f32,
+    bf: f32,
+    params: &mut Vec<(String, Vec<f32>)>,
+) {
+    let w = param(folded, ann_layer, "weight").expect("weight");
+    params.push((
+        format!("{snn_layer}.weight"),
+        w.iter().map(|v| v * wf).collect(),
+    ));
+    if let Some(b) = param(folded, ann_layer, "bias") {
+        params.push((
+            format!("{snn_layer}.bias"),
+            b.iter().map(|v| v * bf).collect(),
+        ));
+    }
+}
+
+/// IF neurons with reset by subtraction and threshold `threshold`.
+fn if_spec(threshold: f32) -> SpikingSpec {
+    SpikingSpec {
+        beta: 1.0,
+        threshold,
+        reset: DiscreteReset::Subtract,
+        ..SpikingSpec::default()
+    }
+}
+
+/// The spec for hybrid fine-tuning of a converted network (Rathi et al. 2020): every
+/// IF layer becomes a LIF layer starting at β = 1 (the same dynamics) whose leak and
+/// threshold are learned per layer (`learn`), with reset by subtraction; weights,
+/// biases and thresholds carry over by name.
+pub fn hybrid_spec(converted: &NetSpec, learn_beta: Learn, learn_threshold: Learn) -> NetSpec {
+    let mut spec = converted.clone();
+    for l in &mut spec.layers {
+        if let LayerSpec::If(s) = l {
+            let mut s = s.clone();
+            s.beta = 1.0;
+            s.learn_beta = learn_beta;
+            s.learn_threshold = learn_threshold;
+            *l = LayerSpec::Lif(s);
+        }
+    }
+    spec
+}
+
+/// Copies every parameter of `from` into the parameter of `to` with the same name,
+/// broadcasting a single value to a per-neuron parameter; parameters of `to` that
+/// `from` lacks keep their values. Returns the number copied.
+pub fn copy_params(from: &Network, to: &mut Network) -> usize {
+    let src: Vec<(String, Vec<f32>)> = from
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.value.clone()))
+        .collect();
+    let names: Vec<String> = to.named_params().into_iter().map(|(n, _)| n).collect();
+    let mut copied = 0;
+    for (p, name) in to.params_mut().into_iter().zip(names) {
+        if let Some((_, v)) = src.iter().find(|(n, _)| *n == name) {
+            if v.len() == p.value.len() {
+                p.value.copy_from_slice(v);
+                copied += 1;
+            } else if v.len() == 1 {
+                p.value.iter_mut().for_each(|x| *x = v[0]);
+                copied += 1;
+            }
+        }
+    }
+    copied
+}
