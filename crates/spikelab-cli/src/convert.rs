@@ -272,11 +272,10 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
     }
     let path = model_path(&a.model);
     let mut ann = load_model(&path)?;
-    let out = a.out.clone().unwrap_or_else(|| {
-        path.parent()
-            .unwrap_or(Path::new("."))
-            .join("snn")
-    });
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join("snn"));
     let train = load_idx_dataset(&a.data, Split::Train)?;
     let test = load_idx_dataset(&a.data, Split::Test)?;
     let n_test = a.limit.unwrap_or(test.len()).min(test.len());
@@ -608,4 +607,149 @@ pub fn train_hybrid(a: &HybridArgs) -> Result<Trainer> {
         }
         Ok(t)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::surrogate::tests::write_toy_mnist;
+    use crate::surrogate::{eval, EvalArgs};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Ann {
+        #[command(flatten)]
+        args: AnnArgs,
+    }
+    #[derive(Parser)]
+    struct Conv {
+        #[command(flatten)]
+        args: ConvertArgs,
+    }
+    #[derive(Parser)]
+    struct Hyb {
+        #[command(flatten)]
+        args: HybridArgs,
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        std::iter::once("x")
+            .chain(v.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    /// train ann → convert (curve files, model) → the engine agrees with the trainer →
+    /// hybrid fine-tuning at T = 4.
+    #[test]
+    fn ann_convert_engine_and_hybrid_end_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_toy_mnist(d, 320, 100);
+        let ds = d.display().to_string();
+        let ann_dir = d.join("ann").display().to_string();
+        let ann = Ann::try_parse_from(strs(&[
+            "--data",
+            &ds,
+            "--arch",
+            "4C3p1bn-AP2-16-4",
+            "--epochs",
+            "2",
+            "--batch",
+            "16",
+            "--lr",
+            "0.005",
+            "--out",
+            &ann_dir,
+            "--quiet",
+        ]))
+        .unwrap()
+        .args;
+        let t = train_ann(&ann).unwrap();
+        assert_eq!(t.config.steps, 1);
+        let snn_dir = d.join("snn").display().to_string();
+        let conv = Conv::try_parse_from(strs(&[
+            "--model",
+            &ann_dir,
+            "--data",
+            &ds,
+            "--out",
+            &snn_dir,
+            "--max-steps",
+            "32",
+            "--steps",
+            "16",
+            "--calibration-samples",
+            "200",
+            "--quiet",
+        ]))
+        .unwrap()
+        .args;
+        let report = convert_cmd(&conv).unwrap();
+        assert!(report.ann_accuracy > 90.0, "ANN {}", report.ann_accuracy);
+        let last = report.curve.points.last().unwrap();
+        assert!(
+            last.accuracy > report.ann_accuracy - 3.0,
+            "{:?}",
+            report.curve
+        );
+        for f in [
+            "model.safetensors",
+            "curve.csv",
+            "curve.png",
+            "synops.png",
+            "conversion.json",
+        ] {
+            assert!(d.join("snn").join(f).is_file(), "{f}");
+        }
+        let csv = std::fs::read_to_string(d.join("snn/curve.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 6); // T = 1, 2, 4, 8, 16, 32
+                                                // The converted network on the event-driven engine.
+        let r = eval(&EvalArgs {
+            model: d.join("snn"),
+            data: d.to_path_buf(),
+            limit: Some(40),
+            engine: true,
+            dt_ms: 1.0,
+            export_toml: None,
+            threads: 0,
+            steps: None,
+        })
+        .unwrap();
+        let ev = r.engine.unwrap();
+        assert_eq!(ev.predictions, r.trainer.predictions);
+        // Hybrid fine-tuning.
+        let hyb_dir = d.join("hybrid").display().to_string();
+        let h = Hyb::try_parse_from(strs(&[
+            "--model", &snn_dir, "--data", &ds, "--steps", "4", "--epochs", "1", "--batch", "16",
+            "--lr", "0.001", "--out", &hyb_dir, "--quiet",
+        ]))
+        .unwrap()
+        .args;
+        let ht = train_hybrid(&h).unwrap();
+        let acc = ht.state.history[0].test_accuracy.unwrap();
+        assert!(acc > 80.0, "hybrid accuracy {acc}");
+        assert!(ht
+            .net
+            .named_params()
+            .iter()
+            .any(|(n, p)| n.ends_with(".beta") && p.trainable));
+        // Bad options name the field.
+        let bad = Conv::try_parse_from(strs(&[
+            "--model", &ann_dir, "--data", &ds, "--norm", "median",
+        ]))
+        .unwrap()
+        .args;
+        let e = convert_cmd(&bad).unwrap_err().to_string();
+        assert!(e.contains("norm"), "{e}");
+        // Converting a spiking network names the layer.
+        let e = convert_cmd(
+            &Conv::try_parse_from(strs(&["--model", &hyb_dir, "--data", &ds]))
+                .unwrap()
+                .args,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("(lif)"), "{e}");
+    }
 }
