@@ -17,7 +17,7 @@
 //!    non-zero activations (robust normalisation, Rueckauer et al. 2017; p = 99.9 by
 //!    default). The input scale `λ_0` is 1 (pixel intensities in [0, 1]). Then either
 //!    the weights are normalised (`W'_l = W_l·λ_{l−1}/λ_l`, `b'_l = b_l/λ_l`, threshold
-//!    1) or, equivalently for IF neurons, the thresholds are balanced layer by layer
+//!    one) or, equivalently for IF neurons, the thresholds are balanced layer by layer
 //!    (`W'_l = W_l·λ_{l−1}`, `b'_l = b_l`, threshold `λ_l`). Either way a spike of layer
 //!    `l` stands for an activation of `λ_l` and the firing rate per step approximates
 //!    `a_l/λ_l`, clipped at 1.
@@ -326,13 +326,16 @@ pub struct LayerScale {
     pub threshold: Option<f32>,
 }
 
+/// Parameter values by name (`"<layer>.<name>"`, as [`Network::named_params`]).
+pub type NamedParams = Vec<(String, Vec<f32>)>;
+
 /// The result of [`convert`].
 #[derive(Clone, Debug)]
 pub struct Converted {
     /// The spiking network.
     pub spec: NetSpec,
     /// Its weights and biases by name (`"<layer>.<weight|bias>"`).
-    pub params: Vec<(String, Vec<f32>)>,
+    pub params: NamedParams,
     /// Per weight layer, the normalisation.
     pub scales: Vec<LayerScale>,
     /// The folded ANN (batch norm folded, dropout removed).
@@ -383,7 +386,7 @@ const SUPPORTED: &str =
 /// Folds batch norm into the layer before it and drops dropout: returns the folded
 /// ANN (every linear/conv with a bias) and its parameters. Errors name the layer that
 /// cannot be converted.
-pub fn fold_batch_norm(ann: &Network) -> Result<(NetSpec, Vec<(String, Vec<f32>)>)> {
+pub fn fold_batch_norm(ann: &Network) -> Result<(NetSpec, NamedParams)> {
     let layers = &ann.spec.layers;
     let mut spec = NetSpec::new(ann.spec.input);
     let mut params = Vec::new();
@@ -855,10 +858,10 @@ mod tests {
             let a = Activation::Static(Tensor::from_vec(x.clone(), 1, FeatShape::flat(3)));
             let a = snn.layers_mut()[0].forward(a, &pass);
             let spikes = snn.layers_mut()[1].forward(a, &pass).into_dense(steps);
-            for j in 0..4 {
+            for (j, a) in ann_hidden.iter().enumerate() {
                 let count: f32 = (0..steps).map(|t| spikes.row(t)[j]).sum();
                 let rate = count / steps as f32;
-                let expected = (ann_hidden[j] / lambda).min(1.0);
+                let expected = (a / lambda).min(1.0);
                 assert!(
                     (rate - expected).abs() <= 1.5 / steps as f32,
                     "sample {s} neuron {j}: rate {rate} vs a/λ {expected}"
