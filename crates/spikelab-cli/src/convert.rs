@@ -167,10 +167,17 @@ pub struct ConvertArgs {
     /// Normalisation: max (largest activation) or p<percentile> (robust, e.g. p99.9).
     #[arg(long, default_value = "p99.9")]
     pub norm: String,
-    /// Where the scale goes: weights (thresholds 1) or thresholds (layer-wise
-    /// threshold balancing; the same network for IF neurons).
+    /// Where the scale goes: weights (thresholds 1), thresholds (λ as thresholds; the
+    /// same network for IF neurons) or spikes (spike-based layer-wise threshold
+    /// balancing, Sengupta et al. 2019: thresholds from the currents in the SNN).
     #[arg(long, default_value = "weights")]
     pub scale: String,
+    /// Time steps of spike-based balancing (`--scale spikes`).
+    #[arg(long, default_value_t = 64)]
+    pub balance_steps: usize,
+    /// Training samples of spike-based balancing (`--scale spikes`).
+    #[arg(long, default_value_t = 1000)]
+    pub balance_samples: usize,
     /// Max pooling: spikes (max pooling of the spikes, an OR) or avg (average pooling).
     #[arg(long, default_value = "spikes")]
     pub max_pool: String,
@@ -188,7 +195,7 @@ pub struct ConvertArgs {
     /// hybrid` use unless told otherwise).
     #[arg(long, default_value_t = 64)]
     pub steps: usize,
-    /// Largest T of the curve (evaluated at 1, 2, 4, …, this).
+    /// Largest T of the curve (evaluated at every T from 1 to this; printed at 1, 2, 4, …).
     #[arg(long, default_value_t = 256)]
     pub max_steps: usize,
     /// Evaluate on the first N test samples only.
@@ -254,6 +261,11 @@ fn model_path(p: &Path) -> PathBuf {
 /// Runs `spikelab convert`.
 pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
     set_threads(a.threads)?;
+    let encoding = match a.input.as_str() {
+        "analog" | "direct" => Encoding::Direct,
+        "rate" => Encoding::Rate { gain: 1.0 },
+        other => bail!("invalid value for `input`: `{other}`; allowed: analog, rate"),
+    };
     let opts = ConvertOptions {
         normalization: Normalization::parse(&a.norm)?,
         scale: ScaleMode::parse(&a.scale)?,
@@ -261,11 +273,9 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         output: ConvertedOutput::parse(&a.output)?,
         calibration_samples: a.calibration_samples,
         batch_size: 256,
-    };
-    let encoding = match a.input.as_str() {
-        "analog" | "direct" => Encoding::Direct,
-        "rate" => Encoding::Rate { gain: 1.0 },
-        other => bail!("invalid value for `input`: `{other}`; allowed: analog, rate"),
+        encoding,
+        balance_steps: a.balance_steps,
+        balance_samples: a.balance_samples,
     };
     if a.steps == 0 || a.max_steps == 0 {
         bail!("invalid value for `steps`/`max-steps`: must be at least 1");
@@ -315,7 +325,7 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         a.seed,
         &test,
         a.limit,
-        &powers_of_two(a.max_steps),
+        &(1..=a.max_steps).collect::<Vec<_>>(),
         a.batch,
         &mut monitor,
     )?;
@@ -324,7 +334,8 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         "SNN on {} test samples ({:.1} s):\n      T  accuracy  Δ vs ANN   synaptic ops/inference  spikes/inference",
         curve.samples, curve.seconds
     );
-    for p in &curve.points {
+    let shown = powers_of_two(a.max_steps);
+    for p in curve.points.iter().filter(|p| shown.contains(&p.steps)) {
         println!(
             "  {:>5}  {:>7.2}%  {:>+7.2}   {:>22.0}  {:>16.0}",
             p.steps,
@@ -703,8 +714,8 @@ mod tests {
             assert!(d.join("snn").join(f).is_file(), "{f}");
         }
         let csv = std::fs::read_to_string(d.join("snn/curve.csv")).unwrap();
-        assert_eq!(csv.lines().count(), 1 + 6); // T = 1, 2, 4, 8, 16, 32
-                                                // The converted network on the event-driven engine.
+        assert_eq!(csv.lines().count(), 1 + 32); // T = 1, 2, …, 32
+                                                 // The converted network on the event-driven engine.
         let r = eval(&EvalArgs {
             model: d.join("snn"),
             data: d.to_path_buf(),

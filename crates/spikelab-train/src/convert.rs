@@ -20,7 +20,10 @@
 //!    one) or, equivalently for IF neurons, the thresholds are balanced layer by layer
 //!    (`W'_l = W_l·λ_{l−1}`, `b'_l = b_l`, threshold `λ_l`). Either way a spike of layer
 //!    `l` stands for an activation of `λ_l` and the firing rate per step approximates
-//!    `a_l/λ_l`, clipped at 1.
+//!    `a_l/λ_l`, clipped at 1. A third choice, spike-based layer-wise threshold
+//!    balancing (Sengupta et al. 2019, [`ScaleMode::Spikes`]), keeps the ANN's weights
+//!    and sets each layer's threshold from the input currents it receives in the
+//!    spiking network itself, one layer after the other.
 //! 4. **Spiking network.** Every ReLU becomes a layer of IF neurons with reset by
 //!    subtraction (no information lost at the reset); biases stay biases, which the
 //!    trainer adds at every step: a constant input current (and on the engine, a bias
@@ -110,6 +113,11 @@ pub enum ScaleMode {
     Weights,
     /// Weights times `λ_{l−1}`, thresholds `λ_l` (layer-wise threshold balancing).
     Thresholds,
+    /// Spike-based layer-wise threshold balancing (Sengupta et al. 2019): the ANN's
+    /// weights; layer by layer, the threshold is the maximum (or percentile) of the
+    /// input current the layer receives in the spiking network whose earlier layers are
+    /// already balanced, over `balance_steps` steps of `balance_samples` samples.
+    Spikes,
 }
 
 impl ScaleMode {
@@ -118,9 +126,10 @@ impl ScaleMode {
         match s {
             "weights" => Ok(ScaleMode::Weights),
             "thresholds" => Ok(ScaleMode::Thresholds),
+            "spikes" => Ok(ScaleMode::Spikes),
             _ => Err(Error::field(
                 "scale",
-                format!("unknown scale mode `{s}`; known: weights, thresholds"),
+                format!("unknown scale mode `{s}`; known: weights, thresholds, spikes"),
             )),
         }
     }
@@ -191,6 +200,12 @@ pub struct ConvertOptions {
     pub calibration_samples: usize,
     /// Samples per forward pass while calibrating.
     pub batch_size: usize,
+    /// Input encoding of the spiking network (spike-based balancing runs it).
+    pub encoding: Encoding,
+    /// Time steps of spike-based balancing.
+    pub balance_steps: usize,
+    /// Training samples of spike-based balancing.
+    pub balance_samples: usize,
 }
 
 impl Default for ConvertOptions {
@@ -202,6 +217,9 @@ impl Default for ConvertOptions {
             output: ConvertedOutput::Membrane,
             calibration_samples: 10_000,
             batch_size: 256,
+            encoding: Encoding::Direct,
+            balance_steps: 64,
+            balance_samples: 1000,
         }
     }
 }
@@ -554,7 +572,124 @@ pub fn convert(ann: &Network, calibration: &Dataset, opts: &ConvertOptions) -> R
         opts.calibration_samples,
         opts.batch_size,
     )?;
-    convert_with_stats(&fnet, &stats, opts)
+    let converted = convert_with_stats(&fnet, &stats, opts)?;
+    if opts.scale == ScaleMode::Spikes {
+        balance_with_spikes(&fnet, converted, calibration, opts)
+    } else {
+        Ok(converted)
+    }
+}
+
+/// Spike-based layer-wise threshold balancing (Sengupta et al. 2019) of a conversion
+/// of `folded`: the ANN's weights, and for each layer in turn the threshold θ_l taken
+/// from the input currents it receives in the spiking network (earlier layers already
+/// balanced). A spike of layer `l` then stands for an activation `Λ_l = Λ_{l−1}·θ_l`
+/// (`Λ_0 = 1`), so biases are divided by `Λ_{l−1}`.
+pub fn balance_with_spikes(
+    folded: &Network,
+    mut c: Converted,
+    data: &Dataset,
+    opts: &ConvertOptions,
+) -> Result<Converted> {
+    if opts.balance_steps == 0 || opts.balance_samples == 0 {
+        return Err(Error::field(
+            "balance_steps",
+            "spike-based balancing needs at least 1 step and 1 sample",
+        ));
+    }
+    opts.encoding.validate()?;
+    let mut params = Vec::new();
+    for s in &c.scales {
+        push_scaled(folded, s.ann_layer, s.snn_layer, 1.0, 1.0, &mut params);
+    }
+    let mut net = Network::build(&c.spec, opts.balance_steps, 0)?;
+    set_params(&mut net, &params)?;
+    let mut big_lambda = 1.0f32;
+    for k in 0..c.scales.len() {
+        let wl = c.scales[k].snn_layer;
+        if let Some(b) = param(folded, c.scales[k].ann_layer, "bias") {
+            let scaled: Vec<f32> = b.iter().map(|v| v / big_lambda).collect();
+            set_params(&mut net, &[(format!("{wl}.bias"), scaled)])?;
+        }
+        c.scales[k].weight_factor = 1.0;
+        c.scales[k].bias_factor = 1.0 / big_lambda;
+        let neuron = (wl + 1..c.spec.layers.len())
+            .find(|&i| {
+                matches!(
+                    c.spec.layers[i],
+                    LayerSpec::If(_) | LayerSpec::Readout { .. }
+                )
+            })
+            .expect("a neuron layer follows every weight layer");
+        if let LayerSpec::If(spec) = &mut c.spec.layers[neuron] {
+            let stats = current_stats(&mut net, neuron, data, opts)?;
+            let theta = stats.scale(opts.normalization);
+            spec.threshold = theta;
+            set_params(&mut net, &[(format!("{neuron}.threshold"), vec![theta])])?;
+            big_lambda *= theta;
+            let s = &mut c.scales[k];
+            s.max_activation = stats.max;
+            s.lambda = big_lambda;
+            s.threshold = Some(theta);
+        } else {
+            c.scales[k].lambda = big_lambda;
+            c.scales[k].threshold = None;
+        }
+    }
+    let mut out = Vec::new();
+    for s in &c.scales {
+        for name in ["weight", "bias"] {
+            if let Some(v) = param(&net, s.snn_layer, name) {
+                out.push((format!("{}.{name}", s.snn_layer), v));
+            }
+        }
+    }
+    c.params = out;
+    Ok(c)
+}
+
+/// Statistics of the input currents of layer `neuron` (the output of the layer before
+/// it) over every step of the spiking network on the balancing samples.
+fn current_stats(
+    net: &mut Network,
+    neuron: usize,
+    data: &Dataset,
+    opts: &ConvertOptions,
+) -> Result<ActivationStats> {
+    let n = opts.balance_samples.min(data.len());
+    let steps = opts.balance_steps;
+    let bs = opts.batch_size.clamp(1, 64);
+    let mut stats = ActivationStats::from_max(&[]);
+    let mut images = Vec::new();
+    for second in [false, true] {
+        let mut b0 = 0;
+        while b0 < n {
+            let idx: Vec<usize> = (b0..(b0 + bs).min(n)).collect();
+            data.gather(&idx, &mut images);
+            let keys = crate::trainer::train_keys(&idx, 0, data.len());
+            let mut a = encode(&opts.encoding, &images, data.shape, &keys, steps, 0);
+            let pass = Pass::eval(steps, idx.len());
+            for l in &mut net.layers_mut()[..neuron] {
+                a = l.forward(a, &pass);
+            }
+            let values = match &a {
+                Activation::Static(t) | Activation::Dense(t) => &t.data,
+                Activation::Spikes(_) => {
+                    return Err(Error::field(
+                        format!("layer[{neuron}]"),
+                        "expected input currents before the neuron layer",
+                    ))
+                }
+            };
+            if second {
+                stats.add_to_histogram(values);
+            } else {
+                stats.add_to_max(values);
+            }
+            b0 += idx.len();
+        }
+    }
+    Ok(stats)
 }
 
 /// The conversion of a folded ANN (no batch norm, no dropout) given the statistics of
@@ -604,7 +739,7 @@ pub fn convert_with_stats(
                     let lambda = s.scale(opts.normalization);
                     let threshold_of = |lam: f32| match opts.scale {
                         ScaleMode::Weights => 1.0,
-                        ScaleMode::Thresholds => lam,
+                        ScaleMode::Thresholds | ScaleMode::Spikes => lam,
                     };
                     let (wf, bf) = factors(opts.scale, lambda_in, lambda);
                     push_scaled(folded, i, k, wf, bf, &mut params);
@@ -644,7 +779,7 @@ pub fn convert_with_stats(
                 push_scaled(folded, wi, wk, wf, bf, &mut params);
                 let threshold = match opts.scale {
                     ScaleMode::Weights => 1.0,
-                    ScaleMode::Thresholds => lambda,
+                    ScaleMode::Thresholds | ScaleMode::Spikes => lambda,
                 };
                 spec.layers.push(LayerSpec::If(if_spec(threshold)));
                 scales.push(LayerScale {
@@ -697,7 +832,7 @@ pub fn convert_with_stats(
 fn factors(mode: ScaleMode, lambda_in: f32, lambda: f32) -> (f32, f32) {
     match mode {
         ScaleMode::Weights => (lambda_in / lambda, 1.0 / lambda),
-        ScaleMode::Thresholds => (lambda_in, 1.0),
+        ScaleMode::Thresholds | ScaleMode::Spikes => (lambda_in, 1.0),
     }
 }
 
@@ -870,6 +1005,19 @@ mod tests {
         }
         // With max normalisation no hidden neuron saturates on the calibration set.
         assert!(c.scales[0].max_activation <= lambda);
+        // Spike-based balancing: with analog input the first layer's current is the
+        // ANN's pre-activation, so its threshold is the largest activation; the ANN's
+        // weights are kept.
+        let spikes = ConvertOptions {
+            scale: ScaleMode::Spikes,
+            balance_steps: 16,
+            ..opts
+        };
+        let b = convert(&ann, &data, &spikes).unwrap();
+        assert!((b.scales[0].threshold.unwrap() - lambda).abs() < 1e-6);
+        assert_eq!(b.scales[0].weight_factor, 1.0);
+        assert_eq!(b.params[0].1, w0);
+        assert!(b.scales[1].threshold.is_none() && b.scales[1].bias_factor == 1.0 / lambda);
     }
 
     #[test]
