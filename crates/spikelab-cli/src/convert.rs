@@ -415,18 +415,18 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
     let ops: Vec<(f64, f64)> = curve
         .points
         .iter()
-        .map(|p| (p.steps as f64, p.synops_per_inference))
+        .map(|p| (p.steps as f64, p.synops_per_inference / 1e6))
         .collect();
     let macs_line: Vec<(f64, f64)> = curve
         .points
         .iter()
-        .map(|p| (p.steps as f64, macs as f64))
+        .map(|p| (p.steps as f64, macs as f64 / 1e6))
         .collect();
     plot::lines(
         &out.join("synops.png"),
         "synaptic operations per inference",
         "time steps T",
-        "operations",
+        "millions per inference",
         &[
             plot::Series {
                 label: "SNN synaptic events",
