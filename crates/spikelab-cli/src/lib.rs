@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod bench_train;
+pub mod convert;
 pub mod data;
 pub mod output;
 pub mod plot;
@@ -21,6 +22,12 @@ pub enum TrainCommand {
     /// Surrogate-gradient training (backpropagation through time) of a spiking
     /// network from layers (`--arch 784-1000-10`, `--arch 12C5-MP2-64C5-MP2-10`).
     Surrogate(Box<surrogate::SurrogateArgs>),
+    /// A ReLU network (an ANN) with the same layers, for conversion: one step, analog
+    /// input, cross-entropy on the logits (`--arch 32C5-AP2-64C5-AP2-128-10`).
+    Ann(Box<convert::AnnArgs>),
+    /// Hybrid fine-tuning (Rathi et al. 2020) of a converted network with surrogate
+    /// gradients at small T, learning weights, leaks and thresholds.
+    Hybrid(Box<convert::HybridArgs>),
 }
 
 /// `spikelab eval ...` subcommands.

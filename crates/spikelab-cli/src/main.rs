@@ -1,7 +1,7 @@
 //! The `spikelab` command line: parses arguments and calls library functions.
 
 use clap::{Parser, Subcommand};
-use spikelab_cli::{bench, data, run, stdp, surrogate, EvalCommand, TrainCommand};
+use spikelab_cli::{bench, convert, data, run, stdp, surrogate, EvalCommand, TrainCommand};
 
 /// Spikelab: simulate and train spiking neural networks.
 #[derive(Parser, Debug)]
@@ -20,12 +20,15 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Data sets: download (`data fetch`), statistics and spike-encoding plots (`data show`).
     Data(data::DataArgs),
-    /// Train a network (`train stdp`, `train surrogate`).
+    /// Train a network (`train stdp`, `train surrogate`, `train ann`, `train hybrid`).
     #[command(subcommand)]
     Train(TrainCommand),
     /// Evaluate a trained network (`eval stdp`, `eval surrogate`).
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Convert a ReLU network trained with `train ann` to an IF spiking network;
+    /// accuracy and synaptic operations vs time steps.
+    Convert(Box<convert::ConvertArgs>),
 }
 
 /// Keeps freed memory in the process (glibc): training allocates and frees the same
@@ -58,6 +61,9 @@ fn main() {
         Command::Eval(EvalCommand::Stdp(args)) => stdp::eval(args),
         Command::Train(TrainCommand::Surrogate(args)) => surrogate::train(args).map(|_| ()),
         Command::Eval(EvalCommand::Surrogate(args)) => surrogate::eval(args).map(|_| ()),
+        Command::Train(TrainCommand::Ann(args)) => convert::train_ann(args).map(|_| ()),
+        Command::Train(TrainCommand::Hybrid(args)) => convert::train_hybrid(args).map(|_| ()),
+        Command::Convert(args) => convert::convert_cmd(args).map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -99,11 +99,16 @@ impl NetArgs {
             detach_reset: self.detach_reset,
             surrogate: Surrogate::with_slope(kind, self.slope.unwrap_or(kind.default_slope())),
         };
+        let neuron = NeuronKind::parse(&self.neuron)?;
         let opts = ArchOptions {
-            neuron: NeuronKind::parse(&self.neuron)?,
+            neuron,
             spiking,
             adaptation: (self.adaptation[0], self.adaptation[1]),
-            output: if loss.on_membrane() {
+            // A ReLU network (an ANN) ends with its logits: no neurons after the last
+            // linear layer.
+            output: if neuron == NeuronKind::Relu {
+                OutputKind::Linear
+            } else if loss.on_membrane() {
                 OutputKind::Membrane {
                     beta: self.readout_beta,
                 }
@@ -292,7 +297,7 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
 }
 
 /// Directory name for an architecture.
-fn default_out(arch: &str) -> PathBuf {
+pub(crate) fn default_out(arch: &str) -> PathBuf {
     let name: String = arch
         .chars()
         .map(|c| {
@@ -342,23 +347,74 @@ fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
     )
 }
 
+/// Where and how a training run goes, whatever builds its trainer (`train surrogate`,
+/// `train ann`, `train hybrid`).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Dataset directory.
+    pub data: PathBuf,
+    /// Epochs.
+    pub epochs: usize,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+    /// Start over even if `out` holds a checkpoint.
+    pub force: bool,
+    /// Seconds between checkpoints within an epoch.
+    pub checkpoint_every_s: f64,
+    /// Train on the first N training samples only.
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test samples only.
+    pub test_limit: Option<usize>,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+}
+
 /// Runs `spikelab train surrogate`; returns the trainer at the end.
 pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
-    set_threads(a.run.threads)?;
-    let out = a.out.clone().unwrap_or_else(|| default_out(&a.net.arch));
+    let session = Session {
+        data: a.data.clone(),
+        epochs: a.epochs,
+        out: a.out.clone().unwrap_or_else(|| default_out(&a.net.arch)),
+        resume: a.resume,
+        force: a.force,
+        checkpoint_every_s: a.checkpoint_every_s,
+        train_limit: a.train_limit,
+        test_limit: a.test_limit,
+        quiet: a.quiet,
+        threads: a.run.threads,
+    };
+    run_session(&session, |shape| {
+        let loss = a.run.loss()?;
+        let spec = a.net.spec(shape, &loss)?;
+        Ok(Trainer::new(&spec, a.run.config(a.epochs)?)?)
+    })
+}
+
+/// Trains in a session: a fresh trainer from `fresh` (given the sample shape), or the
+/// checkpoint's with `resume`; progress, checkpoints, model file and summary.
+pub fn run_session(
+    s: &Session,
+    fresh: impl FnOnce(FeatShape) -> Result<Trainer>,
+) -> Result<Trainer> {
+    set_threads(s.threads)?;
+    let out = s.out.clone();
     let ckpt = out.join("checkpoint.safetensors");
-    let mut train = load_idx_dataset(&a.data, Split::Train)?;
-    let test = load_idx_dataset(&a.data, Split::Test)?;
-    if let Some(n) = a.train_limit {
+    let mut train = load_idx_dataset(&s.data, Split::Train)?;
+    let test = load_idx_dataset(&s.data, Split::Test)?;
+    if let Some(n) = s.train_limit {
         train = train.truncated(n);
     }
-    let mut trainer = if a.resume {
+    let mut trainer = if s.resume {
         if !ckpt.is_file() {
             bail!("--resume: {} does not exist", ckpt.display());
         }
         let mut t = Trainer::resume(&ckpt)?;
-        if t.config.epochs < a.epochs {
-            t.config.epochs = a.epochs;
+        if t.config.epochs < s.epochs {
+            t.config.epochs = s.epochs;
         }
         println!(
             "resuming {} at epoch {}, batch {}",
@@ -368,21 +424,19 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
         );
         t
     } else {
-        if ckpt.exists() && !a.force {
+        if ckpt.exists() && !s.force {
             bail!(
                 "{} holds a checkpoint; pass --resume to continue it or --force to start over",
                 out.display()
             );
         }
-        let loss = a.run.loss()?;
-        let spec = a.net.spec(train.shape, &loss)?;
-        Trainer::new(&spec, a.run.config(a.epochs)?)?
+        fresh(train.shape)?
     };
-    if !a.quiet {
+    if !s.quiet {
         println!(
             "{} train / {} test samples of {}, {} steps, batch {}, {} threads, {} kernels",
             train.len(),
-            a.test_limit.unwrap_or(test.len()).min(test.len()),
+            s.test_limit.unwrap_or(test.len()).min(test.len()),
             train.shape,
             trainer.config.steps,
             trainer.config.batch_size,
@@ -396,10 +450,10 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
     }
     let opts = FitOptions {
         checkpoint: Some(ckpt),
-        every_s: a.checkpoint_every_s,
-        test_limit: a.test_limit,
+        every_s: s.checkpoint_every_s,
+        test_limit: s.test_limit,
     };
-    let mut bars = Bars::new(a.quiet, trainer.config.epochs);
+    let mut bars = Bars::new(s.quiet, trainer.config.epochs);
     trainer.fit(&train, Some(&test), &opts, &mut bars)?;
     trainer.save_model(&out.join("model.safetensors"))?;
     write_summary(&out, &trainer)?;
@@ -437,6 +491,9 @@ pub struct EvalArgs {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Time steps per sample (default: the model's own).
+    #[arg(long)]
+    pub steps: Option<usize>,
 }
 
 /// What `spikelab eval` measured.
@@ -457,6 +514,13 @@ pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
         a.model.clone()
     };
     let mut model = load_model(&path)?;
+    if let Some(t) = a.steps {
+        if t == 0 {
+            bail!("invalid value for `steps`: must be at least 1");
+        }
+        model.config.steps = t;
+        model.net.steps = t;
+    }
     let test = load_idx_dataset(&a.data, Split::Test)?;
     let n = a.limit.unwrap_or(test.len()).min(test.len());
     println!(
@@ -655,6 +719,7 @@ pub(crate) mod tests {
             dt_ms: 1.0,
             export_toml: Some(dir.path().join("net.toml")),
             threads: 0,
+            steps: None,
         })
         .unwrap();
         let ev = report.engine.unwrap();

@@ -217,7 +217,7 @@ fn net_layers_mut(net: &mut Network) -> &mut [Box<dyn Layer>] {
 
 /// The block `lo..hi` as a sparse matrix (`(source, target, weight)` with weight ≠ 0)
 /// and a bias vector.
-fn compose(net: &mut Network, lo: usize, hi: usize) -> (Vec<Synapse>, Vec<f32>, usize) {
+pub(crate) fn compose(net: &mut Network, lo: usize, hi: usize) -> (Vec<Synapse>, Vec<f32>, usize) {
     let in_shape = net.layers()[lo].in_shape();
     let n_in = in_shape.len();
     let n_out = net.layers()[hi - 1].out_shape().len();

@@ -30,6 +30,8 @@
 
 pub mod arch;
 pub mod checkpoint;
+pub mod convert;
+pub mod curve;
 pub mod data;
 pub mod encode;
 pub mod export;

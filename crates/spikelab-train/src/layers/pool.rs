@@ -61,7 +61,7 @@ impl PoolGeom {
     }
     /// Input pixel indices of the window of output pixel `(oy, ox)`, row-major.
     #[inline]
-    fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
         let (y0, x0) = (oy * self.stride, ox * self.stride);
         (0..self.k).flat_map(move |dy| (0..self.k).map(move |dx| (y0 + dy) * self.w_in + x0 + dx))
     }
