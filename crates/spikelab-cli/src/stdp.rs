@@ -8,6 +8,7 @@ use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::neuron::Integration;
 use spikelab_data::images::{load_mnist, ImageSet, Split};
 use spikelab_train::stdp::diehl_cook::{DiehlCook, DiehlCookConfig, PIXELS};
 use spikelab_train::stdp::train::{self as dc, Evaluation, Phase, Progress, TrainOptions};
@@ -49,6 +50,10 @@ pub struct TrainStdpArgs {
     /// Start afresh even if a checkpoint exists in the output directory.
     #[arg(long)]
     pub fresh: bool,
+    /// Neuron integration: exponential-euler (stable) or euler (the paper's code;
+    /// unstable in large networks).
+    #[arg(long, default_value = "exponential-euler", value_parser = ["exponential-euler", "euler"])]
+    pub integration: String,
 }
 
 /// Arguments of `spikelab eval stdp`.
@@ -169,6 +174,11 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
             n_neurons: args.neurons,
             seed: args.seed,
             threads: args.threads,
+            integration: if args.integration == "euler" {
+                Integration::Euler
+            } else {
+                Integration::ExponentialEuler
+            },
             ..Default::default()
         },
         epochs: args.epochs,

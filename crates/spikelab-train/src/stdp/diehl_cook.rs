@@ -56,6 +56,20 @@ pub struct DiehlCookConfig {
     pub max_presentations: usize,
     /// Sum of each neuron's input weights after normalisation.
     pub weight_sum: f64,
+    /// How the neurons integrate: exponential Euler (default, stable for any
+    /// conductance) or forward Euler (the paper's Brian code; unstable once many
+    /// inhibitory spikes coincide — at dt 0.5 ms and τ_m 100 ms the membrane overshoots
+    /// when the inhibitory conductance passes 400 leak units, which happens in
+    /// networks of 1,600 neurons). Checkpoints written before this field existed used
+    /// forward Euler.
+    #[serde(default = "original_integration")]
+    pub integration: Integration,
+}
+
+/// Forward Euler, the integration of the original code (and of checkpoints that do
+/// not say).
+fn original_integration() -> Integration {
+    Integration::Euler
 }
 
 impl Default for DiehlCookConfig {
@@ -71,6 +85,7 @@ impl Default for DiehlCookConfig {
             min_spikes: 5,
             max_presentations: 16,
             weight_sum: 78.0,
+            integration: Integration::ExponentialEuler,
         }
     }
 }
@@ -113,14 +128,14 @@ pub struct DiehlCook {
     learning: bool,
 }
 
-fn exc_neuron(learning: bool) -> Lif {
+fn exc_neuron(learning: bool, integration: Integration) -> Lif {
     Lif {
         tau_m_ms: 100.0,
         v_rest_mv: -65.0,
         v_reset_mv: -65.0,
         v_thresh_mv: -52.0,
         t_ref_ms: 5.0,
-        integration: Integration::Euler,
+        integration,
         theta_plus_mv: if learning { 0.05 } else { 0.0 },
         tau_theta_ms: Some(if learning { 1e7 } else { f64::MAX }),
         ..Lif::default()
@@ -138,7 +153,7 @@ impl DiehlCook {
             v_reset_mv: -45.0,
             v_thresh_mv: -40.0,
             t_ref_ms: 2.0,
-            integration: Integration::Euler,
+            integration: config.integration,
             ..Lif::default()
         };
         let stdp = PlasticitySpec::Triplet {
@@ -171,10 +186,14 @@ impl DiehlCook {
                 }),
             ))
             .population(
-                PopulationSpec::new("exc", n, NeuronSpec::Lif(exc_neuron(true)))
-                    .with_receptor(ReceptorSpec::conductance_exp("e", 1.0, 0.0))
-                    .with_receptor(ReceptorSpec::conductance_exp("i", 2.0, -100.0))
-                    .with_initial("v", -105.0),
+                PopulationSpec::new(
+                    "exc",
+                    n,
+                    NeuronSpec::Lif(exc_neuron(true, config.integration)),
+                )
+                .with_receptor(ReceptorSpec::conductance_exp("e", 1.0, 0.0))
+                .with_receptor(ReceptorSpec::conductance_exp("i", 2.0, -100.0))
+                .with_initial("v", -105.0),
             )
             .population(
                 PopulationSpec::new("inh", n, NeuronSpec::Lif(inh_neuron))
@@ -225,6 +244,15 @@ impl DiehlCook {
                 "n_neurons must be at least 1".into(),
             ));
         }
+        if !matches!(
+            config.integration,
+            Integration::Euler | Integration::ExponentialEuler
+        ) {
+            return Err(DiehlCookError::Invalid(format!(
+                "integration must be euler or exponential_euler, got {:?}",
+                config.integration
+            )));
+        }
         let spec = Self::network(&config);
         let sim = Simulator::build(&spec)?;
         Ok(DiehlCook {
@@ -247,8 +275,10 @@ impl DiehlCook {
     /// weights and thresholds, as at test time in the paper.
     pub fn set_learning(&mut self, on: bool) -> Result<()> {
         self.sim.set_plasticity_enabled(self.plastic, on)?;
-        self.sim
-            .set_neuron_params(self.exc, &NeuronSpec::Lif(exc_neuron(on)))?;
+        self.sim.set_neuron_params(
+            self.exc,
+            &NeuronSpec::Lif(exc_neuron(on, self.config.integration)),
+        )?;
         self.learning = on;
         Ok(())
     }
@@ -491,6 +521,27 @@ mod tests {
         // Neuron 0 answers class 0 with 4.5 of its 4.5 + 0 + 1 spikes.
         assert!((a.proportion[0][0] - 4.5 / 5.5).abs() < 1e-6);
         assert_eq!(classify_weighted(&[9, 0, 1], &a), 0);
+    }
+
+    #[test]
+    fn integration_defaults_and_old_checkpoints() {
+        assert_eq!(
+            DiehlCookConfig::default().integration,
+            Integration::ExponentialEuler
+        );
+        // A configuration saved before the field existed was integrated by forward Euler.
+        let mut json = serde_json::to_value(DiehlCookConfig::default()).unwrap();
+        json.as_object_mut().unwrap().remove("integration");
+        let old: DiehlCookConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.integration, Integration::Euler);
+        let err = DiehlCook::new(DiehlCookConfig {
+            n_neurons: 2,
+            integration: Integration::Rk4,
+            ..Default::default()
+        })
+        .err()
+        .expect("rk4 is refused");
+        assert!(err.to_string().contains("integration"), "{err}");
     }
 
     #[test]
