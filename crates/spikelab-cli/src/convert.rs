@@ -9,7 +9,7 @@
 
 use crate::output::write_csv;
 use crate::plot;
-use crate::surrogate::{default_out, run_session, set_threads, Session};
+use crate::surrogate::{default_out, run_session, set_threads, Session, SessionArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -61,24 +61,9 @@ pub struct AnnArgs {
     /// Output directory (default: runs/ann_<arch>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in the output directory from its checkpoint.
-    #[arg(long)]
-    pub resume: bool,
-    /// Start over even if the output directory holds a checkpoint.
-    #[arg(long, conflicts_with = "resume")]
-    pub force: bool,
-    /// Seconds between checkpoints within an epoch (0 = at epoch ends only).
-    #[arg(long, default_value_t = 60.0)]
-    pub checkpoint_every_s: f64,
-    /// Train on the first N training samples only.
-    #[arg(long)]
-    pub train_limit: Option<usize>,
-    /// Evaluate on the first N test samples only.
-    #[arg(long)]
-    pub test_limit: Option<usize>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Checkpoints, resumption, limits and progress output.
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 /// Runs `spikelab train ann`: the trainer of `train surrogate` with one time step,
@@ -94,12 +79,7 @@ pub fn train_ann(a: &AnnArgs) -> Result<Trainer> {
                 d.file_name().unwrap_or_default().to_string_lossy()
             ))
         }),
-        resume: a.resume,
-        force: a.force,
-        checkpoint_every_s: a.checkpoint_every_s,
-        train_limit: a.train_limit,
-        test_limit: a.test_limit,
-        quiet: a.quiet,
+        control: a.session.clone(),
         threads: a.threads,
     };
     run_session(&session, |shape| {
@@ -517,24 +497,9 @@ pub struct HybridArgs {
     /// Output directory (default: <model dir>/hybrid_T<steps>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in the output directory from its checkpoint.
-    #[arg(long)]
-    pub resume: bool,
-    /// Start over even if the output directory holds a checkpoint.
-    #[arg(long, conflicts_with = "resume")]
-    pub force: bool,
-    /// Seconds between checkpoints within an epoch (0 = at epoch ends only).
-    #[arg(long, default_value_t = 60.0)]
-    pub checkpoint_every_s: f64,
-    /// Train on the first N training samples only.
-    #[arg(long)]
-    pub train_limit: Option<usize>,
-    /// Evaluate on the first N test samples only.
-    #[arg(long)]
-    pub test_limit: Option<usize>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Checkpoints, resumption, limits and progress output.
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 fn parse_learn(s: &str, field: &str) -> Result<Learn> {
@@ -563,12 +528,7 @@ pub fn train_hybrid(a: &HybridArgs) -> Result<Trainer> {
         data: a.data.clone(),
         epochs: a.epochs,
         out,
-        resume: a.resume,
-        force: a.force,
-        checkpoint_every_s: a.checkpoint_every_s,
-        train_limit: a.train_limit,
-        test_limit: a.test_limit,
-        quiet: a.quiet,
+        control: a.session.clone(),
         threads: a.threads,
     };
     run_session(&session, |_| {
@@ -610,7 +570,7 @@ pub fn train_hybrid(a: &HybridArgs) -> Result<Trainer> {
         };
         let mut t = Trainer::new(&spec, config)?;
         let copied = copy_params(&converted.net, &mut t.net);
-        if !a.quiet {
+        if !a.session.quiet {
             println!(
                 "hybrid fine-tuning of {} ({copied} parameters carried over)",
                 path.display()

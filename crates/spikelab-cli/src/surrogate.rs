@@ -214,24 +214,9 @@ pub struct SurrogateArgs {
     /// history.csv (default: runs/<arch>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in the output directory from its checkpoint.
-    #[arg(long)]
-    pub resume: bool,
-    /// Start over even if the output directory holds a checkpoint.
-    #[arg(long, conflicts_with = "resume")]
-    pub force: bool,
-    /// Seconds between checkpoints within an epoch (0 = at epoch ends only).
-    #[arg(long, default_value_t = 60.0)]
-    pub checkpoint_every_s: f64,
-    /// Train on the first N training samples only.
-    #[arg(long)]
-    pub train_limit: Option<usize>,
-    /// Evaluate on the first N test samples only.
-    #[arg(long)]
-    pub test_limit: Option<usize>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Checkpoints, resumption, limits and progress output.
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 struct Bars {
@@ -357,20 +342,34 @@ pub struct Session {
     pub epochs: usize,
     /// Output directory.
     pub out: PathBuf,
-    /// Continue from the checkpoint in `out`.
-    pub resume: bool,
-    /// Start over even if `out` holds a checkpoint.
-    pub force: bool,
-    /// Seconds between checkpoints within an epoch.
-    pub checkpoint_every_s: f64,
-    /// Train on the first N training samples only.
-    pub train_limit: Option<usize>,
-    /// Evaluate on the first N test samples only.
-    pub test_limit: Option<usize>,
-    /// No progress bar.
-    pub quiet: bool,
+    /// Checkpoints, resumption, limits and progress output.
+    pub control: SessionArgs,
     /// Worker threads (0 = one per core).
     pub threads: usize,
+}
+
+/// Options every training command shares: checkpoints, resumption, data limits and
+/// progress output.
+#[derive(Args, Debug, Clone)]
+pub struct SessionArgs {
+    /// Continue the run in the output directory from its checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over even if the output directory holds a checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Seconds between checkpoints within an epoch (0 = at epoch ends only).
+    #[arg(long, default_value_t = 60.0)]
+    pub checkpoint_every_s: f64,
+    /// Train on the first N training samples only.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test samples only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Runs `spikelab train surrogate`; returns the trainer at the end.
@@ -379,12 +378,7 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
         data: a.data.clone(),
         epochs: a.epochs,
         out: a.out.clone().unwrap_or_else(|| default_out(&a.net.arch)),
-        resume: a.resume,
-        force: a.force,
-        checkpoint_every_s: a.checkpoint_every_s,
-        train_limit: a.train_limit,
-        test_limit: a.test_limit,
-        quiet: a.quiet,
+        control: a.session.clone(),
         threads: a.run.threads,
     };
     run_session(&session, |shape| {
@@ -405,10 +399,10 @@ pub fn run_session(
     let ckpt = out.join("checkpoint.safetensors");
     let mut train = load_idx_dataset(&s.data, Split::Train)?;
     let test = load_idx_dataset(&s.data, Split::Test)?;
-    if let Some(n) = s.train_limit {
+    if let Some(n) = s.control.train_limit {
         train = train.truncated(n);
     }
-    let mut trainer = if s.resume {
+    let mut trainer = if s.control.resume {
         if !ckpt.is_file() {
             bail!("--resume: {} does not exist", ckpt.display());
         }
@@ -424,7 +418,7 @@ pub fn run_session(
         );
         t
     } else {
-        if ckpt.exists() && !s.force {
+        if ckpt.exists() && !s.control.force {
             bail!(
                 "{} holds a checkpoint; pass --resume to continue it or --force to start over",
                 out.display()
@@ -432,11 +426,11 @@ pub fn run_session(
         }
         fresh(train.shape)?
     };
-    if !s.quiet {
+    if !s.control.quiet {
         println!(
             "{} train / {} test samples of {}, {} steps, batch {}, {} threads, {} kernels",
             train.len(),
-            s.test_limit.unwrap_or(test.len()).min(test.len()),
+            s.control.test_limit.unwrap_or(test.len()).min(test.len()),
             train.shape,
             trainer.config.steps,
             trainer.config.batch_size,
@@ -450,10 +444,10 @@ pub fn run_session(
     }
     let opts = FitOptions {
         checkpoint: Some(ckpt),
-        every_s: s.checkpoint_every_s,
-        test_limit: s.test_limit,
+        every_s: s.control.checkpoint_every_s,
+        test_limit: s.control.test_limit,
     };
-    let mut bars = Bars::new(s.quiet, trainer.config.epochs);
+    let mut bars = Bars::new(s.control.quiet, trainer.config.epochs);
     trainer.fit(&train, Some(&test), &opts, &mut bars)?;
     trainer.save_model(&out.join("model.safetensors"))?;
     write_summary(&out, &trainer)?;
