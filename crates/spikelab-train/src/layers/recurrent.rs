@@ -242,6 +242,7 @@ impl Layer for RecurrentLif {
         if pass.record {
             self.cache = Some((h, x_static.is_some()));
         } else {
+            // Inference: the membranes go back to the pool for the next batch.
             self.cache = None;
             crate::pool::give(h);
         }
@@ -258,6 +259,7 @@ impl Layer for RecurrentLif {
         } else {
             self.backward_with(Heaviside, &mut grad, pass, &h);
         }
+        crate::pool::give(h);
         need.then(|| {
             if was_static {
                 sum_over_steps(&grad, pass.steps)

@@ -667,19 +667,14 @@ impl Layer for Spiking {
             self.spikes = s.count();
             Activation::Spikes(s)
         };
-        if pass.record {
-            self.cache = Some(Cache {
-                h,
-                theta_t,
-                was_static: x_static.is_some(),
-            });
-        } else {
-            // Inference: the membranes go back to the pool for the next batch (a fresh
-            // allocation would page-fault on every write).
-            self.cache = None;
-            crate::pool::give(h);
-            crate::pool::give(theta_t);
-        }
+        // Without a recording pass the cache is dropped at once, which hands the
+        // membranes back to the pool for the next batch (see `Cache`'s `Drop`).
+        let cache = Cache {
+            h,
+            theta_t,
+            was_static: x_static.is_some(),
+        };
+        self.cache = pass.record.then_some(cache);
         out
     }
 
