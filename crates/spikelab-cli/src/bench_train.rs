@@ -35,6 +35,10 @@ pub struct BenchTrainArgs {
     /// Print the time spent in each layer.
     #[arg(long)]
     pub profile: bool,
+    /// Run every layer on its own (no fused convolution + spiking blocks), to measure
+    /// what fusion gains.
+    #[arg(long)]
+    pub no_fusion: bool,
 }
 
 /// Measured figures of `bench train`.
@@ -70,6 +74,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
     let spec = a.net.spec(train.shape, &loss_spec)?;
     let config = a.run.config(1)?;
     let mut trainer = Trainer::new(&spec, config.clone())?;
+    trainer.net.set_fusion(!a.no_fusion);
     let bs = config.batch_size;
     println!(
         "bench train: arch {}  T={}  batch {}  encoding {}  optimizer {}  threads {}  kernels {}",
@@ -197,6 +202,11 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
         for (i, (kind, f, b)) in p.iter().enumerate() {
             println!("  {i:>2} {kind:<11} {:>8.2} {:>8.2}", per(*f), per(*b));
         }
+    }
+    if a.profile && !a.no_fusion {
+        println!(
+            "  (a convolution on spikes and the spiking layer after it run fused: their time is on the convolution's line)"
+        );
     }
     if let Some(p) = trainer.net.profile() {
         println!("inference time per layer (ms per batch):");

@@ -22,6 +22,7 @@ use crate::layers::batchnorm::BatchNorm;
 use crate::layers::conv::Conv2d;
 use crate::layers::dropout::Dropout;
 use crate::layers::flatten::Flatten;
+use crate::layers::fused::{self, BlockGrad};
 use crate::layers::linear::Linear;
 use crate::layers::pool::{AvgPool2d, MaxPool2d, PoolGeom};
 use crate::layers::readout::Readout;
@@ -373,6 +374,9 @@ pub struct Network {
     layers: Vec<Box<dyn Layer>>,
     /// Per layer: seconds spent in forward and backward passes, when profiling.
     profile: Option<Vec<(f64, f64)>>,
+    /// Run a convolution on sparse spikes and the spiking layer after it as one block
+    /// ([`crate::layers::fused`]).
+    fusion: bool,
 }
 
 impl Network {
@@ -438,6 +442,7 @@ impl Network {
             steps,
             layers,
             profile: None,
+            fusion: true,
         })
     }
 
@@ -458,21 +463,63 @@ impl Network {
         self.spec.input
     }
 
-    /// Forward pass through every layer.
+    /// Forward pass through every layer. A convolution on sparse spikes and the
+    /// spiking layer after it run as one block ([`crate::layers::fused`]; its time is
+    /// profiled under the convolution) unless [`Network::set_fusion`] turned it off.
     pub fn forward(&mut self, x: Activation, pass: &Pass) -> Activation {
         assert_eq!(x.shape(), self.spec.input, "network input shape");
-        match &mut self.profile {
-            None => self.layers.iter_mut().fold(x, |a, l| l.forward(a, pass)),
-            Some(prof) => {
-                let mut a = x;
-                for (l, p) in self.layers.iter_mut().zip(prof.iter_mut()) {
-                    let t = std::time::Instant::now();
-                    a = l.forward(a, pass);
-                    p.0 += t.elapsed().as_secs_f64();
-                }
-                a
+        let mut a = x;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let t = std::time::Instant::now();
+            let first = i;
+            let fuse = self.fusion
+                && i + 1 < self.layers.len()
+                && fused::fusable(&*self.layers[i], &*self.layers[i + 1], &a, pass);
+            if fuse {
+                let (conv, sp) = self.block_mut(i);
+                a = fused::forward(conv, sp, a, pass);
+                i += 2;
+            } else {
+                a = self.layers[i].forward(a, pass);
+                i += 1;
+            }
+            if let Some(p) = &mut self.profile {
+                p[first].0 += t.elapsed().as_secs_f64();
             }
         }
+        a
+    }
+
+    /// Turns the fusion of convolution and spiking layers on (the default) or off;
+    /// both give the same results up to the order of floating-point sums.
+    pub fn set_fusion(&mut self, on: bool) {
+        self.fusion = on;
+    }
+
+    /// The convolution at `i` and the spiking layer at `i + 1` of a fused block.
+    fn block_mut(&mut self, i: usize) -> (&mut Conv2d, &mut Spiking) {
+        let (a, b) = self.layers.split_at_mut(i + 1);
+        let conv = a[i].as_any_mut().downcast_mut::<Conv2d>();
+        let sp = b[0].as_any_mut().downcast_mut::<Spiking>();
+        (
+            conv.expect("fused block starts with a convolution"),
+            sp.expect("fused block ends with a spiking layer"),
+        )
+    }
+
+    /// Whether layer `i` is a spiking layer recorded by a fused forward pass (with the
+    /// convolution before it).
+    fn fused_at(&self, i: usize) -> bool {
+        i >= 1
+            && self.layers[i]
+                .as_any()
+                .downcast_ref::<Spiking>()
+                .is_some_and(|s| s.awaits_fused_backward())
+            && self.layers[i - 1]
+                .as_any()
+                .downcast_ref::<Conv2d>()
+                .is_some_and(|c| c.has_sparse_input())
     }
 
     /// Starts (or stops) timing every layer's forward and backward passes.
@@ -512,21 +559,32 @@ impl Network {
                 .downcast_ref::<MaxPool2d>()
                 .filter(|p| p.pooled_spikes() && i > 0)
                 .map(|p| p.geom);
-            let fused = pool.and_then(|geom| {
+            let (lowest, r) = if let Some(geom) =
+                pool.filter(|geom| geom.tiles() && i >= 2 && self.fused_at(i - 1))
+            {
+                // A fused convolution + spiking block with the max pooling after it.
+                self.layers[i].clear();
+                let (conv, sp) = self.block_mut(i - 2);
+                let grad = BlockGrad::Pooled(&g, &geom);
+                (i - 2, fused::backward(conv, sp, grad, pass, i - 2 > first))
+            } else if self.fused_at(i) {
+                // A fused convolution + spiking block.
+                let (conv, sp) = self.block_mut(i - 1);
+                let grad = BlockGrad::Spikes(&g);
+                (i - 1, fused::backward(conv, sp, grad, pass, i - 1 > first))
+            } else if let Some(r) = pool.and_then(|geom| {
                 let (before, rest) = self.layers.split_at_mut(i);
                 let r = before[i - 1].backward_through_pool(&g, &geom, pass, i - 1 > first);
                 if r.is_some() {
                     rest[0].clear();
                 }
                 r
-            });
-            let r = match fused {
-                Some(r) => {
-                    i -= 1;
-                    r
-                }
-                None => self.layers[i].backward(g, pass, need),
+            }) {
+                (i - 1, r)
+            } else {
+                (i, self.layers[i].backward(g, pass, need))
             };
+            i = lowest;
             if let Some(p) = &mut self.profile {
                 p[i].1 += t.elapsed().as_secs_f64();
             }

@@ -137,22 +137,23 @@ pub fn im2col_row(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// Adds the im2col-shaped gradient `cols` (`positions × K`) back into the input row
-/// gradient `dx`.
-pub fn col2im_add_row(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
-    let (k, c) = (g.k(), g.c_in);
-    for oy in 0..g.h_out {
-        for ox in 0..g.w_out {
-            let p = oy * g.w_out + ox;
-            let src = &cols[p * k..(p + 1) * k];
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    if let Some((iy, ix)) = g.source(oy, ox, ky, kx) {
-                        let s = &src[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                        let d = &mut dx[(iy * g.w_in + ix) * c..(iy * g.w_in + ix + 1) * c];
-                        for (a, b) in d.iter_mut().zip(s) {
-                            *a += b;
-                        }
+dispatch!(
+    /// Adds the im2col-shaped gradients `cols` (`positions × K` per row) back into the
+    /// input gradients `dx` (`in_len` per row): for each output position and kernel
+    /// row, the taps inside the input are one contiguous run in both.
+    pub fn col2im_add_rows(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) = col2im_add_rows_impl
+);
+
+#[inline(always)]
+fn col2im_add_rows_impl<const W: usize>(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
+    let pk = g.positions() * g.k();
+    for (src, d) in cols.chunks_exact(pk).zip(dx.chunks_exact_mut(g.in_len())) {
+        for oy in 0..g.h_out {
+            for ox in 0..g.w_out {
+                let p = (oy * g.w_out + ox) * g.k();
+                for ky in 0..g.kh {
+                    if let Some((k0, b0, n)) = tap_run(g, oy, ox, ky) {
+                        add_run::<W>(&mut d[b0..b0 + n], &src[p + k0..p + k0 + n]);
                     }
                 }
             }
@@ -270,7 +271,7 @@ pub fn conv_forward_sparse(
 
 dispatch!(
     /// One row of [`conv_forward_sparse`].
-    fn conv_gather_row(
+    pub(crate) fn conv_gather_row(
         g: &ConvGeom,
         bits: &[u64],
         w: &[f32],
@@ -343,7 +344,7 @@ fn conv_gather_row_impl<const W: usize>(
 /// The weights re-laid out as `[c_in][kh][kw reversed][c_out]`: for one input channel
 /// and kernel row, the taps that reach consecutive output columns are contiguous, so a
 /// spike adds one contiguous run per kernel row (stride 1).
-fn reversed_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+pub(crate) fn reversed_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let co = g.c_out;
     let mut r = vec![0.0f32; w.len()];
     for c in 0..g.c_in {
@@ -360,7 +361,7 @@ fn reversed_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
 }
 
 /// Inverse of [`reversed_weights`] for a gradient.
-fn unreverse(g: &ConvGeom, r: &[f32], w: &mut [f32]) {
+pub(crate) fn unreverse(g: &ConvGeom, r: &[f32], w: &mut [f32]) {
     let co = g.c_out;
     for c in 0..g.c_in {
         for ky in 0..g.kh {
@@ -409,7 +410,7 @@ fn run_of(g: &ConvGeom, j: usize) -> Option<(usize, usize, usize, usize, usize, 
 /// [`run_of`] for every input feature, computed once per call (no divisions in the
 /// inner loops); `len == 0` marks inputs that reach no output.
 #[derive(Clone, Copy, Debug, Default)]
-struct Run {
+pub(crate) struct Run {
     w_off: u32,
     ox0: u32,
     len: u32,
@@ -418,7 +419,7 @@ struct Run {
     ky_hi: u32,
 }
 
-fn run_table(g: &ConvGeom) -> Vec<Run> {
+pub(crate) fn run_table(g: &ConvGeom) -> Vec<Run> {
     (0..g.in_len())
         .map(|j| match run_of(g, j) {
             Some((w_off, ox0, len, ty, ky_lo, ky_hi)) => Run {
@@ -463,13 +464,40 @@ pub fn conv_forward_scatter(
     scale: f32,
     out: &mut [f32],
 ) {
-    assert_eq!(g.stride, 1, "scatter kernels need stride 1");
-    let ol = g.out_len();
-    let wr = reversed_weights(g, w);
-    let runs = run_table(g);
-    out.par_chunks_mut(ol).enumerate().for_each(|(r, o)| {
-        conv_sparse_row_runs(g, active.row(r), &wr, &runs, bias, scale, o);
-    });
+    let plan = ScatterPlan::new(g, w, bias, scale);
+    out.par_chunks_mut(g.out_len())
+        .enumerate()
+        .for_each(|(r, o)| conv_sparse_row_runs(g, active.row(r), &plan, o));
+}
+
+/// What the scatter forward kernel needs, prepared once per batch: the weights in
+/// [`reversed_weights`] layout times the spike value, the [`run_table`], and the
+/// output row every row starts from (the bias at every position).
+pub(crate) struct ScatterPlan {
+    wr: Vec<f32>,
+    /// The run of every input feature.
+    pub runs: Vec<Run>,
+    init: Vec<f32>,
+}
+
+impl ScatterPlan {
+    /// The plan for weights `w` (`K × c_out`), an optional bias and spike value `scale`.
+    pub fn new(g: &ConvGeom, w: &[f32], bias: Option<&[f32]>, scale: f32) -> Self {
+        assert_eq!(g.stride, 1, "scatter kernels need stride 1");
+        let mut wr = reversed_weights(g, w);
+        if scale != 1.0 {
+            wr.iter_mut().for_each(|x| *x *= scale);
+        }
+        let init = match bias {
+            Some(b) => b.iter().copied().cycle().take(g.out_len()).collect(),
+            None => vec![0.0; g.out_len()],
+        };
+        ScatterPlan {
+            wr,
+            runs: run_table(g),
+            init,
+        }
+    }
 }
 
 /// Scatter weight gradient for spike input with stride 1 (`K × c_out`, overwritten).
@@ -502,15 +530,54 @@ pub fn conv_weight_grad_scatter(
     }
 }
 
+/// `dst += src` for a short run of runtime length (a few vectors). On AVX-512 the
+/// tail is a masked vector operation, so a run of, say, 60 floats takes four vector
+/// additions instead of three and a dozen scalar ones.
+#[inline(always)]
+fn add_run<const W: usize>(dst: &mut [f32], src: &[f32]) {
+    let len = dst.len().min(src.len());
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512_width(W) {
+        // SAFETY: `dispatch!` instantiates AVX-512 widths only in functions it calls
+        // on CPUs with AVX-512F; both slices have at least `len` elements.
+        unsafe { add_run_avx512(dst.as_mut_ptr(), src.as_ptr(), len) };
+        return;
+    }
+    for k in 0..len {
+        dst[k] += src[k];
+    }
+}
+
+/// [`add_run`] with AVX-512: full vectors, then one masked vector.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `dst` and `src` are valid for `len` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn add_run_avx512(dst: *mut f32, src: *const f32, len: usize) {
+    use std::arch::x86_64::*;
+    let mut k = 0;
+    while k + 16 <= len {
+        let d = _mm512_loadu_ps(dst.add(k));
+        let s = _mm512_loadu_ps(src.add(k));
+        _mm512_storeu_ps(dst.add(k), _mm512_add_ps(d, s));
+        k += 16;
+    }
+    if k < len {
+        let m: __mmask16 = (1u16 << (len - k)) - 1;
+        let d = _mm512_maskz_loadu_ps(m, dst.add(k));
+        let s = _mm512_maskz_loadu_ps(m, src.add(k));
+        _mm512_mask_storeu_ps(dst.add(k), m, _mm512_add_ps(d, s));
+    }
+}
+
 dispatch!(
     /// One row of [`conv_forward_scatter`]: contiguous runs.
-    fn conv_sparse_row_runs(
+    pub(crate) fn conv_sparse_row_runs(
         g: &ConvGeom,
         active: &[u32],
-        wr: &[f32],
-        runs: &[Run],
-        bias: Option<&[f32]>,
-        scale: f32,
+        plan: &ScatterPlan,
         out: &mut [f32],
     ) = conv_sparse_row_runs_impl
 );
@@ -519,15 +586,13 @@ dispatch!(
 fn conv_sparse_row_runs_impl<const W: usize>(
     g: &ConvGeom,
     active: &[u32],
-    wr: &[f32],
-    runs: &[Run],
-    bias: Option<&[f32]>,
-    scale: f32,
+    plan: &ScatterPlan,
     out: &mut [f32],
 ) {
+    let (wr, runs) = (&plan.wr[..], &plan.runs[..]);
     let co = g.c_out;
     let row_stride = g.kw * co;
-    out.fill(0.0);
+    out.copy_from_slice(&plan.init);
     for &j in active {
         let run = runs[j as usize];
         let len = run.len as usize;
@@ -539,16 +604,7 @@ fn conv_sparse_row_runs_impl<const W: usize>(
             let oy = ty - ky;
             let o = (oy * g.w_out + ox0) * co;
             let ws = w_off + ky * row_stride;
-            let (dst, src) = (&mut out[o..o + len], &wr[ws..ws + len]);
-            for k in 0..len {
-                dst[k] += src[k];
-            }
-        }
-    }
-    for row in out.chunks_exact_mut(co) {
-        for k in 0..co {
-            let b = bias.map_or(0.0, |b| b[k]);
-            row[k] = b + scale * row[k];
+            add_run::<W>(&mut out[o..o + len], &wr[ws..ws + len]);
         }
     }
 }
@@ -556,7 +612,7 @@ fn conv_sparse_row_runs_impl<const W: usize>(
 dispatch!(
     /// One row of [`conv_weight_grad_scatter`], added into `dwr` (laid out as
     /// [`reversed_weights`]).
-    fn conv_sparse_wgrad_row_runs(
+    pub(crate) fn conv_sparse_wgrad_row_runs(
         g: &ConvGeom,
         active: &[u32],
         gout: &[f32],
@@ -586,10 +642,7 @@ fn conv_sparse_wgrad_row_runs_impl<const W: usize>(
             let oy = ty - ky;
             let o = (oy * g.w_out + ox0) * co;
             let ws = w_off + ky * row_stride;
-            let (dst, src) = (&mut dwr[ws..ws + len], &gout[o..o + len]);
-            for k in 0..len {
-                dst[k] += src[k];
-            }
+            add_run::<W>(&mut dwr[ws..ws + len], &gout[o..o + len]);
         }
     }
 }
@@ -655,7 +708,7 @@ pub fn conv_weight_grad_sparse(g: &ConvGeom, s: &SpikeTensor, gout: &[f32], dw: 
 
 dispatch!(
     /// One row of [`conv_weight_grad_sparse`], added into `dw`.
-    fn conv_scatter_wgrad_row(g: &ConvGeom, bits: &[u64], gout: &[f32], dw: &mut [f32]) =
+    pub(crate) fn conv_scatter_wgrad_row(g: &ConvGeom, bits: &[u64], gout: &[f32], dw: &mut [f32]) =
         conv_scatter_wgrad_row_impl, widths = (256, 64, 32)
 );
 
@@ -715,26 +768,28 @@ fn conv_scatter_wgrad_row_impl<const W: usize>(
 
 /// Input gradient (`rows × in_len`, overwritten) from output gradients `gout`.
 pub fn conv_input_grad(g: &ConvGeom, gout: &[f32], w: &[f32], dx: &mut [f32]) {
-    let (il, ol, k, cr) = (g.in_len(), g.out_len(), g.k(), g.chunk_rows());
+    let (il, ol, cr) = (g.in_len(), g.out_len(), g.chunk_rows());
     dx.par_chunks_mut(cr * il)
         .zip(gout.par_chunks(cr * ol))
-        .for_each(|(d, gc)| {
-            let n = gc.len() / ol;
-            let m = n * g.positions();
-            with_cols(m * k, |cols| {
-                matmul_serial(
-                    Mat::new(gc, m, g.c_out),
-                    Mat::new(w, k, g.c_out).t(),
-                    cols,
-                    false,
-                );
-                d.fill(0.0);
-                let pk = g.positions() * k;
-                for r in 0..n {
-                    col2im_add_row(g, &cols[r * pk..(r + 1) * pk], &mut d[r * il..(r + 1) * il]);
-                }
-            });
-        });
+        .for_each(|(d, gc)| conv_input_grad_serial(g, gc, w, d));
+}
+
+/// [`conv_input_grad`] on the calling thread, for a few rows (`rows ≤ chunk_rows()`
+/// keeps its im2col buffer near a megabyte).
+pub fn conv_input_grad_serial(g: &ConvGeom, gout: &[f32], w: &[f32], dx: &mut [f32]) {
+    let (il, ol, k) = (g.in_len(), g.out_len(), g.k());
+    let n = gout.len() / ol;
+    let m = n * g.positions();
+    with_cols(m * k, |cols| {
+        matmul_serial(
+            Mat::new(gout, m, g.c_out),
+            Mat::new(w, k, g.c_out).t(),
+            cols,
+            false,
+        );
+        dx.fill(0.0);
+        col2im_add_rows(g, cols, &mut dx[..n * il]);
+    });
 }
 
 #[cfg(test)]

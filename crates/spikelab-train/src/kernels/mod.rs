@@ -117,6 +117,13 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Whether tile width `w` is one that [`dispatch!`] compiles for AVX-512 only (the
+/// AVX-512 widths are at least 128 floats, the AVX2 and baseline ones at most 64), so
+/// an `#[inline(always)]` kernel instantiated with it may use AVX-512 intrinsics.
+pub(crate) const fn avx512_width(w: usize) -> bool {
+    w >= 128
+}
+
 /// A raw pointer that may be shared between threads. Kernels use it only to let
 /// parallel tasks write disjoint parts of one buffer (e.g. disjoint column blocks of
 /// a row-major matrix), which safe slices cannot express.

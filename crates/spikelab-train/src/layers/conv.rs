@@ -70,6 +70,50 @@ impl Conv2d {
     fn out_tensor(&self, rows: usize) -> Tensor {
         Tensor::uninit(rows, self.out_shape())
     }
+
+    /// Whether spikes `s` take the scatter kernels (sparse spikes, stride 1).
+    pub fn scatters(&self, s: &SpikeTensor) -> bool {
+        let density = s.density();
+        density <= SPARSE_MAX_DENSITY && prefer_scatter(&self.geom, density)
+    }
+
+    /// Whether spikes `s` take one of the sparse kernels (scatter or gather), the
+    /// paths [`super::fused`] runs one sample at a time.
+    pub fn sparse(&self, s: &SpikeTensor) -> bool {
+        s.density() <= SPARSE_MAX_DENSITY
+    }
+
+    /// Keeps the input of a fused forward pass for its backward pass.
+    pub(super) fn record_fused(&mut self, input: FusedInput) {
+        self.input = Some(match input {
+            FusedInput::Scatter(active, scale) => Input::Scatter(active, scale),
+            FusedInput::Gather(s) => Input::Sparse(s),
+        });
+    }
+
+    /// Whether the last recording pass kept sparse spike input (what the fused
+    /// backward pass needs).
+    pub fn has_sparse_input(&self) -> bool {
+        matches!(self.input, Some(Input::Scatter(..) | Input::Sparse(_)))
+    }
+
+    /// The input kept by a recording pass on sparse spikes.
+    pub(super) fn take_fused(&mut self) -> FusedInput {
+        match self.input.take() {
+            Some(Input::Scatter(active, scale)) => FusedInput::Scatter(active, scale),
+            Some(Input::Sparse(s)) => FusedInput::Gather(s),
+            _ => panic!("fused backward without sparse spike input"),
+        }
+    }
+}
+
+/// The sparse spike input of a convolution run by [`super::fused`].
+#[derive(Debug)]
+pub enum FusedInput {
+    /// Active inputs per row and the value of a spike (scatter kernels).
+    Scatter(SpikeIndex, f32),
+    /// Packed spikes (gather kernels).
+    Gather(SpikeTensor),
 }
 
 impl Layer for Conv2d {
@@ -90,7 +134,7 @@ impl Layer for Conv2d {
             Activation::Spikes(s) => {
                 let mut out = self.out_tensor(s.rows);
                 let density = s.density();
-                if density <= SPARSE_MAX_DENSITY && prefer_scatter(g, density) {
+                if self.scatters(&s) {
                     let idx = SpikeIndex::from_spikes(&s);
                     conv_forward_scatter(g, &idx, &self.weight.value, bias, s.scale, &mut out.data);
                     (Activation::Dense(out), Input::Scatter(idx, s.scale))
@@ -160,6 +204,9 @@ impl Layer for Conv2d {
         self.input = None;
     }
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }

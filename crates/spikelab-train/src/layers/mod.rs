@@ -4,6 +4,8 @@
 //! ([`spiking`]: LIF, IF, adaptive LIF; [`recurrent`]: recurrent LIF; [`readout`]: the
 //! leaky-integrator readout) run a fused loop over time per sample, calling the
 //! discrete-time kernels of `spikelab_core::neuron::discrete`.
+//! [`fused`] runs a convolution on sparse spikes and the spiking layer after it as
+//! one block, sample by sample.
 //!
 //! A layer keeps what its backward pass needs during a recording forward pass
 //! ([`Pass::record`]); the backward pass writes the gradients of its parameters and
@@ -13,6 +15,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod dropout;
 pub mod flatten;
+pub mod fused;
 pub mod linear;
 pub mod pool;
 pub mod readout;
@@ -216,6 +219,8 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     }
     /// For inspection (export).
     fn as_any(&self) -> &dyn Any;
+    /// For fusing layers ([`fused`]).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 /// Sums the `steps` rows of each sample of a time-batched tensor (rows `b·T + t`)

@@ -327,6 +327,9 @@ impl Layer for MaxPool2d {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 /// Average pooling. See the module docs.
@@ -435,6 +438,9 @@ impl Layer for AvgPool2d {
         Some(dx)
     }
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }

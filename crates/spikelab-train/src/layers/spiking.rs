@@ -169,6 +169,21 @@ struct Cache {
     h: Vec<f32>,
     theta_t: Vec<f32>,
     was_static: bool,
+    /// Who recorded it.
+    by: Recorder,
+}
+
+/// Which forward pass recorded a [`Cache`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recorder {
+    /// This layer's own.
+    Layer,
+    /// A fused convolution + spiking pass ([`super::fused`]) that kept the membranes
+    /// (the layer's own backward pass can use them too).
+    FusedStored,
+    /// A fused pass that kept no membranes: only the fused backward pass, which
+    /// recomputes them, can follow.
+    FusedRecompute,
 }
 
 impl Drop for Cache {
@@ -180,9 +195,13 @@ impl Drop for Cache {
 }
 
 /// Where a forward pass writes spikes.
-enum Sink<'a> {
+pub(super) enum Sink<'a> {
+    /// Packed bits, one row of words per step.
     Bits(&'a mut [u64]),
+    /// Real values (smooth gradient checks).
     Values(&'a mut [f32]),
+    /// Nowhere (membranes recomputed for a backward pass).
+    Discard,
 }
 
 impl Spiking {
@@ -204,7 +223,51 @@ impl Spiking {
     /// Runs one sample's `T` steps. `h` holds the inputs on entry (unless `x_static`
     /// is given) and the membranes before reset on exit.
     #[allow(clippy::too_many_arguments)]
-    fn run_sample<F: SpikeFn>(
+    pub(super) fn run_sample<F: SpikeFn>(
+        &self,
+        f: F,
+        beta: &[f32],
+        theta: &[f32],
+        x_static: Option<&[f32]>,
+        h: &mut [f32],
+        theta_t: &mut [f32],
+        sink: Sink,
+        scratch: &mut Vec<f32>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::has_avx512() {
+            // SAFETY: the CPU supports AVX-512 (checked above).
+            return unsafe {
+                self.run_sample_avx512(f, beta, theta, x_static, h, theta_t, sink, scratch)
+            };
+        }
+        self.run_sample_body(f, beta, theta, x_static, h, theta_t, sink, scratch)
+    }
+
+    /// [`Spiking::run_sample`] compiled for AVX-512 (the same arithmetic, 16 lanes).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F and AVX-512VL.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_sample_avx512<F: SpikeFn>(
+        &self,
+        f: F,
+        beta: &[f32],
+        theta: &[f32],
+        x_static: Option<&[f32]>,
+        h: &mut [f32],
+        theta_t: &mut [f32],
+        sink: Sink,
+        scratch: &mut Vec<f32>,
+    ) {
+        self.run_sample_body(f, beta, theta, x_static, h, theta_t, sink, scratch)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_sample_body<F: SpikeFn>(
         &self,
         f: F,
         beta: &[f32],
@@ -244,11 +307,72 @@ impl Spiking {
                     pack_row(s, &mut bits[t * w..(t + 1) * w]);
                 }
                 Sink::Values(out) => out[t * n..(t + 1) * n].copy_from_slice(s),
+                Sink::Discard => {}
             }
         }
     }
 
-    fn back_cfg(&self) -> BackCfg {
+    /// Ends a forward pass run by [`super::fused`]: records the spike count and, when
+    /// `record`, a cache with the membranes and adaptive thresholds in `stored` (all
+    /// rows), or one that asks for them to be recomputed.
+    pub(super) fn finish_fused_forward(
+        &mut self,
+        record: bool,
+        spikes: u64,
+        stored: Option<(Vec<f32>, Vec<f32>)>,
+    ) {
+        self.spikes = spikes;
+        self.cache = if record {
+            Some(match stored {
+                Some((h, theta_t)) => Cache {
+                    h,
+                    theta_t,
+                    was_static: false,
+                    by: Recorder::FusedStored,
+                },
+                None => Cache {
+                    h: Vec::new(),
+                    theta_t: Vec::new(),
+                    was_static: false,
+                    by: Recorder::FusedRecompute,
+                },
+            })
+        } else {
+            if let Some((h, theta_t)) = stored {
+                crate::pool::give(h);
+                crate::pool::give(theta_t);
+            }
+            None
+        };
+    }
+
+    /// True when the last recording pass was a fused one ([`super::fused`]).
+    pub fn awaits_fused_backward(&self) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.by != Recorder::Layer)
+    }
+
+    /// Takes the cache of a fused pass: the stored membranes and adaptive thresholds,
+    /// or None when they must be recomputed.
+    pub(super) fn take_fused_cache(&mut self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let mut c = self
+            .cache
+            .take()
+            .expect("fused backward without a fused forward");
+        match c.by {
+            Recorder::FusedStored => {
+                Some((std::mem::take(&mut c.h), std::mem::take(&mut c.theta_t)))
+            }
+            Recorder::FusedRecompute => None,
+            Recorder::Layer => panic!("fused backward without a fused forward"),
+        }
+    }
+
+    /// Neurons.
+    pub(super) fn neurons(&self) -> usize {
+        self.shape.len()
+    }
+
+    pub(super) fn back_cfg(&self) -> BackCfg {
         let (rho, gamma) = match self.model {
             SpikingModel::Alif { rho, gamma } => (rho, gamma),
             _ => (0.0, 0.0),
@@ -364,7 +488,7 @@ impl Spiking {
         h
     }
 
-    fn set_param_grads(&mut self, cfg: &BackCfg, partials: &[(Vec<f32>, Vec<f32>)]) {
+    pub(super) fn set_param_grads(&mut self, cfg: &BackCfg, partials: &[(Vec<f32>, Vec<f32>)]) {
         let n = self.shape.len();
         if cfg.learn_beta {
             let mut acc = vec![0.0f32; n];
@@ -385,8 +509,9 @@ impl Spiking {
 
 /// The gradient of one row of spikes from the gradient `pg` of their max pooling
 /// (tiling windows): each window's gradient goes to its first spiking position
-/// (`h ≥ θ`), or to its first position if none spiked; 0 elsewhere.
-fn route_to_winners(
+/// (`h ≥ θ`), or to its first position if none spiked; 0 elsewhere. Branch-free over
+/// tiles of channels, so it vectorises.
+pub(super) fn route_to_winners(
     g: &PoolGeom,
     offs: &[usize],
     h: &[f32],
@@ -394,24 +519,92 @@ fn route_to_winners(
     pg: &[f32],
     out: &mut [f32],
 ) {
-    out.fill(0.0);
+    debug_assert!(g.tiles(), "routing needs tiling windows");
+    route_rows(g, offs, h, th, pg, out);
+}
+
+crate::kernels::dispatch!(
+    /// [`route_to_winners`] compiled for the CPU's vector width.
+    fn route_rows(
+        g: &PoolGeom,
+        offs: &[usize],
+        h: &[f32],
+        th: &[f32],
+        pg: &[f32],
+        out: &mut [f32],
+    ) = route_rows_impl
+);
+
+#[inline(always)]
+#[allow(clippy::int_plus_one)]
+fn route_rows_impl<const W: usize>(
+    g: &PoolGeom,
+    offs: &[usize],
+    h: &[f32],
+    th: &[f32],
+    pg: &[f32],
+    out: &mut [f32],
+) {
     let c = g.c;
     for oy in 0..g.h_out {
         for ox in 0..g.w_out {
-            let base = oy * g.stride * g.w_in + ox * g.stride;
+            let base = (oy * g.stride * g.w_in + ox * g.stride) * c;
             let op = (oy * g.w_out + ox) * c;
-            for ch in 0..c {
-                let mut win = base * c + ch;
-                for &o in offs {
-                    let i = (base + o) * c + ch;
-                    if h[i] >= th[i] {
-                        win = i;
-                        break;
+            let mut c0 = 0;
+            macro_rules! tiles {
+                ($t:literal) => {
+                    while c0 + $t <= c {
+                        route_tile::<$t>(
+                            offs,
+                            c,
+                            h,
+                            th,
+                            &pg[op + c0..op + c0 + $t],
+                            out,
+                            base + c0,
+                        );
+                        c0 += $t;
                     }
-                }
-                out[win] = pg[op + ch];
+                };
             }
+            tiles!(16);
+            tiles!(8);
+            tiles!(4);
+            tiles!(1);
         }
+    }
+}
+
+/// [`route_to_winners`] for `T` channels of one window starting at `start`.
+#[inline(always)]
+fn route_tile<const T: usize>(
+    offs: &[usize],
+    c: usize,
+    h: &[f32],
+    th: &[f32],
+    pg: &[f32],
+    out: &mut [f32],
+    start: usize,
+) {
+    let pg: &[f32; T] = pg.try_into().expect("tile");
+    // 1 while the window has no winner yet (arithmetic masks vectorise; bools do not).
+    let mut free = [1.0f32; T];
+    for &o in offs {
+        let i = start + o * c;
+        let hs: &[f32; T] = h[i..i + T].try_into().expect("tile");
+        let ts: &[f32; T] = th[i..i + T].try_into().expect("tile");
+        let os: &mut [f32; T] = (&mut out[i..i + T]).try_into().expect("tile");
+        for q in 0..T {
+            let spiked = (hs[q] >= ts[q]) as u32 as f32;
+            let wins = spiked * free[q];
+            os[q] = pg[q] * wins;
+            free[q] -= wins;
+        }
+    }
+    let i = start + offs[0] * c;
+    let os: &mut [f32; T] = (&mut out[i..i + T]).try_into().expect("tile");
+    for q in 0..T {
+        os[q] += pg[q] * free[q];
     }
 }
 
@@ -427,7 +620,7 @@ pub(crate) struct BackCfg {
 }
 
 impl BackCfg {
-    fn adaptive(&self) -> bool {
+    pub(crate) fn adaptive(&self) -> bool {
         self.gamma != 0.0
     }
 }
@@ -530,6 +723,46 @@ fn backward_core<
 /// step, `prev` the membrane and threshold of the previous step (for ∂L/∂β).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_row<F: SpikeFn>(
+    cfg: &BackCfg,
+    f: F,
+    beta: &[f32],
+    theta_t: &[f32],
+    h: &[f32],
+    prev: Option<(&[f32], &[f32])>,
+    g: &mut [f32],
+    st: &mut BackState,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::has_avx512() {
+        // SAFETY: the CPU supports AVX-512 (checked above).
+        return unsafe { backward_row_avx512(cfg, f, beta, theta_t, h, prev, g, st) };
+    }
+    backward_row_body(cfg, f, beta, theta_t, h, prev, g, st)
+}
+
+/// [`backward_row`] compiled for AVX-512 (the same arithmetic, 16 lanes).
+///
+/// # Safety
+/// The CPU supports AVX-512F and AVX-512VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_row_avx512<F: SpikeFn>(
+    cfg: &BackCfg,
+    f: F,
+    beta: &[f32],
+    theta_t: &[f32],
+    h: &[f32],
+    prev: Option<(&[f32], &[f32])>,
+    g: &mut [f32],
+    st: &mut BackState,
+) {
+    backward_row_body(cfg, f, beta, theta_t, h, prev, g, st)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_row_body<F: SpikeFn>(
     cfg: &BackCfg,
     f: F,
     beta: &[f32],
@@ -673,6 +906,7 @@ impl Layer for Spiking {
             h,
             theta_t,
             was_static: x_static.is_some(),
+            by: Recorder::Layer,
         };
         self.cache = pass.record.then_some(cache);
         out
@@ -683,6 +917,10 @@ impl Layer for Spiking {
             .cache
             .take()
             .expect("spiking backward without a recorded forward");
+        assert!(
+            cache.by != Recorder::FusedRecompute,
+            "a fused convolution + spiking forward pass is undone by Network::backward"
+        );
         if pass.smooth {
             self.backward_with(
                 SmoothSpike(self.spec.surrogate),
@@ -710,7 +948,13 @@ impl Layer for Spiking {
         pass: &Pass,
         need: bool,
     ) -> Option<Option<Tensor>> {
-        if pass.smooth || !geom.tiles() || self.cache.is_none() {
+        if pass.smooth
+            || !geom.tiles()
+            || self
+                .cache
+                .as_ref()
+                .is_none_or(|c| c.by == Recorder::FusedRecompute)
+        {
             return None;
         }
         let cache = self.cache.take().expect("checked");
@@ -739,6 +983,9 @@ impl Layer for Spiking {
         Some(self.spikes)
     }
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }
