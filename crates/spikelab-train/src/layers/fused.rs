@@ -35,11 +35,14 @@ use spikelab_core::neuron::discrete::Heaviside;
 use std::cell::RefCell;
 use std::ops::Range;
 
+/// Per-thread membranes (`T × n`), adaptive thresholds, step scratch and current
+/// gradients (`T × n`) of one sample.
+type Scratch = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 thread_local! {
-    /// Per-thread membranes (`T × n`), adaptive thresholds and step scratch of one
-    /// sample, kept between calls.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> =
-        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// This thread's [`Scratch`], kept between calls.
+    static SCRATCH: RefCell<Scratch> =
+        const { RefCell::new((Vec::new(), Vec::new(), Vec::new(), Vec::new())) };
 }
 
 /// Whether `conv` followed by `next` runs fused on input `x`: a convolution and a
@@ -227,7 +230,7 @@ pub fn forward(conv: &mut Conv2d, sp: &mut Spiking, x: Activation, pass: &Pass) 
             .enumerate()
             .for_each(|(b, ((bits, h), tt))| {
                 SCRATCH.with(|c| {
-                    let (hs, ts, scr) = &mut *c.borrow_mut();
+                    let (hs, ts, scr, _) = &mut *c.borrow_mut();
                     hs.resize(steps * n, 0.0);
                     ts.resize(if block.adaptive { steps * n } else { 0 }, 0.0);
                     let h = h.unwrap_or(&mut hs[..]);
@@ -317,7 +320,7 @@ pub fn backward(
             .into_par_iter()
             .zip(dx_parts.into_par_iter())
             .zip(h_parts.into_par_iter().zip(tt_parts.into_par_iter()))
-            .map(|((range, mut dxp), (mut hp, mut ttp))| {
+            .map(|((range, mut dxp), (hp, mut ttp))| {
                 let mut part = Partial {
                     dw: vec![0.0; g.k() * g.c_out],
                     db: vec![0.0; n],
@@ -326,16 +329,21 @@ pub fn backward(
                 };
                 let mut grow = vec![0.0f32; n];
                 SCRATCH.with(|c| {
-                    let (hs, ts, scr) = &mut *c.borrow_mut();
+                    let (hs, ts, scr, ds) = &mut *c.borrow_mut();
+                    // The current gradients of a sample are kept (for its input
+                    // gradient) in a scratch buffer that stays in cache, not over
+                    // the stored membranes.
+                    let keep_di = dxp.is_some();
+                    ds.resize(if keep_di { steps * n } else { 0 }, 0.0);
                     for (q, b) in range.clone().enumerate() {
                         let sample = q * steps * n..(q + 1) * steps * n;
-                        let h: &mut [f32] = match hp.as_deref_mut() {
-                            Some(hp) => &mut hp[sample.clone()],
+                        let h: &[f32] = match hp.as_deref() {
+                            Some(hp) => &hp[sample.clone()],
                             None => {
                                 hs.resize(steps * n, 0.0);
                                 ts.resize(if block.adaptive { steps * n } else { 0 }, 0.0);
                                 block.run(sp, b, hs, ts, scr, Sink::Discard);
-                                &mut hs[..]
+                                &hs[..]
                             }
                         };
                         let tt: &[f32] = match ttp.as_deref_mut() {
@@ -362,8 +370,7 @@ pub fn backward(
                                     &mut grow,
                                 ),
                             }
-                            let (before, rest) = h.split_at_mut(row.start);
-                            let hr = &mut rest[..n];
+                            let hr = &h[row.clone()];
                             let prev = (t > 0).then(|| {
                                 let p = (t - 1) * n..t * n;
                                 let tp = if block.adaptive {
@@ -371,7 +378,7 @@ pub fn backward(
                                 } else {
                                     &block.theta[..]
                                 };
-                                (&before[p], tp)
+                                (&h[p], tp)
                             });
                             backward_row(
                                 &cfg,
@@ -386,8 +393,9 @@ pub fn backward(
                             // `grow` is now ∂L/∂(current) of step t.
                             block.add_weight_grad(r, &grow, &mut part.dw);
                             part.db.iter_mut().zip(&grow).for_each(|(a, x)| *a += x);
-                            // h_t is no longer needed (steps run backwards).
-                            hr.copy_from_slice(&grow);
+                            if keep_di {
+                                ds[row].copy_from_slice(&grow);
+                            }
                         }
                         part.dbeta
                             .iter_mut()
@@ -400,7 +408,7 @@ pub fn backward(
                         if let Some(d) = dxp.as_deref_mut() {
                             let dxs = &mut d[q * steps * il..(q + 1) * steps * il];
                             let cr = g.chunk_rows();
-                            for (gc, dc) in h.chunks(cr * n).zip(dxs.chunks_mut(cr * il)) {
+                            for (gc, dc) in ds.chunks(cr * n).zip(dxs.chunks_mut(cr * il)) {
                                 conv_input_grad_serial(&g, gc, w, dc);
                             }
                         }
