@@ -27,8 +27,8 @@ use crate::kernels::conv::{
     conv_gather_row, conv_input_grad_serial, conv_scatter_wgrad_row, conv_sparse_row_runs,
     conv_sparse_wgrad_row_runs, unreverse, ConvGeom, ScatterPlan,
 };
-use crate::kernels::group_ranges;
 use crate::kernels::sparse::SpikeIndex;
+use crate::kernels::{group_ranges, sum_partials};
 use crate::tensor::{Activation, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use spikelab_core::neuron::discrete::Heaviside;
@@ -285,7 +285,7 @@ pub fn backward(
     let g = conv.geom;
     let (n, il) = (g.out_len(), g.in_len());
     let cfg = sp.back_cfg();
-    let partials: Vec<Partial>;
+    let mut partials: Vec<Partial>;
     let mut dx;
     let mut dw = vec![0.0f32; g.k() * g.c_out];
     {
@@ -302,9 +302,7 @@ pub fn backward(
         );
         let (sp, w) = (&*sp, &conv.weight.value);
         let offs: Vec<usize> = match grad {
-            BlockGrad::Pooled(_, pg) => (0..pg.k)
-                .flat_map(|dy| (0..pg.k).map(move |dx| dy * pg.w_in + dx))
-                .collect(),
+            BlockGrad::Pooled(_, pg) => pg.window_offsets(),
             BlockGrad::Spikes(_) => Vec::new(),
         };
         let ranges = group_ranges(batch);
@@ -417,10 +415,12 @@ pub fn backward(
                 part
             })
             .collect();
-        for p in &partials {
-            dw.iter_mut().zip(&p.dw).for_each(|(a, x)| *a += x);
-        }
     }
+    let dws: Vec<Vec<f32>> = partials
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.dw))
+        .collect();
+    sum_partials(&dws, &mut dw);
     // The scatter kernels work on weights in reversed layout.
     match input {
         FusedInput::Scatter(..) => unreverse(&g, &dw, &mut conv.weight.grad),

@@ -59,6 +59,12 @@ impl PoolGeom {
     fn out_shape(&self) -> FeatShape {
         FeatShape::image(self.c, self.h_out, self.w_out)
     }
+    /// Pixel offsets of a window's positions from its first pixel, row-major.
+    pub(crate) fn window_offsets(&self) -> Vec<usize> {
+        (0..self.k)
+            .flat_map(|dy| (0..self.k).map(move |dx| dy * self.w_in + dx))
+            .collect()
+    }
     /// Input pixel indices of the window of output pixel `(oy, ox)`, row-major.
     #[inline]
     pub(crate) fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
@@ -262,9 +268,7 @@ impl Layer for MaxPool2d {
         match &x {
             Activation::Spikes(s) => {
                 let wi = s.words;
-                let offs: Vec<usize> = (0..g.k)
-                    .flat_map(|dy| (0..g.k).map(move |dx| dy * g.w_in + dx))
-                    .collect();
+                let offs = g.window_offsets();
                 let offs = &offs[..];
                 dx.data
                     .par_chunks_mut(il)

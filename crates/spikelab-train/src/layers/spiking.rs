@@ -338,10 +338,7 @@ impl Spiking {
                 },
             })
         } else {
-            if let Some((h, theta_t)) = stored {
-                crate::pool::give(h);
-                crate::pool::give(theta_t);
-            }
+            debug_assert!(stored.is_none(), "membranes stored by a non-recording pass");
             None
         };
     }
@@ -446,9 +443,7 @@ impl Spiking {
         let cfg = self.back_cfg();
         let adaptive = matches!(self.model, SpikingModel::Alif { .. });
         let (chunk, pl) = (steps * n, pooled.cols());
-        let offs: Vec<usize> = (0..g.k)
-            .flat_map(|dy| (0..g.k).map(move |dx| dy * g.w_in + dx))
-            .collect();
+        let offs = g.window_offsets();
         let theta_t = std::mem::take(&mut cache.theta_t);
         let mut h = std::mem::take(&mut cache.h);
         let partials: Vec<(Vec<f32>, Vec<f32>)> = h
