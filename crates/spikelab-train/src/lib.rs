@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod arch;
 pub mod checkpoint;
 pub mod convert;

@@ -8,7 +8,7 @@
 
 use super::dense::{matmul_serial, Mat};
 use super::sparse::SpikeIndex;
-use super::{dispatch, group_ranges, sum_partials};
+use super::{dispatch, group_ranges, sum_partials, Aligned};
 use crate::tensor::SpikeTensor;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -264,9 +264,11 @@ pub fn conv_forward_sparse(
     out: &mut [f32],
 ) {
     let ol = g.out_len();
+    // Weight rows of whole cache lines (see `Aligned`).
+    let w = Aligned::copy_of(w);
     out.par_chunks_mut(ol)
         .zip(s.bits.par_chunks(s.words))
-        .for_each(|(o, bits)| conv_gather_row(g, bits, w, bias, s.scale, o));
+        .for_each(|(o, bits)| conv_gather_row(g, bits, &w, bias, s.scale, o));
 }
 
 dispatch!(
@@ -281,6 +283,9 @@ dispatch!(
     ) = conv_gather_row_impl, widths = (256, 64, 32)
 );
 
+/// Channels `c0..c0 + T` of [`conv_gather_row`]. The kernel rows are taken one at a
+/// time over all output positions, so that the weight rows in use (`kw·c_in` rows of
+/// `T` floats) stay in L1; each pass adds its sums into the output.
 #[inline(always)]
 fn gather_tile<const T: usize>(
     g: &ConvGeom,
@@ -292,19 +297,45 @@ fn gather_tile<const T: usize>(
     c0: usize,
 ) {
     let co = g.c_out;
-    for oy in 0..g.h_out {
-        for ox in 0..g.w_out {
-            let mut acc = [0.0f32; T];
-            for_each_active_tap(g, bits, oy, ox, |k| {
-                let wr: &[f32; T] = w[k * co + c0..k * co + c0 + T].try_into().expect("tile");
-                for q in 0..T {
-                    acc[q] += wr[q];
+    assert!(w.len() >= g.k() * co && c0 + T <= co);
+    let wp = w.as_ptr();
+    let mut init = [0.0f32; T];
+    if let Some(b) = bias {
+        init.copy_from_slice(&b[c0..c0 + T]);
+    }
+    for ky in 0..g.kh {
+        for oy in 0..g.h_out {
+            for ox in 0..g.w_out {
+                let mut acc = [0.0f32; T];
+                if let Some((k0, b0, nb)) = tap_run(g, oy, ox, ky) {
+                    let mut c = 0;
+                    while c < nb {
+                        let len = (nb - c).min(64);
+                        let mut word = get_bits(bits, b0 + c, len);
+                        while word != 0 {
+                            let k = k0 + c + word.trailing_zeros() as usize;
+                            word &= word - 1;
+                            // SAFETY: `k < kh·kw·c_in` (a tap of the kernel) and
+                            // `c0 + T ≤ c_out`; `w` holds `K·c_out` floats (asserted).
+                            let wr = unsafe { &*(wp.add(k * co + c0) as *const [f32; T]) };
+                            for q in 0..T {
+                                acc[q] += wr[q];
+                            }
+                        }
+                        c += len;
+                    }
                 }
-            });
-            let p = (oy * g.w_out + ox) * co + c0;
-            let o: &mut [f32; T] = (&mut out[p..p + T]).try_into().expect("tile");
-            for q in 0..T {
-                o[q] = bias.map_or(0.0, |b| b[c0 + q]) + scale * acc[q];
+                let p = (oy * g.w_out + ox) * co + c0;
+                let o: &mut [f32; T] = (&mut out[p..p + T]).try_into().expect("tile");
+                if ky == 0 {
+                    for q in 0..T {
+                        o[q] = init[q] + scale * acc[q];
+                    }
+                } else {
+                    for q in 0..T {
+                        o[q] += scale * acc[q];
+                    }
+                }
             }
         }
     }
@@ -709,8 +740,196 @@ pub fn conv_weight_grad_sparse(g: &ConvGeom, s: &SpikeTensor, gout: &[f32], dw: 
 dispatch!(
     /// One row of [`conv_weight_grad_sparse`], added into `dw`.
     pub(crate) fn conv_scatter_wgrad_row(g: &ConvGeom, bits: &[u64], gout: &[f32], dw: &mut [f32]) =
-        conv_scatter_wgrad_row_impl, widths = (256, 64, 32)
+        conv_wgrad_row_impl, widths = (256, 64, 32)
 );
+
+#[inline(always)]
+fn conv_wgrad_row_impl<const W: usize>(g: &ConvGeom, bits: &[u64], gout: &[f32], dw: &mut [f32]) {
+    if masks_fit(g) {
+        conv_mask_wgrad_row_impl::<W>(g, bits, gout, dw)
+    } else {
+        conv_scatter_wgrad_row_impl::<W>(g, bits, gout, dw)
+    }
+}
+
+/// Whether the position-mask kernels handle geometry `g`: stride 1 and padded input
+/// rows of at most 64 pixels (so one row of a channel is one `u64`).
+fn masks_fit(g: &ConvGeom) -> bool {
+    g.stride == 1 && g.w_in + 2 * g.pad <= 64
+}
+
+/// Exact quotient by a divisor fixed for a whole row, through a multiply (valid for
+/// dividends and divisors below 2³²).
+#[derive(Clone, Copy)]
+struct DivBy {
+    d: u64,
+    magic: u64,
+}
+
+impl DivBy {
+    fn new(d: usize) -> Self {
+        let d = d as u64;
+        // ⌈2⁶⁴/d⌉ (unused for d = 1).
+        let magic = if d > 1 { u64::MAX / d + 1 } else { 0 };
+        DivBy { d, magic }
+    }
+
+    /// `j / d`: `j·⌈2⁶⁴/d⌉ / 2⁶⁴` overshoots `j/d` by less than `j/2⁶⁴ < 1/d`, which
+    /// never reaches the next integer.
+    #[inline(always)]
+    fn div(self, j: usize) -> usize {
+        if self.d == 1 {
+            j
+        } else {
+            ((j as u128 * self.magic as u128) >> 64) as usize
+        }
+    }
+}
+
+/// Builds the position masks of one row of channels-last spike bits (stride 1, see
+/// [`masks_fit`]) into `m` and returns the words per mask, `rw`. Mask
+/// `(c·kw + kx)` (at `m[(c·kw + kx)·rw..]`) is a bit string of `hp = h_in + 2·pad`
+/// padded input rows of `w_out` bits each: bit `y·w_out + ox` is set when input pixel
+/// `(y − pad, ox + kx − pad)` spiked in channel `c`. The output positions
+/// `oy0..oy0+n` that tap `(ky, kx, c)` saw spike are then the `n·w_out` bits from bit
+/// `(oy0 + ky)·w_out`, in the order of the output positions.
+fn build_position_masks(g: &ConvGeom, bits: &[u64], m: &mut Vec<u64>) -> usize {
+    let hp = g.h_in + 2 * g.pad;
+    let (wo, in_len) = (g.w_out, g.in_len());
+    let rw = (hp * wo).div_ceil(64) + 1;
+    let planes = g.c_in * hp;
+    m.clear();
+    m.resize(planes + g.c_in * g.kw * rw, 0);
+    let (plane, cols) = m.split_at_mut(planes);
+    // Channel planes: bit `ix + pad` of padded row `y` of channel `c`.
+    let (by_c, by_w) = (DivBy::new(g.c_in), DivBy::new(g.w_in));
+    for (i, &word) in bits.iter().enumerate().take(in_len.div_ceil(64)) {
+        let mut word = word;
+        while word != 0 {
+            let j = i * 64 + word.trailing_zeros() as usize;
+            word &= word - 1;
+            if j >= in_len {
+                break;
+            }
+            let pix = by_c.div(j);
+            let c = j - pix * g.c_in;
+            let iy = by_w.div(pix);
+            let ix = pix - iy * g.w_in;
+            plane[c * hp + iy + g.pad] |= 1u64 << (ix + g.pad);
+        }
+    }
+    let keep = if wo == 64 { u64::MAX } else { (1u64 << wo) - 1 };
+    for c in 0..g.c_in {
+        let rows = &plane[c * hp..(c + 1) * hp];
+        for kx in 0..g.kw {
+            let col = &mut cols[(c * g.kw + kx) * rw..(c * g.kw + kx + 1) * rw];
+            for (y, &r) in rows.iter().enumerate() {
+                let v = (r >> kx) & keep;
+                let (wd, off) = ((y * wo) / 64, (y * wo) % 64);
+                col[wd] |= v << off;
+                if off + wo > 64 {
+                    col[wd + 1] |= v >> (64 - off);
+                }
+            }
+        }
+    }
+    rw
+}
+
+thread_local! {
+    /// Per-thread position masks of the mask kernels.
+    static MASKS: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`conv_scatter_wgrad_row`] for stride 1 ([`masks_fit`]): every weight row `k` sums,
+/// in registers, the output gradients of the positions where its tap saw a spike
+/// (read from the position masks), then adds the sum to `dw` once: the output
+/// gradients of a row stay in L1 and the weight gradient is written once per tap.
+#[inline(always)]
+#[allow(clippy::int_plus_one)]
+fn conv_mask_wgrad_row_impl<const W: usize>(
+    g: &ConvGeom,
+    bits: &[u64],
+    gout: &[f32],
+    dw: &mut [f32],
+) {
+    assert!(gout.len() >= g.out_len() && dw.len() >= g.k() * g.c_out);
+    MASKS.with(|m| {
+        let m = &mut *m.borrow_mut();
+        let rw = build_position_masks(g, bits, m);
+        let cols = &m[g.c_in * (g.h_in + 2 * g.pad)..];
+        let block_rows = 64 / g.w_out;
+        let mut oy0 = 0;
+        while oy0 < g.h_out {
+            let n = block_rows.min(g.h_out - oy0);
+            let mut c0 = 0;
+            macro_rules! tiles {
+                ($t:literal) => {
+                    while W >= $t && c0 + $t <= g.c_out {
+                        mask_wgrad_tile::<$t>(g, cols, rw, gout, dw, c0, oy0, n);
+                        c0 += $t;
+                    }
+                };
+            }
+            tiles!(256);
+            tiles!(128);
+            tiles!(64);
+            tiles!(32);
+            tiles!(16);
+            tiles!(8);
+            tiles!(4);
+            tiles!(2);
+            tiles!(1);
+            oy0 += n;
+        }
+    })
+}
+
+/// Output rows `oy0..oy0 + n`, channels `c0..c0 + T` of [`conv_mask_wgrad_row_impl`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn mask_wgrad_tile<const T: usize>(
+    g: &ConvGeom,
+    cols: &[u64],
+    rw: usize,
+    gout: &[f32],
+    dw: &mut [f32],
+    c0: usize,
+    oy0: usize,
+    n: usize,
+) {
+    let (co, wo) = (g.c_out, g.w_out);
+    let (base, len) = (oy0 * wo, n * wo);
+    let gp = gout.as_ptr();
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            for c in 0..g.c_in {
+                let col = &cols[(c * g.kw + kx) * rw..(c * g.kw + kx + 1) * rw];
+                let mut mask = get_bits(col, (oy0 + ky) * wo, len);
+                if mask == 0 {
+                    continue;
+                }
+                let mut acc = [0.0f32; T];
+                while mask != 0 {
+                    let pos = base + mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    // SAFETY: `pos < h_out·w_out` (a mask has `len` bits from output
+                    // position `base`) and `c0 + T ≤ c_out`, so the tile lies inside
+                    // `gout`, whose length was checked against `out_len`.
+                    let src = unsafe { &*(gp.add(pos * co + c0) as *const [f32; T]) };
+                    for q in 0..T {
+                        acc[q] += src[q];
+                    }
+                }
+                let k = ((ky * g.kw + kx) * g.c_in + c) * co + c0;
+                let d: &mut [f32; T] = (&mut dw[k..k + T]).try_into().expect("tile");
+                for q in 0..T {
+                    d[q] += acc[q];
+                }
+            }
+        }
+    }
+}
 
 #[inline(always)]
 fn scatter_tile<const T: usize>(

@@ -146,11 +146,52 @@ pub fn group_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Sums partial vectors in order into `out` (overwriting it).
-pub fn sum_partials(partials: &[Vec<f32>], out: &mut [f32]) {
+pub fn sum_partials<P: std::ops::Deref<Target = [f32]>>(partials: &[P], out: &mut [f32]) {
     out.fill(0.0);
     for p in partials {
-        for (o, x) in out.iter_mut().zip(p) {
+        for (o, x) in out.iter_mut().zip(p.iter()) {
             *o += x;
         }
+    }
+}
+
+/// Floats whose first element starts a 64-byte cache line. Rows of a multiple of 16
+/// floats in it (a weight row of 64 output channels, say) then never straddle two
+/// lines: a 512-bit load of a straddling row costs two, which made the sparse
+/// convolution kernels a quarter slower on the allocator's 16-byte-aligned vectors.
+pub struct Aligned {
+    buf: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    /// `len` zeros.
+    pub fn zeros(len: usize) -> Self {
+        let buf = vec![0.0f32; len + 16];
+        // The offset of a cache line within the first 16 floats (a heap block is
+        // at least 4-byte aligned); moving `buf` does not move its heap block.
+        let start = buf.as_ptr().align_offset(64).min(16);
+        Aligned { buf, start, len }
+    }
+
+    /// A copy of `src`.
+    pub fn copy_of(src: &[f32]) -> Self {
+        let mut a = Self::zeros(src.len());
+        a.copy_from_slice(src);
+        a
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.start..self.start + self.len]
     }
 }

@@ -28,7 +28,7 @@ use crate::kernels::conv::{
     conv_sparse_wgrad_row_runs, unreverse, ConvGeom, ScatterPlan,
 };
 use crate::kernels::sparse::SpikeIndex;
-use crate::kernels::{group_ranges, sum_partials};
+use crate::kernels::{group_ranges, sum_partials, Aligned};
 use crate::tensor::{Activation, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use spikelab_core::neuron::discrete::Heaviside;
@@ -67,7 +67,8 @@ enum Kernel<'a> {
     /// Every output sums the weight rows of its active taps.
     Gather {
         spikes: &'a SpikeTensor,
-        w: &'a [f32],
+        /// The weights, copied to whole cache lines.
+        w: Aligned,
         bias: Option<&'a [f32]>,
     },
 }
@@ -93,7 +94,7 @@ impl<'a> Block<'a> {
             },
             FusedInput::Gather(spikes) => Kernel::Gather {
                 spikes,
-                w: &conv.weight.value,
+                w: Aligned::copy_of(&conv.weight.value),
                 bias,
             },
         };
@@ -259,7 +260,7 @@ pub enum BlockGrad<'a> {
 /// Sums of one group of samples: weight gradient (kernel layout), bias gradient per
 /// output feature, and the spiking layer's β and θ gradients.
 struct Partial {
-    dw: Vec<f32>,
+    dw: Aligned,
     db: Vec<f32>,
     dbeta: Vec<f32>,
     dtheta: Vec<f32>,
@@ -285,7 +286,7 @@ pub fn backward(
     let g = conv.geom;
     let (n, il) = (g.out_len(), g.in_len());
     let cfg = sp.back_cfg();
-    let mut partials: Vec<Partial>;
+    let partials: Vec<Partial>;
     let mut dx;
     let mut dw = vec![0.0f32; g.k() * g.c_out];
     {
@@ -320,12 +321,12 @@ pub fn backward(
             .zip(h_parts.into_par_iter().zip(tt_parts.into_par_iter()))
             .map(|((range, mut dxp), (hp, mut ttp))| {
                 let mut part = Partial {
-                    dw: vec![0.0; g.k() * g.c_out],
+                    dw: Aligned::zeros(g.k() * g.c_out),
                     db: vec![0.0; n],
                     dbeta: vec![0.0; if cfg.learn_beta { n } else { 0 }],
                     dtheta: vec![0.0; if cfg.learn_theta { n } else { 0 }],
                 };
-                let mut grow = vec![0.0f32; n];
+                let mut grow = Aligned::zeros(n);
                 SCRATCH.with(|c| {
                     let (hs, ts, scr, ds) = &mut *c.borrow_mut();
                     // The current gradients of a sample are kept (for its input
@@ -390,7 +391,10 @@ pub fn backward(
                             );
                             // `grow` is now ∂L/∂(current) of step t.
                             block.add_weight_grad(r, &grow, &mut part.dw);
-                            part.db.iter_mut().zip(&grow).for_each(|(a, x)| *a += x);
+                            part.db
+                                .iter_mut()
+                                .zip(grow.iter())
+                                .for_each(|(a, x)| *a += x);
                             if keep_di {
                                 ds[row].copy_from_slice(&grow);
                             }
@@ -416,10 +420,7 @@ pub fn backward(
             })
             .collect();
     }
-    let dws: Vec<Vec<f32>> = partials
-        .iter_mut()
-        .map(|p| std::mem::take(&mut p.dw))
-        .collect();
+    let dws: Vec<&[f32]> = partials.iter().map(|p| &p.dw[..]).collect();
     sum_partials(&dws, &mut dw);
     // The scatter kernels work on weights in reversed layout.
     match input {

@@ -179,6 +179,41 @@ impl MaxPool2d {
         let mut out = SpikeTensor::zeros(s.rows, g.out_shape());
         out.scale = s.scale;
         let (wi, wo) = (s.words, out.words);
+        if g.tiles() && g.k * g.c <= 64 {
+            // Whole words at a time: OR the window's k input rows, then fold each
+            // window's k pixels (k·c consecutive bits) into one.
+            let row_bits = g.w_in * g.c;
+            let keep = u64::MAX >> (64 - g.c);
+            out.bits
+                .par_chunks_mut(wo)
+                .zip(s.bits.par_chunks(wi))
+                .for_each_init(
+                    || vec![0u64; row_bits.div_ceil(64) + 1],
+                    |rows, (o, x)| {
+                        for oy in 0..g.h_out {
+                            rows.fill(0);
+                            for dy in 0..g.k {
+                                let start = (oy * g.k + dy) * row_bits;
+                                for (i, r) in rows.iter_mut().enumerate() {
+                                    let len = row_bits.saturating_sub(64 * i).min(64);
+                                    if len > 0 {
+                                        *r |= get_bits(x, start + 64 * i, len);
+                                    }
+                                }
+                            }
+                            for ox in 0..g.w_out {
+                                let v = get_bits(rows, ox * g.k * g.c, g.k * g.c);
+                                let mut pooled = 0;
+                                for dx in 0..g.k {
+                                    pooled |= v >> (dx * g.c);
+                                }
+                                or_bits(o, (oy * g.w_out + ox) * g.c, g.c, pooled & keep);
+                            }
+                        }
+                    },
+                );
+            return out;
+        }
         out.bits
             .par_chunks_mut(wo)
             .zip(s.bits.par_chunks(wi))
@@ -483,6 +518,39 @@ mod tests {
         assert_eq!(dx.row(0)[0], 1.0); // no spike in channel 0: first position
         assert_eq!(dx.row(1)[(3 * 4 + 2) * 70 + 69], 1.0);
         assert_eq!(dx.data.iter().sum::<f32>(), 2.0 * 4.0 * 70.0);
+    }
+
+    #[test]
+    fn word_level_spike_pooling_equals_the_dense_max() {
+        // Shapes taking the word-level path (k·c ≤ 64): rows crossing words, 3×3
+        // windows, one channel, and 64 channels with 1×1 windows; and one that does not.
+        let mut rng = spikelab_core::rng::stream(5, spikelab_core::rng::Domain::Training, &[]);
+        for &(c, h, w, k) in &[
+            (12usize, 24usize, 24usize, 2usize),
+            (5, 9, 12, 3),
+            (1, 6, 6, 2),
+            (64, 2, 3, 1),
+            (40, 4, 4, 2),
+        ] {
+            let shape = FeatShape::image(c, h, w);
+            let mut s = SpikeTensor::zeros(3, shape);
+            for r in 0..3 {
+                for j in 0..shape.len() {
+                    if rand::Rng::random::<f32>(&mut rng) < 0.2 {
+                        s.set(r, j);
+                    }
+                }
+            }
+            let mut p = MaxPool2d::new(PoolGeom::new(shape, k, k).unwrap());
+            let pass = Pass::eval(1, 3);
+            let spikes = p.forward(Activation::Spikes(s.clone()), &pass);
+            let dense = p.forward(Activation::Dense(s.to_dense()), &pass);
+            assert_eq!(
+                spikes.as_spikes().unwrap().to_dense(),
+                dense.to_dense(1),
+                "c {c} h {h} w {w} k {k}"
+            );
+        }
     }
 
     #[test]
