@@ -3,8 +3,12 @@
 //! the im2col product with `K = kh·kw·c_in`.
 //!
 //! Two paths: dense (im2col + GEMM, for dense inputs and busy spike inputs) and sparse
-//! (for spike inputs: every input that spiked adds its weight slice into the outputs
-//! it reaches, and adds the output gradients it reaches into its weight gradient).
+//! (for spike inputs). The sparse forward either gathers (every output sums the weight
+//! rows of its taps that saw a spike, found from the packed bits) or scatters (every
+//! input that spiked adds its weight runs into the outputs it reaches). The sparse
+//! weight gradient, at stride 1, builds per row the mask of output positions where
+//! each tap saw a spike and sums those positions' output gradients in registers; it
+//! falls back to scattering output gradients into the weight gradient otherwise.
 
 use super::dense::{matmul_serial, Mat};
 use super::sparse::SpikeIndex;
