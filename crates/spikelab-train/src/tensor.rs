@@ -212,6 +212,31 @@ impl SpikeTensor {
     }
 }
 
+/// `len ≤ 64` bits of a packed row starting at bit `start` (in the low bits).
+#[inline(always)]
+pub(crate) fn get_bits(w: &[u64], start: usize, len: usize) -> u64 {
+    let (i, o) = (start / 64, start % 64);
+    let mut v = w[i] >> o;
+    if o + len > 64 {
+        v |= w[i + 1] << (64 - o);
+    }
+    if len < 64 {
+        v & ((1u64 << len) - 1)
+    } else {
+        v
+    }
+}
+
+/// ORs `len ≤ 64` bits `v` into a packed row at bit `start`.
+#[inline(always)]
+pub(crate) fn or_bits(w: &mut [u64], start: usize, len: usize, v: u64) {
+    let (i, o) = (start / 64, start % 64);
+    w[i] |= v << o;
+    if o + len > 64 {
+        w[i + 1] |= v >> (64 - o);
+    }
+}
+
 /// Packs `values > 0.5` of one row into `words` (one bit per value, the last word
 /// zero-padded). Uses AVX-512 or AVX2 compares where available.
 #[inline]

@@ -12,8 +12,8 @@
 
 use super::dense::{matmul_serial, Mat};
 use super::sparse::SpikeIndex;
-use super::{dispatch, group_ranges, sum_partials, Aligned};
-use crate::tensor::SpikeTensor;
+use super::{channel_tiles, dispatch, group_ranges, sum_partials, Aligned};
+use crate::tensor::{get_bits, or_bits, SpikeTensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -221,21 +221,6 @@ fn tap_run(g: &ConvGeom, oy: usize, ox: usize, ky: usize) -> Option<(usize, usiz
     ))
 }
 
-/// `len ≤ 64` bits of a packed row starting at bit `start`.
-#[inline(always)]
-fn get_bits(w: &[u64], start: usize, len: usize) -> u64 {
-    let (i, o) = (start / 64, start % 64);
-    let mut v = w[i] >> o;
-    if o + len > 64 {
-        v |= w[i + 1] << (64 - o);
-    }
-    if len < 64 {
-        v & ((1u64 << len) - 1)
-    } else {
-        v
-    }
-}
-
 /// Calls `f(k)` for every weight row `k` (tap and input channel) whose input spiked,
 /// for output position `(oy, ox)` of a row of spike bits.
 #[inline(always)]
@@ -355,25 +340,13 @@ fn conv_gather_row_impl<const W: usize>(
     scale: f32,
     out: &mut [f32],
 ) {
-    let co = g.c_out;
-    let mut c0 = 0;
-    macro_rules! tiles {
-        ($t:literal) => {
-            while W >= $t && c0 + $t <= co {
-                gather_tile::<$t>(g, bits, w, bias, scale, out, c0);
-                c0 += $t;
-            }
-        };
-    }
-    tiles!(256);
-    tiles!(128);
-    tiles!(64);
-    tiles!(32);
-    tiles!(16);
-    tiles!(8);
-    tiles!(4);
-    tiles!(2);
-    tiles!(1);
+    channel_tiles!(
+        W,
+        c0 = 0,
+        g.c_out,
+        [256, 128, 64, 32, 16, 8, 4, 2, 1],
+        |T| { gather_tile::<T>(g, bits, w, bias, scale, out, c0) }
+    );
 }
 
 /// The weights re-laid out as `[c_in][kh][kw reversed][c_out]`: for one input channel
@@ -791,13 +764,13 @@ impl DivBy {
 }
 
 /// Builds the position masks of one row of channels-last spike bits (stride 1, see
-/// [`masks_fit`]) into `m` and returns the words per mask, `rw`. Mask
-/// `(c·kw + kx)` (at `m[(c·kw + kx)·rw..]`) is a bit string of `hp = h_in + 2·pad`
+/// [`masks_fit`]) in `m` and returns them with the words per mask, `rw`. Mask
+/// `(c·kw + kx)` (at `[(c·kw + kx)·rw..]`) is a bit string of `hp = h_in + 2·pad`
 /// padded input rows of `w_out` bits each: bit `y·w_out + ox` is set when input pixel
 /// `(y − pad, ox + kx − pad)` spiked in channel `c`. The output positions
 /// `oy0..oy0+n` that tap `(ky, kx, c)` saw spike are then the `n·w_out` bits from bit
 /// `(oy0 + ky)·w_out`, in the order of the output positions.
-fn build_position_masks(g: &ConvGeom, bits: &[u64], m: &mut Vec<u64>) -> usize {
+fn build_position_masks<'m>(g: &ConvGeom, bits: &[u64], m: &'m mut Vec<u64>) -> (&'m [u64], usize) {
     let hp = g.h_in + 2 * g.pad;
     let (wo, in_len) = (g.w_out, g.in_len());
     let rw = (hp * wo).div_ceil(64) + 1;
@@ -828,16 +801,11 @@ fn build_position_masks(g: &ConvGeom, bits: &[u64], m: &mut Vec<u64>) -> usize {
         for kx in 0..g.kw {
             let col = &mut cols[(c * g.kw + kx) * rw..(c * g.kw + kx + 1) * rw];
             for (y, &r) in rows.iter().enumerate() {
-                let v = (r >> kx) & keep;
-                let (wd, off) = ((y * wo) / 64, (y * wo) % 64);
-                col[wd] |= v << off;
-                if off + wo > 64 {
-                    col[wd + 1] |= v >> (64 - off);
-                }
+                or_bits(col, y * wo, wo, (r >> kx) & keep);
             }
         }
     }
-    rw
+    (cols, rw)
 }
 
 thread_local! {
@@ -860,30 +828,18 @@ fn conv_mask_wgrad_row_impl<const W: usize>(
     assert!(gout.len() >= g.out_len() && dw.len() >= g.k() * g.c_out);
     MASKS.with(|m| {
         let m = &mut *m.borrow_mut();
-        let rw = build_position_masks(g, bits, m);
-        let cols = &m[g.c_in * (g.h_in + 2 * g.pad)..];
+        let (cols, rw) = build_position_masks(g, bits, m);
         let block_rows = 64 / g.w_out;
         let mut oy0 = 0;
         while oy0 < g.h_out {
             let n = block_rows.min(g.h_out - oy0);
-            let mut c0 = 0;
-            macro_rules! tiles {
-                ($t:literal) => {
-                    while W >= $t && c0 + $t <= g.c_out {
-                        mask_wgrad_tile::<$t>(g, cols, rw, gout, dw, c0, oy0, n);
-                        c0 += $t;
-                    }
-                };
-            }
-            tiles!(256);
-            tiles!(128);
-            tiles!(64);
-            tiles!(32);
-            tiles!(16);
-            tiles!(8);
-            tiles!(4);
-            tiles!(2);
-            tiles!(1);
+            channel_tiles!(
+                W,
+                c0 = 0,
+                g.c_out,
+                [256, 128, 64, 32, 16, 8, 4, 2, 1],
+                |T| { mask_wgrad_tile::<T>(g, cols, rw, gout, dw, c0, oy0, n) }
+            );
             oy0 += n;
         }
     })
@@ -968,25 +924,13 @@ fn conv_scatter_wgrad_row_impl<const W: usize>(
     gout: &[f32],
     dw: &mut [f32],
 ) {
-    let co = g.c_out;
-    let mut c0 = 0;
-    macro_rules! tiles {
-        ($t:literal) => {
-            while W >= $t && c0 + $t <= co {
-                scatter_tile::<$t>(g, bits, gout, dw, c0);
-                c0 += $t;
-            }
-        };
-    }
-    tiles!(256);
-    tiles!(128);
-    tiles!(64);
-    tiles!(32);
-    tiles!(16);
-    tiles!(8);
-    tiles!(4);
-    tiles!(2);
-    tiles!(1);
+    channel_tiles!(
+        W,
+        c0 = 0,
+        g.c_out,
+        [256, 128, 64, 32, 16, 8, 4, 2, 1],
+        |T| { scatter_tile::<T>(g, bits, gout, dw, c0) }
+    );
 }
 
 /// Input gradient (`rows × in_len`, overwritten) from output gradients `gout`.

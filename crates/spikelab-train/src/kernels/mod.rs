@@ -117,6 +117,26 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Runs `$call` over the columns `$start..$end` in tiles, widest first: `$c0` is a
+/// tile's first column and `$tw` its width, bound in `$call` as a constant taken from
+/// `$widths`; widths above the instantiation's `$w` (see [`dispatch!`]) are skipped.
+/// Declares `$c0`, which afterwards is the first column no tile covered.
+macro_rules! channel_tiles {
+    ($w:expr, $c0:ident = $start:expr, $end:expr, [$($t:literal),+], |$tw:ident| $call:expr) => {
+        let mut $c0 = $start;
+        $(
+            while $w >= $t && $c0 + $t <= $end {
+                {
+                    const $tw: usize = $t;
+                    $call;
+                }
+                $c0 += $t;
+            }
+        )+
+    };
+}
+pub(crate) use channel_tiles;
+
 /// Whether tile width `w` is one that [`dispatch!`] compiles for AVX-512 only (the
 /// AVX-512 widths are at least 128 floats, the AVX2 and baseline ones at most 64), so
 /// an `#[inline(always)]` kernel instantiated with it may use AVX-512 intrinsics.

@@ -7,7 +7,7 @@
 //! Weights are `[n_in][n_out]` row-major. Outputs are processed in tiles of `W`
 //! columns held in registers (see [`super::dispatch!`]).
 
-use super::{dispatch, group_ranges, sum_partials, SharedMut};
+use super::{channel_tiles, dispatch, group_ranges, sum_partials, SharedMut};
 use crate::tensor::SpikeTensor;
 use rayon::prelude::*;
 
@@ -188,21 +188,10 @@ fn spike_matmul_rows_impl<const W: usize>(
     out: &mut [f32],
 ) {
     let rows = out.len() / n;
-    let mut c0 = 0;
     // Widest tiles first, then halves, so few columns are left for the scalar tail.
-    macro_rules! tiles {
-        ($t:literal) => {
-            while W >= $t && c0 + $t <= n {
-                matmul_tile::<$t>(spikes, r0, w, n, bias, scale, out, c0);
-                c0 += $t;
-            }
-        };
-    }
-    tiles!(256);
-    tiles!(128);
-    tiles!(64);
-    tiles!(32);
-    tiles!(16);
+    channel_tiles!(W, c0 = 0, n, [256, 128, 64, 32, 16], |T| {
+        matmul_tile::<T>(spikes, r0, w, n, bias, scale, out, c0)
+    });
     if c0 < n {
         let m = n - c0;
         let mut acc = [0.0f32; 16];
@@ -398,21 +387,10 @@ unsafe fn weight_grad_cols_impl<const W: usize>(
         // SAFETY: in bounds (j < n_in, a + len <= n) and owned by this task (see above).
         unsafe { std::slice::from_raw_parts_mut(dw.0.add(j * n + a), len) }
     };
-    let mut a = c0;
-    macro_rules! tiles {
-        ($t:literal) => {
-            while W >= $t && a + $t <= c1 {
-                // SAFETY: columns a..a+T lie in c0..c1, which this task owns.
-                unsafe { grad_tile::<$t>(blocks, g, n, a, n_in, dw) };
-                a += $t;
-            }
-        };
-    }
-    tiles!(256);
-    tiles!(128);
-    tiles!(64);
-    tiles!(32);
-    tiles!(16);
+    channel_tiles!(W, a = c0, c1, [256, 128, 64, 32, 16], |T| {
+        // SAFETY: columns a..a+T lie in c0..c1, which this task owns.
+        unsafe { grad_tile::<T>(blocks, g, n, a, n_in, dw) }
+    });
     if a < c1 {
         let w = c1 - a;
         for (b, (ptr, rows)) in blocks.iter().enumerate() {

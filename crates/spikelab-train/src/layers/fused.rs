@@ -451,24 +451,10 @@ pub fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::random_dense;
+    use crate::layers::gradcheck::{random_dense, random_spikes};
     use crate::layers::spiking::{Learn, SpikingSpec};
     use crate::network::{AlifSpec, LayerSpec, NetSpec, Network};
     use crate::tensor::FeatShape;
-    use rand::Rng;
-
-    fn random_spikes(rows: usize, shape: FeatShape, density: f64, seed: u64) -> SpikeTensor {
-        let mut rng = spikelab_core::rng::stream(seed, spikelab_core::rng::Domain::Training, &[9]);
-        let mut s = SpikeTensor::zeros(rows, shape);
-        for r in 0..rows {
-            for j in 0..shape.len() {
-                if rng.random_bool(density) {
-                    s.set(r, j);
-                }
-            }
-        }
-        s
-    }
 
     /// Output spikes and every parameter gradient of one training step.
     fn step(spec: &NetSpec, x: &SpikeTensor, fusion: bool) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {

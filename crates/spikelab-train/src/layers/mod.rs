@@ -261,6 +261,7 @@ pub(crate) mod gradcheck {
     //! fixed random `c`, so its gradient with respect to the output is `c`.
 
     use super::*;
+    use crate::tensor::SpikeTensor;
     use rand::Rng;
 
     /// Random coefficients.
@@ -367,5 +368,19 @@ pub(crate) mod gradcheck {
             .map(|x| x * scale)
             .collect();
         Tensor::from_vec(data, rows, shape)
+    }
+
+    /// Random spikes: every feature of every row spikes with probability `density`.
+    pub fn random_spikes(rows: usize, shape: FeatShape, density: f64, seed: u64) -> SpikeTensor {
+        let mut rng = spikelab_core::rng::stream(seed, spikelab_core::rng::Domain::Training, &[9]);
+        let mut s = SpikeTensor::zeros(rows, shape);
+        for r in 0..rows {
+            for j in 0..shape.len() {
+                if rng.random_bool(density) {
+                    s.set(r, j);
+                }
+            }
+        }
+        s
     }
 }

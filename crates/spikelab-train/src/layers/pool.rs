@@ -8,7 +8,7 @@
 //! gives dense values (spike counts / k²).
 
 use super::{Layer, Pass};
-use crate::tensor::{Activation, FeatShape, SpikeTensor, Tensor};
+use crate::tensor::{get_bits, or_bits, Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use std::any::Any;
 
@@ -70,31 +70,6 @@ impl PoolGeom {
     pub(crate) fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
         let (y0, x0) = (oy * self.stride, ox * self.stride);
         (0..self.k).flat_map(move |dy| (0..self.k).map(move |dx| (y0 + dy) * self.w_in + x0 + dx))
-    }
-}
-
-/// `len ≤ 64` bits of a packed row starting at bit `start`.
-#[inline(always)]
-fn get_bits(w: &[u64], start: usize, len: usize) -> u64 {
-    let (i, o) = (start / 64, start % 64);
-    let mut v = w[i] >> o;
-    if o + len > 64 {
-        v |= w[i + 1] << (64 - o);
-    }
-    if len < 64 {
-        v & ((1u64 << len) - 1)
-    } else {
-        v
-    }
-}
-
-/// ORs `len ≤ 64` bits `v` into a packed row at bit `start`.
-#[inline(always)]
-fn or_bits(w: &mut [u64], start: usize, len: usize, v: u64) {
-    let (i, o) = (start / 64, start % 64);
-    w[i] |= v << o;
-    if o + len > 64 {
-        w[i + 1] |= v >> (64 - o);
     }
 }
 
@@ -486,7 +461,7 @@ impl Layer for AvgPool2d {
 
 #[cfg(test)]
 mod tests {
-    use super::super::gradcheck::{check, random_dense};
+    use super::super::gradcheck::{check, random_dense, random_spikes};
     use super::*;
 
     #[test]
@@ -524,7 +499,6 @@ mod tests {
     fn word_level_spike_pooling_equals_the_dense_max() {
         // Shapes taking the word-level path (k·c ≤ 64): rows crossing words, 3×3
         // windows, one channel, and 64 channels with 1×1 windows; and one that does not.
-        let mut rng = spikelab_core::rng::stream(5, spikelab_core::rng::Domain::Training, &[]);
         for &(c, h, w, k) in &[
             (12usize, 24usize, 24usize, 2usize),
             (5, 9, 12, 3),
@@ -533,14 +507,7 @@ mod tests {
             (40, 4, 4, 2),
         ] {
             let shape = FeatShape::image(c, h, w);
-            let mut s = SpikeTensor::zeros(3, shape);
-            for r in 0..3 {
-                for j in 0..shape.len() {
-                    if rand::Rng::random::<f32>(&mut rng) < 0.2 {
-                        s.set(r, j);
-                    }
-                }
-            }
+            let s = random_spikes(3, shape, 0.2, 5);
             let mut p = MaxPool2d::new(PoolGeom::new(shape, k, k).unwrap());
             let pass = Pass::eval(1, 3);
             let spikes = p.forward(Activation::Spikes(s.clone()), &pass);

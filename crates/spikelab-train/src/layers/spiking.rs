@@ -545,27 +545,9 @@ fn route_rows_impl<const W: usize>(
         for ox in 0..g.w_out {
             let base = (oy * g.stride * g.w_in + ox * g.stride) * c;
             let op = (oy * g.w_out + ox) * c;
-            let mut c0 = 0;
-            macro_rules! tiles {
-                ($t:literal) => {
-                    while c0 + $t <= c {
-                        route_tile::<$t>(
-                            offs,
-                            c,
-                            h,
-                            th,
-                            &pg[op + c0..op + c0 + $t],
-                            out,
-                            base + c0,
-                        );
-                        c0 += $t;
-                    }
-                };
-            }
-            tiles!(16);
-            tiles!(8);
-            tiles!(4);
-            tiles!(1);
+            crate::kernels::channel_tiles!(W, c0 = 0, c, [16, 8, 4, 1], |T| {
+                route_tile::<T>(offs, c, h, th, &pg[op + c0..op + c0 + T], out, base + c0)
+            });
         }
     }
 }
