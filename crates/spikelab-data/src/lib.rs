@@ -3,7 +3,8 @@
 //! Data sets for Spikelab: the IDX format of MNIST, Fashion-MNIST and KMNIST
 //! ([`idx`], [`images`]), event-camera streams in the N-MNIST binary format and as
 //! CSV / NPY event lists, with conversion to frames and to spike trains ([`events`]),
-//! labelled time series in the UCR/UEA `.ts` format ([`timeseries`]), and downloading
+//! labelled time series in the UCR/UEA `.ts` format ([`timeseries`]), images read as
+//! sequences (sequential and permuted MNIST, [`sequential`]), and downloading
 //! with checksums into a cache directory ([`fetch`]).
 //!
 //! ```no_run
@@ -28,11 +29,13 @@ pub mod events;
 pub mod fetch;
 pub mod idx;
 pub mod images;
+pub mod sequential;
 pub mod timeseries;
 
 pub use error::{Error, Result};
 pub use events::{EventStream, FrameBinning, Frames};
 pub use images::{load, load_mnist, DatasetName, ImageSet, Split};
+pub use sequential::{SequenceOrder, SequentialImages};
 pub use timeseries::{load_ucr, Series, TimeSeriesSet};
 
 use std::io::Write;
