@@ -2,7 +2,9 @@
 //!
 //! Units and time, seeded random streams, neuron / synapse models, spike sources,
 //! encoders (data → spikes), current inputs, connectivity, the network description
-//! (model files) and the CPU simulation engine with its monitors. See `DESIGN.md` for the map.
+//! (model files), plasticity rules (one file each) and the simulation engine — a
+//! resolved build plan, a backend interface with the CPU backend as its first
+//! implementation, and monitors. See `DESIGN.md` for the map.
 //!
 //! ```
 //! use spikelab_core::prelude::*;

@@ -1,10 +1,12 @@
 //! The network description: populations, projections, inputs and monitors, with the
 //! time step, duration and seed. It is plain data (serde) — a TOML model file
 //! deserialises into it and a Rust program builds it with the builder methods —
-//! and [`NetworkSpec::validate`] checks every field before anything is allocated.
+//! and [`NetworkSpec::plan`] checks every field before anything is allocated,
+//! resolving it into the [`BuildPlan`] the engine builds from.
 
 use crate::connectivity::Connectivity;
-use crate::error::{check_positive, Error, Result};
+use crate::engine::plan::BuildPlan;
+use crate::error::{Error, Result};
 use crate::input::CurrentSpec;
 use crate::monitor::MonitorSpec;
 use crate::neuron::adex::{Adex, AdexModel};
@@ -15,10 +17,10 @@ use crate::neuron::{iaf::Iaf, iaf::IafModel, lif::Lif, lif::LifModel, NeuronMode
 use crate::plasticity::{NormalizationSpec, PlasticitySpec};
 use crate::source::{PoissonSource, SpikeGenerator};
 use crate::synapse::stp::TsodyksMarkram;
-use crate::synapse::{ReceptorKind, ReceptorSpec};
+use crate::synapse::ReceptorSpec;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Simulation settings (`[simulation]`).
@@ -333,293 +335,16 @@ impl NetworkSpec {
             })
     }
 
-    /// Checks every field; the first problem is returned with its field path.
+    /// Checks every field; the first problem is returned with its field path. This
+    /// resolves the network into a [`BuildPlan`] and drops it.
     pub fn validate(&self) -> Result<()> {
-        let sim = &self.simulation;
-        check_positive("simulation.dt_ms", sim.dt_ms)?;
-        if sim.dt_ms > 10.0 {
-            return Err(Error::field(
-                "simulation.dt_ms",
-                format!("{} ms is too coarse; use at most 10 ms", sim.dt_ms),
-            ));
-        }
-        if !(sim.duration_ms.is_finite() && sim.duration_ms >= 0.0) {
-            return Err(Error::field(
-                "simulation.duration_ms",
-                format!("must be finite and >= 0 (got {})", sim.duration_ms),
-            ));
-        }
-        if sim.duration_ms / sim.dt_ms > 1e12 {
-            return Err(Error::field(
-                "simulation.duration_ms",
-                "needs more than 10^12 steps",
-            ));
-        }
-        if sim.threads > 4096 {
-            return Err(Error::field(
-                "simulation.threads",
-                format!("{} is more than 4096", sim.threads),
-            ));
-        }
-        let dt = sim.dt_ms;
-        let mut names = HashSet::new();
-        if self.populations.is_empty() {
-            return Err(Error::field("population", "the network has no populations"));
-        }
-        for p in &self.populations {
-            let f = format!("population[{}]", p.name);
-            if p.name.is_empty() {
-                return Err(Error::field("population.name", "must not be empty"));
-            }
-            if !names.insert(p.name.as_str()) {
-                return Err(Error::field(
-                    format!("{f}.name"),
-                    "is used by two populations",
-                ));
-            }
-            if p.size == 0 || p.size > u32::MAX as usize / 2 {
-                return Err(Error::field(
-                    format!("{f}.size"),
-                    format!("must be in 1..=2^31 (got {})", p.size),
-                ));
-            }
-            match &p.neuron {
-                NeuronSpec::Poisson(s) => s.validate(&format!("{f}.neuron"), p.size)?,
-                NeuronSpec::SpikeGenerator(s) => s.validate(&format!("{f}.neuron"), p.size)?,
-                spec => {
-                    let mut m = spec.neuron_model().expect("neuron model");
-                    let has_g = p
-                        .receptors
-                        .iter()
-                        .any(|r| r.kind == ReceptorKind::Conductance);
-                    m.prepare(&format!("{f}.neuron"), dt, has_g)?;
-                    let mut known: Vec<String> =
-                        m.state_names().iter().map(|s| s.to_string()).collect();
-                    known.extend(
-                        p.receptors
-                            .iter()
-                            .filter(|r| r.kind != ReceptorKind::Delta)
-                            .map(|r| format!("g_{}", r.name)),
-                    );
-                    for var in p.initial.keys() {
-                        if !known.contains(var) {
-                            return Err(Error::UnknownName {
-                                kind: "state variable",
-                                name: var.clone(),
-                                field: format!("{f}.initial"),
-                                known,
-                            });
-                        }
-                    }
-                }
-            }
-            if p.neuron.is_source() {
-                if !p.receptors.is_empty() {
-                    return Err(Error::field(
-                        format!("{f}.receptor"),
-                        "spike sources have no receptors",
-                    ));
-                }
-                if !p.initial.is_empty() {
-                    return Err(Error::field(
-                        format!("{f}.initial"),
-                        "spike sources have no state",
-                    ));
-                }
-            }
-            for (k, v) in &p.initial {
-                v.validate(&format!("{f}.initial.{k}"))?;
-            }
-            let mut rnames = HashSet::new();
-            for r in &p.receptors {
-                let rf = format!("{f}.receptor[{}]", r.name);
-                r.validate(&rf)?;
-                if !rnames.insert(r.name.as_str()) {
-                    return Err(Error::field(
-                        format!("{rf}.name"),
-                        "is used by two receptors",
-                    ));
-                }
-            }
-        }
-        for (k, pr) in self.projections.iter().enumerate() {
-            let f = format!(
-                "projection[{}]",
-                pr.name.clone().unwrap_or_else(|| k.to_string())
-            );
-            let si = self.population_index(&pr.source, &format!("{f}.source"))?;
-            let ti = self.population_index(&pr.target, &format!("{f}.target"))?;
-            let tp = &self.populations[ti];
-            if tp.neuron.is_source() {
-                return Err(Error::field(
-                    format!("{f}.target"),
-                    format!(
-                        "`{}` is a spike source and cannot receive synapses",
-                        tp.name
-                    ),
-                ));
-            }
-            let receptor = tp
-                .receptors
-                .iter()
-                .find(|r| r.name == pr.receptor)
-                .ok_or_else(|| Error::UnknownName {
-                    kind: "receptor",
-                    name: pr.receptor.clone(),
-                    field: format!("{f}.receptor"),
-                    known: tp.receptors.iter().map(|r| r.name.clone()).collect(),
-                })?;
-            pr.connectivity.validate(
-                &format!("{f}.connectivity"),
-                self.populations[si].size,
-                tp.size,
-                si == ti,
-            )?;
-            pr.weight.validate(&format!("{f}.weight"))?;
-            if let Some(stp) = &pr.stp {
-                stp.validate(&format!("{f}.stp"))?;
-            }
-            if receptor.kind == ReceptorKind::Conductance && pr.weight.range().0 < 0.0 {
-                return Err(Error::field(
-                    format!("{f}.weight"),
-                    format!("conductances cannot be negative (receptor `{}` is conductance-based); use a receptor with a lower reversal potential for inhibition", receptor.name),
-                ));
-            }
-            if let Connectivity::List {
-                weights: Some(w), ..
-            } = &pr.connectivity
-            {
-                if receptor.kind == ReceptorKind::Conductance && w.iter().any(|&x| x < 0.0) {
-                    return Err(Error::field(
-                        format!("{f}.connectivity.weights"),
-                        "conductances cannot be negative",
-                    ));
-                }
-            }
-            let delay = pr.delay_ms.clone().unwrap_or(Value::Constant(dt));
-            delay.validate(&format!("{f}.delay_ms"))?;
-            let (lo, hi) = delay.range();
-            let check_delay = |d: f64, field: String| -> Result<()> {
-                if d < dt * (1.0 - 1e-6) {
-                    Err(Error::field(
-                        field,
-                        format!("delays must be at least one time step ({dt} ms); got {d} ms"),
-                    ))
-                } else if d / dt > u16::MAX as f64 {
-                    Err(Error::field(
-                        field,
-                        format!(
-                            "delays must be at most {} ms (65535 steps); got {d} ms",
-                            u16::MAX as f64 * dt
-                        ),
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            check_delay(lo, format!("{f}.delay_ms"))?;
-            if hi.is_finite() {
-                check_delay(hi, format!("{f}.delay_ms"))?;
-            } else {
-                return Err(Error::field(
-                    format!("{f}.delay_ms"),
-                    "needs a bounded distribution (uniform, or normal with low and high)",
-                ));
-            }
-            if let Some(rule) = &pr.plasticity {
-                rule.validate(&format!("{f}.plasticity"))?;
-                if let Some(rp) = rule.reward_population() {
-                    self.population_index(rp, &format!("{f}.plasticity.reward_population"))?;
-                }
-                let (lo, _) = rule.bounds();
-                if receptor.kind == ReceptorKind::Conductance && lo < 0.0 {
-                    return Err(Error::field(
-                        format!("{f}.plasticity.w_min"),
-                        "conductances cannot be negative",
-                    ));
-                }
-            }
-            if let Some(n) = &pr.normalization {
-                check_positive(&format!("{f}.normalization.total"), n.total)?;
-                if let Some(e) = n.every_ms {
-                    if !(e.is_finite() && e >= dt) {
-                        return Err(Error::field(
-                            format!("{f}.normalization.every_ms"),
-                            format!("must be at least one time step ({dt} ms); got {e}"),
-                        ));
-                    }
-                }
-            }
-            if let Connectivity::List {
-                delays_ms: Some(d), ..
-            } = &pr.connectivity
-            {
-                for (k, &x) in d.iter().enumerate() {
-                    check_delay(x, format!("{f}.connectivity.delays_ms[{k}]"))?;
-                }
-            }
-        }
-        for (k, c) in self.currents.iter().enumerate() {
-            let f = format!("current[{k}]");
-            let ti = self.population_index(&c.target, &format!("{f}.target"))?;
-            let tp = &self.populations[ti];
-            if tp.neuron.is_source() {
-                return Err(Error::field(
-                    format!("{f}.target"),
-                    format!("`{}` is a spike source", tp.name),
-                ));
-            }
-            c.neurons.validate(&format!("{f}.neurons"), tp.size)?;
-            c.validate(&f)?;
-        }
-        for (k, m) in self.monitors.iter().enumerate() {
-            let f = format!("monitor[{k}]");
-            let pi = self.population_index(m.population(), &format!("{f}.population"))?;
-            let p = &self.populations[pi];
-            m.validate(&f)?;
-            match m {
-                MonitorSpec::Spikes { neurons, .. } => {
-                    neurons.validate(&format!("{f}.neurons"), p.size)?
-                }
-                MonitorSpec::State {
-                    neurons, variables, ..
-                } => {
-                    neurons.validate(&format!("{f}.neurons"), p.size)?;
-                    let model = p.neuron.neuron_model().ok_or_else(|| {
-                        Error::field(
-                            format!("{f}.population"),
-                            format!("`{}` is a spike source and has no state", p.name),
-                        )
-                    })?;
-                    let mut known: Vec<String> =
-                        model.state_names().iter().map(|s| s.to_string()).collect();
-                    known.extend(
-                        p.receptors
-                            .iter()
-                            .filter(|r| r.kind != ReceptorKind::Delta)
-                            .map(|r| format!("g_{}", r.name)),
-                    );
-                    for v in variables {
-                        if !known.contains(v) {
-                            return Err(Error::UnknownName {
-                                kind: "state variable",
-                                name: v.clone(),
-                                field: format!("{f}.variables"),
-                                known,
-                            });
-                        }
-                    }
-                    if variables.is_empty() {
-                        return Err(Error::field(
-                            format!("{f}.variables"),
-                            "name at least one variable",
-                        ));
-                    }
-                }
-                MonitorSpec::Rate { .. } => {}
-            }
-        }
-        Ok(())
+        self.plan().map(drop)
+    }
+
+    /// Validates the network and resolves it into the plan a backend builds from
+    /// (names resolved to indices, models and rules prepared once).
+    pub fn plan(&self) -> Result<BuildPlan<'_>> {
+        BuildPlan::new(self)
     }
 }
 

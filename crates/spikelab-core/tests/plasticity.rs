@@ -4,7 +4,10 @@
 //! 2007), stochastic binary switching probabilities, weight normalisation, adaptive
 //! thresholds, and determinism of plastic networks across thread counts.
 
-use spikelab_core::plasticity::{Pairing, PlasticitySpec, WeightDependence};
+use spikelab_core::plasticity::{
+    Pairing, PlasticitySpec, RewardModulated, Stdp, StochasticBinary, Triplet, Vogels,
+    WeightDependence,
+};
 use spikelab_core::prelude::*;
 
 const DT: f64 = 0.1;
@@ -92,7 +95,7 @@ fn pair_protocol(
 }
 
 fn stdp(pairing: Pairing) -> PlasticitySpec {
-    PlasticitySpec::Stdp {
+    PlasticitySpec::Stdp(Stdp {
         a_plus: 0.01,
         a_minus: 0.012,
         tau_plus_ms: 16.8,
@@ -101,7 +104,7 @@ fn stdp(pairing: Pairing) -> PlasticitySpec {
         w_max: 1.0,
         weight_dependence: WeightDependence::Additive,
         pairing,
-    }
+    })
 }
 
 #[test]
@@ -174,7 +177,7 @@ fn triplet_rule_reproduces_frequency_dependence() {
     // Pfister & Gerstner (2006) minimal all-to-all model fitted to visual cortex.
     let (a2p, a3p, a2m, a3m) = (5e-10, 6.2e-3, 7e-3, 2.3e-4);
     let taus = [16.8, 101.0, 33.7, 125.0];
-    let rule = PlasticitySpec::Triplet {
+    let rule = PlasticitySpec::Triplet(Triplet {
         a2_plus: a2p,
         a3_plus: a3p,
         a2_minus: a2m,
@@ -187,7 +190,7 @@ fn triplet_rule_reproduces_frequency_dependence() {
         w_max: 1.0,
         weight_dependence: WeightDependence::Additive,
         pairing: Pairing::AllToAll,
-    };
+    });
     let freqs = [1.0, 10.0, 20.0, 40.0, 50.0];
     let pairs = 15;
     let mut pre = vec![];
@@ -266,14 +269,14 @@ fn nearest_spike_pairing_ignores_earlier_spikes() {
 #[test]
 fn stochastic_binary_synapses_switch_with_the_rule_probability() {
     let n = 4000;
-    let rule = PlasticitySpec::StochasticBinary {
+    let rule = PlasticitySpec::StochasticBinary(StochasticBinary {
         p_plus: 0.6,
         p_minus: 0.5,
         tau_plus_ms: 20.0,
         tau_minus_ms: 20.0,
         w_min: 0.0,
         w_max: 1.0,
-    };
+    });
     // All synapses start low; pre at 100 ms, post at 110 ms: p = 0.6 e^{-10/20}.
     let pre = vec![vec![100.0]; n];
     let post = vec![vec![110.0]; n];
@@ -340,13 +343,13 @@ fn driven_neuron_net(rule: Option<PlasticitySpec>, seed: u64) -> NetworkSpec {
 #[test]
 fn vogels_rule_drives_the_neuron_to_its_target_rate() {
     let target = 5.0;
-    let rule = PlasticitySpec::Vogels {
+    let rule = PlasticitySpec::Vogels(Vogels {
         eta: 0.005,
         target_rate_hz: target,
         tau_ms: 20.0,
         w_min: 0.0,
         w_max: 2.0,
-    };
+    });
     // Without inhibitory plasticity the inhibitory weights stay 0 and the neurons
     // fire fast.
     let mut ctl = Simulator::build_with_threads(&driven_neuron_net(None, 3), 1).unwrap();
@@ -452,7 +455,7 @@ fn adaptive_threshold_grows_per_spike_and_lowers_the_rate() {
 
 #[test]
 fn plastic_networks_are_identical_for_any_thread_count() {
-    let rule = PlasticitySpec::Triplet {
+    let rule = PlasticitySpec::Triplet(Triplet {
         a2_plus: 0.0,
         a3_plus: 0.01,
         a2_minus: 1e-4,
@@ -465,7 +468,7 @@ fn plastic_networks_are_identical_for_any_thread_count() {
         w_max: 1.0,
         weight_dependence: WeightDependence::Additive,
         pairing: Pairing::Nearest,
-    };
+    });
     let lif = Lif {
         tau_m_ms: 20.0,
         v_rest_mv: -65.0,
@@ -535,7 +538,7 @@ fn reward_modulated_stdp_strengthens_the_rewarded_synapse() {
         t_ref_ms: 2.0,
         ..Lif::default()
     };
-    let rule = PlasticitySpec::RewardModulated {
+    let rule = PlasticitySpec::RewardModulated(RewardModulated {
         a_plus: 0.01,
         a_minus: 0.015,
         tau_plus_ms: 20.0,
@@ -547,7 +550,7 @@ fn reward_modulated_stdp_strengthens_the_rewarded_synapse() {
         tonic_dopamine: 0.01,
         w_min: 0.0,
         w_max: 4.0,
-    };
+    });
     let (n_exc, n_inh) = (200, 50);
     let spec = NetworkSpec::new(dt, 0.0)
         .seed(4)

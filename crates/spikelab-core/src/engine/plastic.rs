@@ -1,12 +1,15 @@
-//! The plastic part of a projection chunk: per-synapse presynaptic traces, per-neuron
-//! postsynaptic traces, a column index (synapses by target, for postsynaptic events),
-//! the queue of synapse arrivals (so presynaptic updates happen when each spike
-//! reaches its synapse, after that synapse's own delay) and, for reward-modulated
-//! rules, eligibility traces and the dopamine level. The equations are those of
-//! [`crate::plasticity`].
+//! The plastic part of a projection chunk — the generic machinery every rule shares:
+//! per-synapse presynaptic traces, per-neuron postsynaptic traces, eligibility and the
+//! dopamine level where the rule asks for them, a column index (synapses by target,
+//! for postsynaptic events) and the queue of synapse arrivals (so presynaptic updates
+//! happen when each spike reaches its synapse, after that synapse's own delay). What a
+//! rule does on an event is in its own file under [`crate::plasticity`]; this file
+//! decays and bumps the traces and calls the rule, dispatching once per batch of
+//! events (`with_rule!`), never per synapse.
 
 use super::table::{RingBuffer, SynapseTable};
-use crate::plasticity::{Rule, RuleKind};
+use crate::plasticity::traces::bump;
+use crate::plasticity::{with_rule, PostEvent, PreEvent, Rule, RuleEvents};
 use crate::rng::{self, Domain};
 
 /// See the module docs.
@@ -14,6 +17,16 @@ use crate::rng::{self, Domain};
 pub(crate) struct PlasticState {
     pub rule: Rule,
     pub enabled: bool,
+    traces: Traces,
+    /// Arrival queue: `queue[step & mask]` lists the synapses reached at that step.
+    queue: Vec<Vec<u32>>,
+    mask: u64,
+    keys: UniformKeys,
+}
+
+/// Trace storage of one plastic projection chunk.
+#[derive(Clone, Debug)]
+struct Traces {
     /// Presynaptic traces per synapse and the step of their last update.
     r1: Vec<f32>,
     r2: Vec<f32>,
@@ -22,17 +35,48 @@ pub(crate) struct PlasticState {
     o1: Vec<f32>,
     o2: Vec<f32>,
     o_last: Vec<u64>,
-    /// Eligibility per synapse (reward-modulated rules).
+    /// Eligibility per synapse (rules that use it).
     eligibility: Vec<f32>,
     /// Dopamine level (reward-modulated rules).
-    pub dopamine: f32,
-    /// Arrival queue: `queue[step & mask]` lists the synapses reached at that step.
-    queue: Vec<Vec<u32>>,
-    mask: u64,
-    /// Keys for stochastic rules: projection index, seed, first target index.
+    dopamine: f32,
+}
+
+impl Traces {
+    fn new<R: RuleEvents>(rule: &R, n_synapses: usize, n_targets: usize) -> Self {
+        let sized = |on: bool, n: usize| if on { vec![0.0; n] } else { Vec::new() };
+        Traces {
+            r1: vec![0.0; n_synapses],
+            r2: sized(rule.slow_pre_decay().is_some(), n_synapses),
+            r_last: vec![0; n_synapses],
+            o1: vec![0.0; n_targets],
+            o2: sized(rule.slow_post_decay().is_some(), n_targets),
+            o_last: vec![0; n_targets],
+            eligibility: sized(rule.uses_eligibility(), n_synapses),
+            dopamine: 0.0,
+        }
+    }
+}
+
+/// Keys of the uniform numbers of stochastic rules: projection index, seed, first
+/// target index of the chunk.
+#[derive(Clone, Copy, Debug)]
+struct UniformKeys {
     projection: u64,
     seed: u64,
     target_offset: u32,
+}
+
+impl UniformKeys {
+    /// A uniform number keyed by (seed, projection, source, global target, step), so
+    /// stochastic updates do not depend on the partitioning.
+    fn uniform(&self, source: u64, local_target: u64, t: u64) -> f64 {
+        let target = local_target + self.target_offset as u64;
+        rng::hash_uniform(
+            self.seed,
+            Domain::Plasticity,
+            &[self.projection, source, target, t],
+        )
+    }
 }
 
 /// Synapses grouped by target: `col_ptr[j]..col_ptr[j+1]` index `col_syn`.
@@ -99,44 +143,37 @@ impl PlasticState {
         seed: u64,
         target_offset: usize,
     ) -> Self {
-        let n = table.len();
         let slots = (table.max_delay() as usize + 1).next_power_of_two();
-        let reward = rule.kind == RuleKind::RewardModulated;
-        let r2 = rule.r2.is_some();
-        let o2 = rule.o2.is_some();
+        let traces = with_rule!(&rule, r => Traces::new(r, table.len(), n_targets));
         PlasticState {
             rule,
             enabled: true,
-            r1: vec![0.0; n],
-            r2: if r2 { vec![0.0; n] } else { Vec::new() },
-            r_last: vec![0; n],
-            o1: vec![0.0; n_targets],
-            o2: if o2 { vec![0.0; n_targets] } else { Vec::new() },
-            o_last: vec![0; n_targets],
-            eligibility: if reward { vec![0.0; n] } else { Vec::new() },
-            dopamine: 0.0,
+            traces,
             queue: vec![Vec::new(); slots],
             mask: slots as u64 - 1,
-            projection: projection as u64,
-            seed,
-            target_offset: target_offset as u32,
+            keys: UniformKeys {
+                projection: projection as u64,
+                seed,
+                target_offset: target_offset as u32,
+            },
         }
     }
 
     /// Zeroes every trace, eligibility, the dopamine level and the arrival queue.
     pub fn clear(&mut self) {
+        let tr = &mut self.traces;
         for v in [
-            &mut self.r1,
-            &mut self.r2,
-            &mut self.o1,
-            &mut self.o2,
-            &mut self.eligibility,
+            &mut tr.r1,
+            &mut tr.r2,
+            &mut tr.o1,
+            &mut tr.o2,
+            &mut tr.eligibility,
         ] {
             v.fill(0.0);
         }
-        self.r_last.fill(0);
-        self.o_last.fill(0);
-        self.dopamine = 0.0;
+        tr.r_last.fill(0);
+        tr.o_last.fill(0);
+        tr.dopamine = 0.0;
         self.queue.iter_mut().for_each(Vec::clear);
     }
 
@@ -165,7 +202,7 @@ impl PlasticState {
     /// weights) and applies the presynaptic half of the rule.
     pub fn arrive(&mut self, table: &mut SynapseTable, ring: &mut RingBuffer, step: u64) {
         let slot = (step & self.mask) as usize;
-        let arriving = std::mem::take(&mut self.queue[slot]);
+        let mut arriving = std::mem::take(&mut self.queue[slot]);
         {
             let input = ring.slot_mut(step);
             for &g in &arriving {
@@ -176,64 +213,11 @@ impl PlasticState {
             }
         }
         if self.enabled {
-            for &g in &arriving {
-                for k in table.group_range(g) {
-                    self.pre_event(table, k, step);
-                }
-            }
+            let (tr, keys) = (&mut self.traces, &self.keys);
+            with_rule!(&self.rule, r => pre_events(r, tr, keys, table, &arriving, step));
         }
-        let mut arriving = arriving;
         arriving.clear();
         self.queue[slot] = arriving;
-    }
-
-    #[inline(always)]
-    fn pre_event(&mut self, table: &mut SynapseTable, k: usize, t: u64) {
-        let rule = &self.rule;
-        let j = table.target[k] as usize;
-        let o1 = self.o1[j] * rule.o1.get(t - self.o_last[j]);
-        let dt_pre = t - self.r_last[k];
-        // With nearest-spike traces the old value is overwritten by 1.
-        let r1 = if rule.nearest {
-            0.0
-        } else {
-            self.r1[k] * rule.r1.get(dt_pre)
-        };
-        let w = &mut table.weight[k];
-        match rule.kind {
-            RuleKind::Triplet => {
-                let r2 = match &rule.r2 {
-                    Some(d) => self.r2[k] * d.get(dt_pre),
-                    None => 0.0,
-                };
-                let dw = o1 * (rule.a2_minus + rule.a3_minus * r2);
-                if dw != 0.0 {
-                    *w = rule.depress(*w, dw);
-                }
-                if rule.r2.is_some() {
-                    self.r2[k] = rule.bump(r2);
-                }
-            }
-            RuleKind::Vogels => {
-                *w = (*w + rule.a2_minus * (o1 - rule.offset)).clamp(rule.w_min, rule.w_max);
-            }
-            RuleKind::RewardModulated => {
-                self.eligibility[k] -= rule.a2_minus * o1;
-            }
-            RuleKind::StochasticBinary => {
-                let p = rule.a2_minus * o1;
-                if *w >= rule.w_max && p > 0.0 {
-                    let s = table.row_ptr.partition_point(|&q| q <= k) - 1;
-                    let u = self.keyed_uniform(s as u64, j as u64, t);
-                    if u < p as f64 {
-                        table.weight[k] = self.rule.w_min;
-                    }
-                }
-            }
-        }
-        let rule = &self.rule;
-        self.r1[k] = rule.bump(r1);
-        self.r_last[k] = t;
     }
 
     /// Applies the postsynaptic half of the rule for the local targets that fired at
@@ -248,80 +232,101 @@ impl PlasticState {
         if !self.enabled {
             return;
         }
-        for &j in fired {
-            let j = j as usize;
-            let t = step;
-            let dt_post = t - self.o_last[j];
-            let o1 = self.o1[j] * self.rule.o1.get(dt_post);
-            let o2 = match &self.rule.o2 {
-                Some(d) => self.o2[j] * d.get(dt_post),
+        let (tr, keys) = (&mut self.traces, &self.keys);
+        with_rule!(&self.rule, r => post_events(r, tr, keys, table, cols, fired, step));
+    }
+
+    /// Per-step work of the rule after arrivals (reward-modulated rules: w += c·d·dt,
+    /// c and d decay), with the rewards of the step.
+    pub fn reward_step(&mut self, table: &mut SynapseTable, rewards: f32) {
+        let tr = &mut self.traces;
+        let enabled = self.enabled;
+        with_rule!(&self.rule, r => r.on_step(
+            &mut table.weight,
+            &mut tr.eligibility,
+            &mut tr.dopamine,
+            rewards,
+            enabled,
+        ));
+    }
+}
+
+/// The presynaptic half of rule `rule` for the synapse groups `arriving` at step `t`.
+fn pre_events<R: RuleEvents>(
+    rule: &R,
+    tr: &mut Traces,
+    keys: &UniformKeys,
+    table: &mut SynapseTable,
+    arriving: &[u32],
+    t: u64,
+) {
+    let nearest = rule.nearest();
+    for &g in arriving {
+        for k in table.group_range(g) {
+            let j = table.target[k] as usize;
+            let o1 = tr.o1[j] * rule.post_decay().get(t - tr.o_last[j]);
+            let dt_pre = t - tr.r_last[k];
+            // With nearest-spike traces the old value is overwritten by 1.
+            let r1 = if nearest {
+                0.0
+            } else {
+                tr.r1[k] * rule.pre_decay().get(dt_pre)
+            };
+            let r2 = match rule.slow_pre_decay() {
+                Some(d) => tr.r2[k] * d.get(dt_pre),
                 None => 0.0,
             };
-            for idx in cols.col_ptr[j]..cols.col_ptr[j + 1] {
-                let k = cols.col_syn[idx] as usize;
-                let r1 = self.r1[k] * self.rule.r1.get(t - self.r_last[k]);
-                let rule = &self.rule;
-                match rule.kind {
-                    RuleKind::Triplet => {
-                        let dw = r1 * (rule.a2_plus + rule.a3_plus * o2);
-                        if dw != 0.0 {
-                            table.weight[k] = rule.potentiate(table.weight[k], dw);
-                        }
-                    }
-                    RuleKind::Vogels => {
-                        table.weight[k] =
-                            (table.weight[k] + rule.a2_plus * r1).clamp(rule.w_min, rule.w_max);
-                    }
-                    RuleKind::RewardModulated => {
-                        self.eligibility[k] += rule.a2_plus * r1;
-                    }
-                    RuleKind::StochasticBinary => {
-                        if table.weight[k] <= rule.w_min {
-                            let p = rule.a2_plus * r1;
-                            if p > 0.0 && self.uniform_post(cols, table, k, t) < p as f64 {
-                                table.weight[k] = rule.w_max;
-                            }
-                        }
-                    }
-                }
+            let mut w = table.weight[k];
+            let row_ptr = &table.row_ptr;
+            let uniform = || {
+                let s = row_ptr.partition_point(|&q| q <= k) - 1;
+                keys.uniform(s as u64, j as u64, t)
+            };
+            let ev = PreEvent { synapse: k, o1, r2 };
+            rule.on_arrival(&ev, &mut w, &mut tr.eligibility, uniform);
+            table.weight[k] = w;
+            if rule.slow_pre_decay().is_some() {
+                tr.r2[k] = bump(nearest, r2);
             }
-            self.o1[j] = self.rule.bump(o1);
-            if self.rule.o2.is_some() {
-                self.o2[j] = self.rule.bump(o2);
-            }
-            self.o_last[j] = t;
+            tr.r1[k] = bump(nearest, r1);
+            tr.r_last[k] = t;
         }
     }
+}
 
-    /// Per-step work of reward-modulated rules: w += c·d·dt, c and d decay.
-    pub fn reward_step(&mut self, table: &mut SynapseTable, rewards: f32) {
-        if self.rule.kind != RuleKind::RewardModulated {
-            return;
+/// The postsynaptic half of rule `rule` for the local targets `fired` at step `t`.
+fn post_events<R: RuleEvents>(
+    rule: &R,
+    tr: &mut Traces,
+    keys: &UniformKeys,
+    table: &mut SynapseTable,
+    cols: &ColumnIndex,
+    fired: &[u32],
+    t: u64,
+) {
+    let nearest = rule.nearest();
+    for &j in fired {
+        let j = j as usize;
+        let dt_post = t - tr.o_last[j];
+        let o1 = tr.o1[j] * rule.post_decay().get(dt_post);
+        let o2 = match rule.slow_post_decay() {
+            Some(d) => tr.o2[j] * d.get(dt_post),
+            None => 0.0,
+        };
+        for idx in cols.col_ptr[j]..cols.col_ptr[j + 1] {
+            let k = cols.col_syn[idx] as usize;
+            let r1 = tr.r1[k] * rule.pre_decay().get(t - tr.r_last[k]);
+            let mut w = table.weight[k];
+            let target = &table.target;
+            let uniform = || keys.uniform(cols.source_of[k] as u64, target[k] as u64, t);
+            let ev = PostEvent { synapse: k, r1, o2 };
+            rule.on_post(&ev, &mut w, &mut tr.eligibility, uniform);
+            table.weight[k] = w;
         }
-        self.dopamine = self.dopamine * self.rule.d_decay + rewards;
-        if !self.enabled {
-            return;
+        tr.o1[j] = bump(nearest, o1);
+        if rule.slow_post_decay().is_some() {
+            tr.o2[j] = bump(nearest, o2);
         }
-        let g = (self.dopamine + self.rule.tonic) * self.rule.dt_ms;
-        let (lo, hi, decay) = (self.rule.w_min, self.rule.w_max, self.rule.c_decay);
-        for (w, c) in table.weight.iter_mut().zip(self.eligibility.iter_mut()) {
-            *w = (*w + *c * g).clamp(lo, hi);
-            *c *= decay;
-        }
-    }
-
-    fn uniform_post(&self, cols: &ColumnIndex, table: &SynapseTable, k: usize, t: u64) -> f64 {
-        self.keyed_uniform(cols.source_of[k] as u64, table.target[k] as u64, t)
-    }
-
-    /// A uniform number keyed by (seed, projection, source, global target, step), so
-    /// stochastic updates do not depend on the partitioning.
-    fn keyed_uniform(&self, source: u64, local_target: u64, t: u64) -> f64 {
-        let target = local_target + self.target_offset as u64;
-        rng::hash_uniform(
-            self.seed,
-            Domain::Plasticity,
-            &[self.projection, source, target, t],
-        )
+        tr.o_last[j] = t;
     }
 }

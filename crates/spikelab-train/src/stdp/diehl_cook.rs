@@ -25,7 +25,7 @@
 //! step (Brian's 0 ms is our 0.5 ms).
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use spikelab_core::plasticity::{Pairing, PlasticitySpec, WeightDependence};
+use spikelab_core::plasticity::{Pairing, PlasticitySpec, Triplet, WeightDependence};
 use spikelab_core::prelude::*;
 use spikelab_core::source::PoissonProcess;
 use std::path::Path;
@@ -156,7 +156,7 @@ impl DiehlCook {
             integration: config.integration,
             ..Lif::default()
         };
-        let stdp = PlasticitySpec::Triplet {
+        let stdp = PlasticitySpec::Triplet(Triplet {
             a2_plus: 0.0,
             a3_plus: 0.01,
             a2_minus: 0.0001,
@@ -169,7 +169,7 @@ impl DiehlCook {
             w_max: 1.0,
             weight_dependence: WeightDependence::Additive,
             pairing: Pairing::Nearest,
-        };
+        });
         let all_but_self: Vec<(u32, u32)> = (0..n as u32)
             .flat_map(|i| (0..n as u32).filter(move |&j| j != i).map(move |j| (i, j)))
             .collect();

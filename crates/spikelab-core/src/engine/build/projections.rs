@@ -1,0 +1,78 @@
+//! Build stage 3: projections. Each projection's synapses are generated once for the
+//! whole network (random streams keyed per row, so the result does not depend on the
+//! partitioning) and split by target into one synapse table per partition, with the
+//! column index, plasticity state, normalisation and short-term plasticity that the
+//! projection asks for.
+
+use crate::connectivity::{generate, GenerateRequest};
+use crate::engine::partition::ProjChunk;
+use crate::engine::plan::{BuildPlan, ProjectionPlan};
+use crate::engine::plastic::{self, ColumnIndex, PlasticState};
+use crate::engine::table::SynapseTable;
+use crate::synapse::stp::StpState;
+
+/// The chunks of every projection per partition (`out[k][proj]`) and the number of
+/// synapses of each projection.
+pub(super) fn build(plan: &BuildPlan, bounds: &[Vec<usize>]) -> (Vec<Vec<ProjChunk>>, Vec<usize>) {
+    let n_parts = bounds.first().map_or(1, |b| b.len() - 1);
+    let mut part_projs: Vec<Vec<ProjChunk>> = (0..n_parts).map(|_| Vec::new()).collect();
+    let mut synapse_counts = Vec::with_capacity(plan.projections.len());
+    for (k, p) in plan.projections.iter().enumerate() {
+        let n_src = plan.populations[p.source].spec.size;
+        let req = GenerateRequest {
+            rule: &p.spec.connectivity,
+            weight: &p.spec.weight,
+            delay_ms: &p.delay_ms,
+            dt_ms: plan.dt_ms,
+            n_src,
+            n_tgt: plan.populations[p.target].spec.size,
+            same: p.source == p.target,
+            seed: plan.seed,
+            projection: k,
+        };
+        let rows = generate(&req);
+        synapse_counts.push(rows.len());
+        let b = &bounds[p.target];
+        for (part, list) in part_projs.iter_mut().enumerate() {
+            let table = SynapseTable::from_rows(&rows, b[part] as u32, b[part + 1] as u32);
+            list.push(chunk(plan, k, p, table, b[part], b[part + 1], n_src));
+        }
+    }
+    (part_projs, synapse_counts)
+}
+
+/// The part of projection `k` ending on target neurons `lo..hi`.
+fn chunk(
+    plan: &BuildPlan,
+    k: usize,
+    p: &ProjectionPlan,
+    mut table: SynapseTable,
+    lo: usize,
+    hi: usize,
+    n_src: usize,
+) -> ProjChunk {
+    let cols = p.rule.is_some().then(|| ColumnIndex::new(&table, hi - lo));
+    if let Some(n) = &p.spec.normalization {
+        plastic::normalize(&mut table, hi - lo, n.total as f32);
+    }
+    let plastic = p
+        .rule
+        .clone()
+        .map(|r| Box::new(PlasticState::new(r, &table, hi - lo, k, plan.seed, lo)));
+    ProjChunk {
+        source: p.source,
+        target: p.target,
+        receptor: p.receptor,
+        table,
+        cols,
+        plastic,
+        reward_source: p.reward_source,
+        pending_reward: 0.0,
+        normalize_every: p.normalize_every,
+        stp: p
+            .spec
+            .stp
+            .as_ref()
+            .map(|s| StpState::new(s, n_src, plan.dt_ms)),
+    }
+}
