@@ -10,9 +10,16 @@ use spikelab_data::images::{find_split_files, load, load_mnist, DatasetName, Spl
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The README's `Training label counts 0..9: ...` line and `name md5` lines.
+/// The README's `Training label counts 0..9: ...` line and `name md5` lines of its
+/// `## mnist/` section (other data sets follow in sections of their own).
 fn readme_facts(root: &Path) -> (Vec<usize>, Vec<(String, String)>) {
-    let text = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let whole = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = whole
+        .find("## mnist/")
+        .expect("README.md has a `## mnist/` section");
+    let section = &whole[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    let text = &section[..end];
     let counts_line = text
         .lines()
         .find(|l| l.starts_with("Training label counts"))
