@@ -3,7 +3,7 @@
 //! checkpoints that resume after a kill, a PNG of the learned receptive fields and a
 //! confusion matrix.
 
-use crate::output::write_atomic;
+use spikelab_core::io::write_atomic_with;
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -147,12 +147,12 @@ fn write_eval(dir: &Path, ev: &Evaluation, what: &str) -> Result<()> {
         "true digit",
         "predicted digit",
     )?;
-    write_atomic(&dir.join("eval.json"), |w| {
+    write_atomic_with(&dir.join("eval.json"), |w| {
         serde_json::to_writer_pretty(
             &mut *w,
             &serde_json::json!({ "accuracy": ev.accuracy, "accuracy_proportion_weighted": ev.accuracy_weighted, "confusion": ev.confusion, "wall_s": ev.wall_s }),
         )?;
-        Ok(())
+        Ok::<(), anyhow::Error>(())
     })
 }
 
