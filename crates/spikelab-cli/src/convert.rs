@@ -12,11 +12,11 @@ use crate::surrogate::{default_out, run_session, set_threads, Session, SessionAr
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::recording::write_csv;
 use spikelab_train::convert::{
     convert, copy_params, hybrid_spec, set_params, ConvertOptions, ConvertedOutput, MaxPoolMode,
     Normalization, ScaleMode,
 };
-use spikelab_core::recording::write_csv;
 use spikelab_train::curve::{accuracy_curve, ann_macs, powers_of_two, Curve};
 use spikelab_train::network::LayerSpec;
 use spikelab_train::prelude::*;

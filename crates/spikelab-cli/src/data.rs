@@ -3,12 +3,12 @@
 //! an encoded sample and the images decoded back from the spikes. `show --events FILE`
 //! does the same for an event-camera recording (N-MNIST `.bin`, `.csv`, `.npy`).
 
-use spikelab_core::io::write_atomic_with;
 use crate::plot::{self, RasterGroup};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::encoding::{EncoderSpec, SpikeTrains, TimeGrid};
+use spikelab_core::io::write_atomic_with;
 use spikelab_data::events::{EventStream, FrameBinning};
 use spikelab_data::fetch::{
     default_data_root, fetch, FetchEvent, FetchReport, FetchStatus, Manifest,

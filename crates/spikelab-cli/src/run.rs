@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::io::write_atomic_with;
 use spikelab_core::monitor::MonitorSpec;
-use spikelab_core::recording::{write_recordings, SpikeFileFormat};
 use spikelab_core::prelude::*;
+use spikelab_core::recording::{write_recordings, SpikeFileFormat};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

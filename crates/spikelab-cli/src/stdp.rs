@@ -3,11 +3,11 @@
 //! checkpoints that resume after a kill, a PNG of the learned receptive fields and a
 //! confusion matrix.
 
-use spikelab_core::io::write_atomic_with;
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::io::write_atomic_with;
 use spikelab_core::neuron::Integration;
 use spikelab_data::images::{load_mnist, ImageSet, Split};
 use spikelab_train::stdp::diehl_cook::{DiehlCook, DiehlCookConfig, PIXELS};

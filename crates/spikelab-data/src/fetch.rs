@@ -355,7 +355,12 @@ fn receive_verified(
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(tmp)
-        .map_err(|e| fail(format!("cannot create a temporary file in {}: {e}", dir.display())))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot create a temporary file in {}: {e}",
+                dir.display()
+            ))
+        })?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
