@@ -7,12 +7,12 @@
 //! (hybrid training, Rathi et al. 2020). The work itself is in
 //! `spikelab_train::convert` and `spikelab_train::curve`.
 
-use crate::output::write_csv;
 use crate::plot;
 use crate::surrogate::{default_out, run_session, set_threads, Session, SessionArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::recording::write_csv;
 use spikelab_train::convert::{
     convert, copy_params, hybrid_spec, set_params, ConvertOptions, ConvertedOutput, MaxPoolMode,
     Normalization, ScaleMode,
@@ -430,7 +430,7 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         "snn": converted.spec,
         "curve": curve,
     });
-    spikelab_train::io::write_atomic(
+    spikelab_core::io::write_atomic(
         &out.join("conversion.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;

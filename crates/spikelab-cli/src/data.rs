@@ -3,12 +3,12 @@
 //! an encoded sample and the images decoded back from the spikes. `show --events FILE`
 //! does the same for an event-camera recording (N-MNIST `.bin`, `.csv`, `.npy`).
 
-use crate::output::write_atomic;
 use crate::plot::{self, RasterGroup};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::encoding::{EncoderSpec, SpikeTrains, TimeGrid};
+use spikelab_core::io::write_atomic_with;
 use spikelab_data::events::{EventStream, FrameBinning};
 use spikelab_data::fetch::{
     default_data_root, fetch, FetchEvent, FetchReport, FetchStatus, Manifest,
@@ -451,9 +451,9 @@ pub fn show(args: &ShowArgs) -> Result<ShowSummary> {
 fn finish(out: &Path, mut summary: ShowSummary) -> Result<ShowSummary> {
     let stats = out.join("stats.json");
     summary.files.push(stats.display().to_string());
-    write_atomic(&stats, |w| {
+    write_atomic_with(&stats, |w| {
         serde_json::to_writer_pretty(&mut *w, &summary)?;
-        Ok(())
+        Ok::<(), anyhow::Error>(())
     })?;
     println!("wrote {}", summary.files.join(", "));
     Ok(summary)

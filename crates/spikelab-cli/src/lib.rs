@@ -8,7 +8,6 @@ pub mod bench;
 pub mod bench_train;
 pub mod convert;
 pub mod data;
-pub mod output;
 pub mod plot;
 pub mod run;
 pub mod stdp;

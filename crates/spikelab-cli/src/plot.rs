@@ -2,7 +2,7 @@
 //! heat maps (confusion matrices). Text uses a bundled DejaVu Sans font so plots work
 //! on machines without system fonts. Files are written atomically.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
@@ -22,33 +22,21 @@ fn ensure_font() {
     });
 }
 
-/// Renders into a temporary PNG beside `path`, then renames it into place.
+/// Renders into a temporary PNG beside `path`, then renames it into place
+/// ([`spikelab_core::io::write_atomic_to_path`]).
 fn render_atomic(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<()> {
     ensure_font();
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".spikelab-plot-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
-        let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
+    spikelab_core::io::write_atomic_to_path(path, |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
         draw(&root)?;
         root.present()
-            .map_err(|e| anyhow::anyhow!("cannot write plot: {e}"))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+            .map_err(|e| anyhow::anyhow!("cannot write plot: {e}"))
+    })
 }
 
 fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {

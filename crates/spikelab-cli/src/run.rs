@@ -2,13 +2,14 @@
 //! print per-population spike counts and rates, wall time and synaptic events per
 //! second, and write spikes, rates, state traces and plots to an output directory.
 
-use crate::output::{write_csv, write_npy_f64};
 use crate::plot::{self, RasterGroup, Series};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::io::write_atomic_with;
 use spikelab_core::monitor::MonitorSpec;
 use spikelab_core::prelude::*;
+use spikelab_core::recording::{write_recordings, SpikeFileFormat};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -193,70 +194,14 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs, summary: &RunSumma
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dt = sim.dt_ms();
     let rec = sim.recordings();
-    for s in &rec.spikes {
-        let times = s.times_ms(dt);
-        match args.format {
-            SpikeFormat::Csv => write_csv(
-                &dir.join(format!("spikes_{}.csv", s.population)),
-                &["time_ms", "neuron"],
-                times
-                    .iter()
-                    .zip(&s.neurons)
-                    .map(|(&t, &n)| vec![t, n as f64]),
-            )?,
-            SpikeFormat::Npy => {
-                let data: Vec<f64> = times
-                    .iter()
-                    .zip(&s.neurons)
-                    .flat_map(|(&t, &n)| [t, n as f64])
-                    .collect();
-                write_npy_f64(
-                    &dir.join(format!("spikes_{}.npy", s.population)),
-                    &data,
-                    times.len(),
-                    2,
-                )?
-            }
-        }
-    }
-    for r in &rec.rates {
-        let rates = r.rates_hz(dt);
-        let bin_ms = r.bin_steps as f64 * dt;
-        write_csv(
-            &dir.join(format!("rate_{}.csv", r.population)),
-            &["time_ms", "rate_hz"],
-            rates
-                .iter()
-                .enumerate()
-                .map(|(k, &x)| vec![k as f64 * bin_ms, x]),
-        )?;
-    }
-    for (k, s) in rec.states.iter().enumerate() {
-        let mut header = vec!["time_ms".to_string()];
-        for n in &s.neurons {
-            for v in &s.variables {
-                header.push(format!("{v}_{n}"));
-            }
-        }
-        let hdr: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
-        let width = s.neurons.len() * s.variables.len();
-        write_csv(
-            &dir.join(format!("state_{}_{k}.csv", s.population)),
-            &hdr,
-            s.steps.iter().enumerate().map(|(i, &st)| {
-                let mut row = vec![st as f64 * dt];
-                row.extend(
-                    s.values[i * width..(i + 1) * width]
-                        .iter()
-                        .map(|&x| x as f64),
-                );
-                row
-            }),
-        )?;
-    }
-    crate::output::write_atomic(&dir.join("summary.json"), |w| {
+    let format = match args.format {
+        SpikeFormat::Csv => SpikeFileFormat::Csv,
+        SpikeFormat::Npy => SpikeFileFormat::Npy,
+    };
+    write_recordings(rec, dt, dir, format)?;
+    write_atomic_with(&dir.join("summary.json"), |w| {
         serde_json::to_writer_pretty(&mut *w, summary)?;
-        Ok(())
+        Ok::<(), anyhow::Error>(())
     })?;
     if !args.no_plot {
         let times: Vec<Vec<f64>> = rec.spikes.iter().map(|s| s.times_ms(dt)).collect();

@@ -3,11 +3,11 @@
 //! checkpoints that resume after a kill, a PNG of the learned receptive fields and a
 //! confusion matrix.
 
-use crate::output::write_atomic;
 use crate::plot;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::io::write_atomic_with;
 use spikelab_core::neuron::Integration;
 use spikelab_data::images::{load_mnist, ImageSet, Split};
 use spikelab_train::stdp::diehl_cook::{DiehlCook, DiehlCookConfig, PIXELS};
@@ -147,12 +147,12 @@ fn write_eval(dir: &Path, ev: &Evaluation, what: &str) -> Result<()> {
         "true digit",
         "predicted digit",
     )?;
-    write_atomic(&dir.join("eval.json"), |w| {
+    write_atomic_with(&dir.join("eval.json"), |w| {
         serde_json::to_writer_pretty(
             &mut *w,
             &serde_json::json!({ "accuracy": ev.accuracy, "accuracy_proportion_weighted": ev.accuracy_weighted, "confusion": ev.confusion, "wall_s": ev.wall_s }),
         )?;
-        Ok(())
+        Ok::<(), anyhow::Error>(())
     })
 }
 

@@ -303,11 +303,11 @@ fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
         "config": t.config,
         "history": t.state.history,
     });
-    spikelab_train::io::write_atomic(
+    spikelab_core::io::write_atomic(
         &dir.join("model.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    crate::output::write_csv(
+    Ok(spikelab_core::recording::write_csv(
         &dir.join("history.csv"),
         &[
             "epoch",
@@ -329,7 +329,7 @@ fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
                 r.samples_per_s,
             ]
         }),
-    )
+    )?)
 }
 
 /// Where and how a training run goes, whatever builds its trainer (`train surrogate`,
@@ -560,7 +560,7 @@ pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
         );
         if let Some(p) = &a.export_toml {
             let text = ex.spec.to_toml_string()?;
-            spikelab_train::io::write_atomic(p, text.as_bytes())
+            spikelab_core::io::write_atomic(p, text.as_bytes())
                 .with_context(|| format!("cannot write {}", p.display()))?;
             println!("wrote {}", p.display());
         }

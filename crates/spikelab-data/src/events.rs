@@ -173,7 +173,7 @@ impl EventStream {
                 )))
             }
         };
-        crate::write_atomic(path, |w| w.write_all(&bytes))
+        Ok(spikelab_core::io::write_atomic(path, &bytes)?)
     }
 
     /// Number of events.

@@ -331,26 +331,56 @@ fn download(
         url,
         total,
     });
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".spikelab-download-")
-        .tempfile_in(dir)
-        .map_err(|e| format!("cannot create a temporary file in {}: {e}", dir.display()))?;
+    let target = dir.join(&f.name);
+    let mut bytes = 0u64;
+    spikelab_core::io::write_atomic_to_path(&target, |tmp: &Path| {
+        bytes = receive_verified(&mut body, total, tmp, f, on_event)?;
+        Ok::<(), Error>(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// Streams `body` into the temporary file `tmp` and checks its length and checksum;
+/// returns its size. Errors are messages for the attempt list.
+fn receive_verified(
+    body: &mut dyn Read,
+    total: Option<u64>,
+    tmp: &Path,
+    f: &RemoteFile,
+    on_event: &mut dyn FnMut(FetchEvent),
+) -> Result<u64> {
+    let fail = |m: String| Error::Invalid(m);
+    let dir = tmp.parent().unwrap_or(Path::new("."));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(tmp)
+        .map_err(|e| {
+            fail(format!(
+                "cannot create a temporary file in {}: {e}",
+                dir.display()
+            ))
+        })?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
     let mut last_report = 0u64;
     {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        let mut w = std::io::BufWriter::new(file);
         loop {
             let n = match body.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("download interrupted after {bytes} bytes: {e}")),
+                Err(e) => {
+                    return Err(fail(format!(
+                        "download interrupted after {bytes} bytes: {e}"
+                    )))
+                }
             };
             h.update(&buf[..n]);
             w.write_all(&buf[..n])
-                .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+                .map_err(|e| fail(format!("cannot write to {}: {e}", dir.display())))?;
             bytes += n as u64;
             if bytes - last_report >= 1 << 20 {
                 last_report = bytes;
@@ -361,11 +391,11 @@ fn download(
             }
         }
         w.flush()
-            .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+            .map_err(|e| fail(format!("cannot write to {}: {e}", dir.display())))?;
     }
     if let Some(t) = total {
         if t != bytes {
-            return Err(format!("received {bytes} of {t} bytes"));
+            return Err(fail(format!("received {bytes} of {t} bytes")));
         }
     }
     let actual = hex(&h.finalize());
@@ -373,17 +403,14 @@ fn download(
         let raw_ok = f
             .raw_md5
             .as_ref()
-            .is_some_and(|raw| md5_gunzipped(tmp.path()).is_ok_and(|m| &m == raw));
+            .is_some_and(|raw| md5_gunzipped(tmp).is_ok_and(|m| &m == raw));
         if !raw_ok {
-            return Err(format!(
+            return Err(fail(format!(
                 "checksum mismatch: md5 {actual}, expected {} (corrupt or wrong file)",
                 f.md5
-            ));
+            )));
         }
     }
-    let target = dir.join(&f.name);
-    tmp.persist(&target)
-        .map_err(|e| format!("cannot write {}: {}", target.display(), e.error))?;
     Ok(bytes)
 }
 

@@ -244,7 +244,7 @@ pub fn read_idx_items(path: &Path, max_items: Option<usize>) -> Result<IdxArray>
 /// if `gzip`.
 pub fn write_idx(path: &Path, array: &IdxArray, gzip: bool) -> Result<()> {
     let bytes = array.to_bytes()?;
-    crate::write_atomic(path, |w| {
+    let write = |w: &mut dyn Write| -> std::io::Result<()> {
         if gzip {
             let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::default());
             enc.write_all(&bytes)?;
@@ -253,6 +253,9 @@ pub fn write_idx(path: &Path, array: &IdxArray, gzip: bool) -> Result<()> {
             w.write_all(&bytes)?;
         }
         Ok(())
+    };
+    spikelab_core::io::write_atomic_with(path, |w| {
+        write(w).map_err(|e| Error::io("cannot write", path, e))
     })
 }
 

@@ -37,31 +37,3 @@ pub use events::{EventStream, FrameBinning, Frames};
 pub use images::{load, load_mnist, DatasetName, ImageSet, Split};
 pub use sequential::{SequenceOrder, SequentialImages};
 pub use timeseries::{load_ucr, Series, TimeSeriesSet};
-
-use std::io::Write;
-use std::path::Path;
-
-/// Writes a file atomically: `write` fills a buffered temporary file beside `path`,
-/// which is renamed to `path` only if everything succeeded.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".spikelab-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file());
-        write(&mut w).map_err(|e| Error::io("cannot write", path, e))?;
-        w.flush().map_err(|e| Error::io("cannot write", path, e))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| Error::io("cannot write", path, e.error))?;
-    Ok(())
-}

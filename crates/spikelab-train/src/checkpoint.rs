@@ -4,7 +4,6 @@
 
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Errors reading or writing checkpoints.
@@ -21,6 +20,9 @@ pub enum CheckpointError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing the file failed.
+    #[error(transparent)]
+    Write(#[from] spikelab_core::error::Error),
     /// The file is not a valid checkpoint.
     #[error("{path} is not a valid checkpoint: {message}")]
     Format {
@@ -68,11 +70,6 @@ impl Checkpoint {
 
     /// Writes the checkpoint atomically to `path` (safetensors format).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |action, e| CheckpointError::Io {
-            action,
-            path: path.into(),
-            source: e,
-        };
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
             .tensors
             .iter()
@@ -99,16 +96,7 @@ impl Checkpoint {
                 message: e.to_string(),
             }
         })?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io("cannot create the directory of", e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(|e| io("cannot create a temporary file for", e))?;
-        tmp.write_all(&data).map_err(|e| io("cannot write", e))?;
-        tmp.as_file().sync_all().map_err(|e| io("cannot sync", e))?;
-        tmp.persist(path).map_err(|e| io("cannot write", e.error))?;
+        spikelab_core::io::write_atomic(path, &data)?;
         Ok(())
     }
 

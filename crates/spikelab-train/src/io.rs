@@ -16,33 +16,14 @@
 use crate::network::{NetSpec, Network};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use spikelab_core::error::{Error, Result};
+use spikelab_core::io::write_atomic;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// Format tag of model files.
 pub const MODEL_FORMAT: &str = "model/1";
 /// Format tag of checkpoint files.
 pub const CHECKPOINT_FORMAT: &str = "checkpoint/1";
-
-/// Writes `bytes` to `path` atomically (temporary file + rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".spikelab-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("cannot write", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("cannot write", path, e.error))?;
-    Ok(())
-}
 
 fn to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
