@@ -6,11 +6,11 @@
 use crate::surrogate::{set_threads, NetArgs, RunArgs};
 use anyhow::{Context, Result};
 use clap::Args;
-use spikelab_train::encode::encode;
-use spikelab_train::layers::Pass;
-use spikelab_train::loss;
+use spikelab_train::bptt::encode::encode;
+use spikelab_train::bptt::loss;
+use spikelab_train::bptt::trainer::{epoch_order, eval_keys, train_keys};
+use spikelab_train::nn::layers::Pass;
 use spikelab_train::prelude::*;
-use spikelab_train::trainer::{epoch_order, eval_keys, train_keys};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -84,7 +84,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
         a.run.encoding,
         a.run.optimizer,
         rayon::current_num_threads(),
-        spikelab_train::kernels::simd_name()
+        spikelab_train::nn::kernels::simd_name()
     );
     print!("{}", trainer.net.summary());
     if train.len() < bs || test.len() < bs {

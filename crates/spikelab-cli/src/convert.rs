@@ -5,7 +5,7 @@
 //! steps (CSV + PNG), save the spiking model (which `eval surrogate --engine` runs on
 //! the event-driven engine), and fine-tune it with surrogate gradients at small `T`
 //! (hybrid training, Rathi et al. 2020). The work itself is in
-//! `spikelab_train::convert` and `spikelab_train::curve`.
+//! `spikelab_train::convert` and `spikelab_train::convert::curve`.
 
 use crate::plot;
 use crate::surrogate::{default_out, run_session, set_threads, Session, SessionArgs};
@@ -13,14 +13,14 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::recording::write_csv;
+use spikelab_train::bptt::trainer::evaluate;
+use spikelab_train::convert::curve::{accuracy_curve, ann_macs, powers_of_two, Curve};
 use spikelab_train::convert::{
     convert, copy_params, hybrid_spec, set_params, ConvertOptions, ConvertedOutput, MaxPoolMode,
     Normalization, ScaleMode,
 };
-use spikelab_train::curve::{accuracy_curve, ann_macs, powers_of_two, Curve};
-use spikelab_train::network::LayerSpec;
+use spikelab_train::nn::network::LayerSpec;
 use spikelab_train::prelude::*;
-use spikelab_train::trainer::evaluate;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `spikelab train ann`.

@@ -33,7 +33,8 @@ enum Command {
 
 /// Large heap blocks start on a cache line (the training kernels' vector loads).
 #[global_allocator]
-static ALLOC: spikelab_train::alloc::CacheLineAligned = spikelab_train::alloc::CacheLineAligned;
+static ALLOC: spikelab_train::nn::alloc::CacheLineAligned =
+    spikelab_train::nn::alloc::CacheLineAligned;
 
 /// Keeps freed memory in the process (glibc): training allocates and frees the same
 /// large buffers every batch, and giving them back to the system would make every

@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_train::bptt::trainer::{evaluate, BatchReport, EpochRecord, EvalResult};
 use spikelab_train::export::{evaluate_on_engine, export, EngineEval};
 use spikelab_train::prelude::*;
-use spikelab_train::trainer::{evaluate, BatchReport, EpochRecord, EvalResult};
 use std::path::{Path, PathBuf};
 
 /// The network: architecture and neuron parameters (shared by `train` and `bench`).
@@ -435,7 +435,7 @@ pub fn run_session(
             trainer.config.steps,
             trainer.config.batch_size,
             rayon::current_num_threads(),
-            spikelab_train::kernels::simd_name()
+            spikelab_train::nn::kernels::simd_name()
         );
         print!("{}", trainer.net.summary());
     }

@@ -2,7 +2,7 @@
 //! (bytes, labels, channels-last shape), loaded by [`load_idx_dataset`] through the
 //! dataset crate's MNIST-family reader (`spikelab_data::images`).
 
-use crate::tensor::FeatShape;
+use crate::nn::tensor::FeatShape;
 use spikelab_core::error::{Error, Result};
 use std::path::Path;
 

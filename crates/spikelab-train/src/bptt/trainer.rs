@@ -1,0 +1,798 @@
+//! The training loop: seeded shuffling, encoding, forward, loss, backward through
+//! time, optimizer step, per-epoch evaluation, and checkpoints that resume exactly.
+//!
+//! Everything random is keyed by position — the shuffle by (seed, epoch), input
+//! spikes by (seed, epoch, sample), dropout masks by (seed, epoch, batch, layer) —
+//! and the learning rate is a function of (epoch, batch); so a checkpoint only
+//! needs the weights, the optimizer state and the position (epoch, next batch) to
+//! continue bit for bit as if the run had not been interrupted.
+
+use crate::bptt::encode::{encode, Encoding, EVAL_KEY};
+use crate::bptt::io::{LoadedFile, TensorFile, CHECKPOINT_FORMAT, MODEL_FORMAT};
+use crate::bptt::loss::{self, LossSpec};
+use crate::bptt::optim::{Optimizer, OptimizerSpec, Schedule};
+use crate::data::Dataset;
+use crate::nn::layers::Pass;
+use crate::nn::network::{LayerSpec, NetSpec, Network};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use spikelab_core::error::{Error, Result};
+use spikelab_core::rng::{self, Domain};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Hyper-parameters of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Time steps per sample.
+    pub steps: usize,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Input encoding.
+    pub encoding: Encoding,
+    /// Loss.
+    pub loss: LossSpec,
+    /// Optimizer.
+    pub optimizer: OptimizerSpec,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Seed of initialisation, shuffling, encoding and dropout.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 25,
+            batch_size: 128,
+            epochs: 1,
+            lr: 1e-3,
+            encoding: Encoding::Rate { gain: 1.0 },
+            loss: LossSpec::CeCount,
+            optimizer: OptimizerSpec::parse("adam", None).expect("adam"),
+            schedule: Schedule::Constant,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field and its fit with the network.
+    pub fn validate(&self, net: &NetSpec) -> Result<()> {
+        for (name, v) in [
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("epochs", self.epochs),
+        ] {
+            if v == 0 {
+                return Err(Error::field(name, "must be at least 1"));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::field(
+                "lr",
+                format!("must be a finite number > 0 (got {})", self.lr),
+            ));
+        }
+        self.encoding.validate()?;
+        self.optimizer.validate()?;
+        let last = net.layers.last();
+        let readout = matches!(last, Some(LayerSpec::Readout { .. }));
+        if self.loss.on_membrane() && !readout {
+            return Err(Error::field(
+                "loss",
+                "ce-membrane needs a readout (leaky integrator) output layer",
+            ));
+        }
+        if !self.loss.on_membrane() && readout {
+            return Err(Error::field(
+                "loss",
+                "a readout output has no spikes; use ce-membrane",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Summary of one epoch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number (from 1).
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (%), on the fly.
+    pub train_accuracy: f64,
+    /// Test accuracy (%), if evaluated.
+    pub test_accuracy: Option<f64>,
+    /// Test loss, if evaluated.
+    pub test_loss: Option<f64>,
+    /// Learning rate at the end of the epoch.
+    pub lr: f32,
+    /// Training wall time (s).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_s: f64,
+}
+
+/// Where training stands; saved in checkpoints.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Current epoch (0-based; equals `epochs` when done).
+    pub epoch: usize,
+    /// Next batch within the epoch.
+    pub batch: usize,
+    /// Sum of batch losses × batch sizes in this epoch so far.
+    pub loss_sum: f64,
+    /// Correct predictions in this epoch so far.
+    pub correct: u64,
+    /// Samples seen in this epoch so far.
+    pub seen: u64,
+    /// Training seconds in this epoch so far.
+    pub seconds: f64,
+    /// Finished epochs.
+    pub history: Vec<EpochRecord>,
+}
+
+/// Progress after a batch.
+#[derive(Clone, Debug)]
+pub struct BatchReport {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Batches done in this epoch.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Mean loss in this epoch so far.
+    pub loss: f64,
+    /// Accuracy (%) in this epoch so far.
+    pub accuracy: f64,
+    /// Samples per second in this epoch so far.
+    pub samples_per_s: f64,
+    /// Learning rate of the batch.
+    pub lr: f32,
+}
+
+/// Result of an evaluation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Accuracy (%).
+    pub accuracy: f64,
+    /// Mean loss.
+    pub loss: f64,
+    /// Wall time (s).
+    pub seconds: f64,
+    /// Per spiking layer: (layer index, neurons, mean spikes per sample).
+    pub spikes_per_sample: Vec<(usize, usize, f64)>,
+    /// Predicted class of every sample.
+    pub predictions: Vec<usize>,
+}
+
+/// Receives progress; returning `false` from [`Monitor::on_batch`] stops training at
+/// that batch boundary.
+pub trait Monitor {
+    /// After every training batch.
+    fn on_batch(&mut self, _report: &BatchReport) -> bool {
+        true
+    }
+    /// After every epoch (with its evaluation).
+    fn on_epoch(&mut self, _record: &EpochRecord) {}
+    /// During evaluations: samples done out of total.
+    fn on_eval(&mut self, _done: usize, _total: usize) {}
+}
+
+/// A monitor that does nothing.
+pub struct Silent;
+impl Monitor for Silent {}
+
+/// Checkpointing during [`Trainer::fit`].
+#[derive(Clone, Debug, Default)]
+pub struct FitOptions {
+    /// Checkpoint file (written after every epoch and every `every_s` seconds).
+    pub checkpoint: Option<PathBuf>,
+    /// Seconds between checkpoints within an epoch (0 = only at epoch ends).
+    pub every_s: f64,
+    /// Evaluate on at most this many test samples after each epoch.
+    pub test_limit: Option<usize>,
+}
+
+/// How [`Trainer::fit`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitOutcome {
+    /// All epochs done.
+    Finished,
+    /// The monitor asked to stop.
+    Stopped,
+}
+
+/// A network with its optimizer and training state.
+#[derive(Debug)]
+pub struct Trainer {
+    /// The network.
+    pub net: Network,
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Optimizer and its state.
+    pub optimizer: Optimizer,
+    /// Position and history.
+    pub state: TrainState,
+    images: Vec<u8>,
+}
+
+/// Encoder keys of training samples `indices` of a data set of `n` samples in
+/// `epoch`: fresh input noise every epoch.
+pub fn train_keys(indices: &[usize], epoch: usize, n: usize) -> Vec<u64> {
+    indices.iter().map(|&i| (epoch * n + i) as u64).collect()
+}
+
+/// Encoder keys of evaluation samples `indices` (the same in every evaluation).
+pub fn eval_keys(indices: &[usize]) -> Vec<u64> {
+    indices.iter().map(|&i| EVAL_KEY + i as u64).collect()
+}
+
+/// Shuffled order of `n` samples for `epoch`.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rng::stream(seed, Domain::Training, &[0x5ff1e, epoch as u64]);
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+    order
+}
+
+impl Trainer {
+    /// A fresh trainer: weights initialised from `config.seed`.
+    pub fn new(spec: &NetSpec, config: TrainConfig) -> Result<Self> {
+        config.validate(spec)?;
+        let net = Network::build(spec, config.steps, config.seed)?;
+        let sizes: Vec<usize> = net.named_params().iter().map(|(_, p)| p.len()).collect();
+        Ok(Trainer {
+            optimizer: Optimizer::new(config.optimizer, &sizes),
+            net,
+            config,
+            state: TrainState::default(),
+            images: Vec::new(),
+        })
+    }
+
+    /// Batches per epoch for `n` samples.
+    pub fn batches(&self, n: usize) -> usize {
+        n.div_ceil(self.config.batch_size)
+    }
+
+    /// One training step on the samples `indices` of `data`; returns the mean loss
+    /// and the number of correct predictions.
+    pub fn train_batch(&mut self, data: &Dataset, indices: &[usize], lr: f32) -> (f64, usize) {
+        let c = &self.config;
+        let pass = Pass::train(
+            c.steps,
+            indices.len(),
+            [c.seed, self.state.epoch as u64, self.state.batch as u64],
+        );
+        data.gather(indices, &mut self.images);
+        let keys = train_keys(indices, self.state.epoch, data.len());
+        let x = encode(
+            &c.encoding,
+            &self.images,
+            data.shape,
+            &keys,
+            c.steps,
+            c.seed,
+        );
+        let out = self.net.forward(x, &pass);
+        let labels: Vec<u8> = indices.iter().map(|&i| data.labels[i]).collect();
+        let l = loss::compute(&c.loss, &out, &labels, c.steps);
+        drop(out);
+        self.net.backward(l.grad, &pass);
+        let mut params = self.net.params_mut();
+        self.optimizer.update(&mut params, lr);
+        let correct = l
+            .predictions
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| **p == **y as usize)
+            .count();
+        (l.loss, correct)
+    }
+
+    /// Evaluates on the first `limit` samples of `data` (all by default).
+    pub fn evaluate(
+        &mut self,
+        data: &Dataset,
+        limit: Option<usize>,
+        monitor: &mut dyn Monitor,
+    ) -> EvalResult {
+        evaluate(&mut self.net, &self.config, data, limit, monitor)
+    }
+
+    /// Trains until `config.epochs` epochs are done (continuing from the current
+    /// state), evaluating on `test` after each epoch and writing checkpoints.
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        test: Option<&Dataset>,
+        opts: &FitOptions,
+        monitor: &mut dyn Monitor,
+    ) -> Result<FitOutcome> {
+        if train.shape != self.net.input_shape() {
+            return Err(Error::field(
+                "data",
+                format!(
+                    "the samples are {} but the network takes {}",
+                    train.shape,
+                    self.net.input_shape()
+                ),
+            ));
+        }
+        let classes = self.net.output_shape().len();
+        if train.classes > classes {
+            return Err(Error::field(
+                "arch",
+                format!(
+                    "the output layer has {classes} neurons but the data have {} classes",
+                    train.classes
+                ),
+            ));
+        }
+        let mut last_save = Instant::now();
+        while self.state.epoch < self.config.epochs {
+            let epoch = self.state.epoch;
+            let order = epoch_order(train.len(), self.config.seed, epoch);
+            let batches = self.batches(train.len());
+            let mut lr = self.config.lr;
+            while self.state.batch < batches {
+                let b = self.state.batch;
+                let bs = self.config.batch_size;
+                let idx = &order[b * bs..((b + 1) * bs).min(order.len())];
+                lr = self.config.schedule.lr(
+                    self.config.lr,
+                    epoch as f64 + b as f64 / batches as f64,
+                    self.config.epochs,
+                );
+                let t0 = Instant::now();
+                let (loss, correct) = self.train_batch(train, idx, lr);
+                let st = &mut self.state;
+                st.seconds += t0.elapsed().as_secs_f64();
+                st.loss_sum += loss * idx.len() as f64;
+                st.correct += correct as u64;
+                st.seen += idx.len() as u64;
+                st.batch += 1;
+                let report = BatchReport {
+                    epoch,
+                    batch: st.batch,
+                    batches,
+                    loss: st.loss_sum / st.seen as f64,
+                    accuracy: 100.0 * st.correct as f64 / st.seen as f64,
+                    samples_per_s: st.seen as f64 / st.seconds.max(1e-9),
+                    lr,
+                };
+                if let Some(path) = &opts.checkpoint {
+                    if opts.every_s > 0.0 && last_save.elapsed().as_secs_f64() >= opts.every_s {
+                        self.save_checkpoint(path)?;
+                        last_save = Instant::now();
+                    }
+                }
+                if !monitor.on_batch(&report) {
+                    return Ok(FitOutcome::Stopped);
+                }
+            }
+            let st = &self.state;
+            let mut record = EpochRecord {
+                epoch: epoch + 1,
+                train_loss: st.loss_sum / st.seen.max(1) as f64,
+                train_accuracy: 100.0 * st.correct as f64 / st.seen.max(1) as f64,
+                test_accuracy: None,
+                test_loss: None,
+                lr,
+                seconds: st.seconds,
+                samples_per_s: st.seen as f64 / st.seconds.max(1e-9),
+            };
+            if let Some(test) = test {
+                let r = self.evaluate(test, opts.test_limit, monitor);
+                record.test_accuracy = Some(r.accuracy);
+                record.test_loss = Some(r.loss);
+            }
+            let st = &mut self.state;
+            st.history.push(record.clone());
+            st.epoch += 1;
+            st.batch = 0;
+            st.loss_sum = 0.0;
+            st.correct = 0;
+            st.seen = 0;
+            st.seconds = 0.0;
+            if let Some(path) = &opts.checkpoint {
+                self.save_checkpoint(path)?;
+                last_save = Instant::now();
+            }
+            monitor.on_epoch(&record);
+        }
+        Ok(FitOutcome::Finished)
+    }
+
+    fn file(&self, format: &str) -> TensorFile {
+        let mut f = TensorFile::default();
+        f.network(&self.net);
+        f.meta("spikelab.format", format.into());
+        f.meta(
+            "spikelab.config",
+            serde_json::to_string(&self.config).expect("json"),
+        );
+        f
+    }
+
+    /// Writes the trained model (weights, architecture, configuration, history).
+    pub fn save_model(&self, path: &Path) -> Result<()> {
+        let mut f = self.file(MODEL_FORMAT);
+        f.meta(
+            "spikelab.history",
+            serde_json::to_string(&self.state.history).expect("json"),
+        );
+        f.write(path)
+    }
+
+    /// Writes a checkpoint: model, optimizer state and training position.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let mut f = self.file(CHECKPOINT_FORMAT);
+        f.meta(
+            "spikelab.state",
+            serde_json::to_string(&self.state).expect("json"),
+        );
+        f.meta("spikelab.optimizer_step", self.optimizer.step.to_string());
+        let names = self.net.named_params();
+        for (slot, sname) in self.optimizer.slot_names().iter().enumerate() {
+            for (k, (name, p)) in names.iter().enumerate() {
+                f.tensor(
+                    format!("optimizer.{sname}.{name}"),
+                    p.shape.clone(),
+                    &self.optimizer.state[slot][k],
+                );
+            }
+        }
+        f.write(path)
+    }
+
+    /// Restores a trainer from a checkpoint.
+    pub fn resume(path: &Path) -> Result<Self> {
+        let file = LoadedFile::read(path, CHECKPOINT_FORMAT)?;
+        let config: TrainConfig = file.json("spikelab.config")?;
+        let net = file.network()?;
+        let state: TrainState = file.json("spikelab.state")?;
+        let step: u64 = file.json("spikelab.optimizer_step")?;
+        let named: Vec<(String, Vec<usize>)> = net
+            .named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.shape.clone()))
+            .collect();
+        let sizes: Vec<usize> = named.iter().map(|(_, s)| s.iter().product()).collect();
+        let mut optimizer = Optimizer::new(config.optimizer, &sizes);
+        optimizer.step = step;
+        for (slot, sname) in optimizer.slot_names().iter().enumerate() {
+            for (k, (name, shape)) in named.iter().enumerate() {
+                optimizer.state[slot][k] =
+                    file.tensor(&format!("optimizer.{sname}.{name}"), shape)?;
+            }
+        }
+        config.validate(&net.spec)?;
+        Ok(Trainer {
+            net,
+            config,
+            optimizer,
+            state,
+            images: Vec::new(),
+        })
+    }
+}
+
+/// A trained model loaded from a model file: network, configuration and history.
+pub struct Model {
+    /// The network.
+    pub net: Network,
+    /// The configuration it was trained with.
+    pub config: TrainConfig,
+    /// Its epochs.
+    pub history: Vec<EpochRecord>,
+}
+
+/// Loads a model file (or the model part of a checkpoint).
+pub fn load_model(path: &Path) -> Result<Model> {
+    let file = LoadedFile::read(path, MODEL_FORMAT)
+        .or_else(|_| LoadedFile::read(path, CHECKPOINT_FORMAT))?;
+    let history = if file.meta.contains_key("spikelab.history") {
+        file.json("spikelab.history")?
+    } else {
+        file.json::<TrainState>("spikelab.state")?.history
+    };
+    Ok(Model {
+        net: file.network()?,
+        config: file.json("spikelab.config")?,
+        history,
+    })
+}
+
+/// Evaluates `net` on the first `limit` samples of `data` with the encoding and
+/// steps of `config` (inputs keyed by sample index, as the engine export replays).
+pub fn evaluate(
+    net: &mut Network,
+    config: &TrainConfig,
+    data: &Dataset,
+    limit: Option<usize>,
+    monitor: &mut dyn Monitor,
+) -> EvalResult {
+    let n = limit.unwrap_or(data.len()).min(data.len());
+    let start = Instant::now();
+    let bs = config.batch_size.max(1);
+    let mut images = Vec::new();
+    let mut result = EvalResult {
+        samples: n,
+        ..Default::default()
+    };
+    let mut correct = 0usize;
+    let mut loss_sum = 0.0;
+    let mut spikes: Vec<(usize, usize, f64)> = Vec::new();
+    let mut b0 = 0;
+    while b0 < n {
+        let idx: Vec<usize> = (b0..(b0 + bs).min(n)).collect();
+        data.gather(&idx, &mut images);
+        let x = encode(
+            &config.encoding,
+            &images,
+            data.shape,
+            &eval_keys(&idx),
+            config.steps,
+            config.seed,
+        );
+        let pass = Pass::eval(config.steps, idx.len());
+        let out = net.forward(x, &pass);
+        let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
+        let l = loss::compute(&config.loss, &out, &labels, config.steps);
+        loss_sum += l.loss * idx.len() as f64;
+        correct += l
+            .predictions
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| **p == **y as usize)
+            .count();
+        result.predictions.extend_from_slice(&l.predictions);
+        for (k, (layer, neurons, c)) in net.spike_counts().into_iter().enumerate() {
+            if spikes.len() <= k {
+                spikes.push((layer, neurons, 0.0));
+            }
+            spikes[k].2 += c as f64;
+        }
+        b0 += idx.len();
+        monitor.on_eval(b0, n);
+    }
+    result.accuracy = 100.0 * correct as f64 / n.max(1) as f64;
+    result.loss = loss_sum / n.max(1) as f64;
+    result.seconds = start.elapsed().as_secs_f64();
+    result.spikes_per_sample = spikes
+        .into_iter()
+        .map(|(l, k, c)| (l, k, c / n.max(1) as f64))
+        .collect();
+    result
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::nn::arch::{parse_arch, ArchOptions};
+    use crate::nn::tensor::FeatShape;
+
+    /// A toy task: 4 classes of 16-pixel "images", each class lighting one quadrant.
+    pub(crate) fn toy_data(n: usize, seed: u64) -> Dataset {
+        let mut rng = rng::stream(seed, Domain::Training, &[42]);
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        for _ in 0..n {
+            let y = rng.random_range(0..4u8);
+            for p in 0..16 {
+                let (r, c) = (p / 4, p % 4);
+                let quadrant = (r / 2) * 2 + c / 2;
+                let on = quadrant == y as usize;
+                let noise: u8 = rng.random_range(0..60);
+                images.push(if on { 195 + noise } else { noise });
+            }
+            labels.push(y);
+        }
+        Dataset {
+            images,
+            labels,
+            shape: FeatShape::image(1, 4, 4),
+            classes: 4,
+        }
+    }
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            steps: 8,
+            batch_size: 16,
+            epochs: 3,
+            lr: 5e-3,
+            ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_small_network_learns_the_toy_task() {
+        let (train, test) = (toy_data(400, 1), toy_data(200, 2));
+        let spec = parse_arch("16-32-4", train.shape, &ArchOptions::default()).unwrap();
+        let mut t = Trainer::new(&spec, config()).unwrap();
+        let before = t.evaluate(&test, None, &mut Silent).accuracy;
+        assert_eq!(
+            t.fit(&train, Some(&test), &FitOptions::default(), &mut Silent)
+                .unwrap(),
+            FitOutcome::Finished
+        );
+        let h = &t.state.history;
+        assert_eq!(h.len(), 3);
+        let after = h[2].test_accuracy.unwrap();
+        assert!(after > 95.0, "test accuracy {after} (before {before})");
+        assert!(h[2].train_loss < h[0].train_loss);
+    }
+
+    #[test]
+    fn conv_and_membrane_readout_learn_too() {
+        let (train, test) = (toy_data(400, 3), toy_data(100, 4));
+        let opts = ArchOptions {
+            output: crate::nn::arch::OutputKind::Membrane { beta: 0.9 },
+            ..ArchOptions::default()
+        };
+        let spec = parse_arch("4C3p1-MP2-4", train.shape, &opts).unwrap();
+        let cfg = TrainConfig {
+            loss: LossSpec::CeMembrane,
+            encoding: Encoding::Direct,
+            ..config()
+        };
+        let mut t = Trainer::new(&spec, cfg).unwrap();
+        t.fit(&train, Some(&test), &FitOptions::default(), &mut Silent)
+            .unwrap();
+        let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
+        assert!(acc > 90.0, "test accuracy {acc}");
+    }
+
+    struct StopAfter(usize);
+    impl Monitor for StopAfter {
+        fn on_batch(&mut self, _r: &BatchReport) -> bool {
+            self.0 -= 1;
+            self.0 > 0
+        }
+    }
+
+    #[test]
+    fn a_killed_run_resumes_exactly_and_matches_an_uninterrupted_one() {
+        let train = toy_data(100, 5);
+        let test = toy_data(50, 6);
+        let mut spec = parse_arch("16-D0.2-12-4", train.shape, &ArchOptions::default()).unwrap();
+        spec.layers.insert(
+            2,
+            LayerSpec::BatchNorm {
+                per_step: false,
+                eps: 1e-5,
+                momentum: 0.1,
+            },
+        );
+        let cfg = TrainConfig {
+            epochs: 2,
+            schedule: Schedule::Cosine { min_lr: 0.0 },
+            ..config()
+        };
+        let mut whole = Trainer::new(&spec, cfg.clone()).unwrap();
+        whole
+            .fit(&train, Some(&test), &FitOptions::default(), &mut Silent)
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let ck = dir.path().join("checkpoint.safetensors");
+        let opts = FitOptions {
+            checkpoint: Some(ck.clone()),
+            every_s: 1e-9, // after every batch
+            test_limit: None,
+        };
+        let mut first = Trainer::new(&spec, cfg).unwrap();
+        // 7 batches per epoch: stop in the middle of the second epoch.
+        let out = first
+            .fit(&train, Some(&test), &opts, &mut StopAfter(10))
+            .unwrap();
+        assert_eq!(out, FitOutcome::Stopped);
+        drop(first);
+        let mut resumed = Trainer::resume(&ck).unwrap();
+        assert_eq!((resumed.state.epoch, resumed.state.batch), (1, 3));
+        resumed
+            .fit(&train, Some(&test), &opts, &mut Silent)
+            .unwrap();
+        for ((n1, p1), (n2, p2)) in whole
+            .net
+            .named_params()
+            .iter()
+            .zip(resumed.net.named_params().iter())
+        {
+            assert_eq!(n1, n2);
+            assert_eq!(p1.value, p2.value, "{n1}");
+        }
+        let strip = |h: &[EpochRecord]| -> Vec<(f64, f64, Option<f64>)> {
+            h.iter()
+                .map(|r| (r.train_loss, r.train_accuracy, r.test_accuracy))
+                .collect()
+        };
+        assert_eq!(strip(&whole.state.history), strip(&resumed.state.history));
+        // The model file round-trips.
+        let mp = dir.path().join("model.safetensors");
+        resumed.save_model(&mp).unwrap();
+        let mut m = load_model(&mp).unwrap();
+        assert_eq!(m.history.len(), 2);
+        let a = evaluate(&mut m.net, &m.config, &test, None, &mut Silent);
+        let b = resumed.evaluate(&test, None, &mut Silent);
+        assert_eq!(a.predictions, b.predictions);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let train = toy_data(64, 7);
+        let spec = parse_arch("16-20-4", train.shape, &ArchOptions::default()).unwrap();
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut t = Trainer::new(
+                        &spec,
+                        TrainConfig {
+                            epochs: 1,
+                            ..config()
+                        },
+                    )
+                    .unwrap();
+                    t.fit(&train, None, &FitOptions::default(), &mut Silent)
+                        .unwrap();
+                    t.net
+                        .named_params()
+                        .iter()
+                        .map(|(_, p)| p.value.clone())
+                        .collect::<Vec<_>>()
+                })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn configuration_errors_name_the_field() {
+        let spec = parse_arch("16-4", FeatShape::image(1, 4, 4), &ArchOptions::default()).unwrap();
+        let bad = |c: TrainConfig| Trainer::new(&spec, c).unwrap_err().to_string();
+        assert!(bad(TrainConfig {
+            steps: 0,
+            ..config()
+        })
+        .contains("steps"));
+        assert!(bad(TrainConfig {
+            lr: -1.0,
+            ..config()
+        })
+        .contains("lr"));
+        assert!(bad(TrainConfig {
+            loss: LossSpec::CeMembrane,
+            ..config()
+        })
+        .contains("readout"));
+        let mut t = Trainer::new(&spec, config()).unwrap();
+        let wrong = Dataset {
+            images: vec![0; 9],
+            labels: vec![0],
+            shape: FeatShape::image(1, 3, 3),
+            classes: 1,
+        };
+        let e = t
+            .fit(&wrong, None, &FitOptions::default(), &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1x3x3"), "{e}");
+    }
+}

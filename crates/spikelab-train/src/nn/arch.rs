@@ -1,0 +1,379 @@
+//! Text architectures, as written on the command line: layers separated by `-`.
+//!
+//! | token | meaning |
+//! | --- | --- |
+//! | `784` (first) | the input size, checked against the data (a leading plain number) |
+//! | `1000` | fully connected layer of 1000 neurons (+ flatten before it if needed) |
+//! | `1000R` | recurrent LIF layer of 1000 neurons (fully connected input) |
+//! | `12C5` | convolution, 12 channels, 5×5 kernel, then neurons; options `s2` (stride), `p2` (padding): `32C3p1`, `64C3s2p1` |
+//! | `...bn` | suffix of a dense or conv token: batch norm before the neurons (`32C3p1bn`) |
+//! | `MP2`, `AP2` | max / average pooling 2×2 (stride = size; `MP3s2` for another stride) |
+//! | `D0.2` | dropout with probability 0.2 |
+//!
+//! Every dense and conv token is followed by a neuron layer of the kind chosen in
+//! [`ArchOptions`] (LIF by default); the last dense layer gets the output neuron
+//! (spiking, or a leaky-integrator readout for losses on the membrane). Pooling after
+//! a token pools its spikes. Tokens are case-insensitive.
+
+use crate::nn::layers::spiking::SpikingSpec;
+use crate::nn::network::{AlifSpec, LayerSpec, NetSpec};
+use crate::nn::tensor::FeatShape;
+use serde::{Deserialize, Serialize};
+use spikelab_core::error::{Error, Result};
+
+/// The neuron model of hidden layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeuronKind {
+    /// Leaky integrate-and-fire.
+    #[default]
+    Lif,
+    /// Integrate-and-fire.
+    If,
+    /// Adaptive LIF.
+    Alif,
+    /// Rectifier (an ANN).
+    Relu,
+}
+
+impl NeuronKind {
+    /// Names accepted on the command line.
+    pub const NAMES: &'static str = "lif, if, alif, relu";
+    /// Parses a name.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "lif" => Ok(NeuronKind::Lif),
+            "if" => Ok(NeuronKind::If),
+            "alif" => Ok(NeuronKind::Alif),
+            "relu" => Ok(NeuronKind::Relu),
+            _ => Err(Error::field(
+                "neuron",
+                format!("unknown neuron `{s}`; known: {}", Self::NAMES),
+            )),
+        }
+    }
+}
+
+/// The output layer's neurons.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// Spiking neurons of the hidden kind (losses on spike counts).
+    Spiking,
+    /// Leaky-integrator readout with this decay (losses on the membrane).
+    Membrane {
+        /// Decay per step.
+        beta: f32,
+    },
+    /// No neurons: the last linear layer's output (ANNs).
+    Linear,
+}
+
+/// Choices that a text architecture does not spell out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchOptions {
+    /// Neuron model of hidden layers.
+    pub neuron: NeuronKind,
+    /// Their parameters.
+    pub spiking: SpikingSpec,
+    /// Adaptation decay and strength for `alif`.
+    pub adaptation: (f32, f32),
+    /// Output neurons.
+    pub output: OutputKind,
+}
+
+impl Default for ArchOptions {
+    fn default() -> Self {
+        ArchOptions {
+            neuron: NeuronKind::Lif,
+            spiking: SpikingSpec::default(),
+            adaptation: (0.95, 0.5),
+            output: OutputKind::Spiking,
+        }
+    }
+}
+
+fn neuron_layer(opts: &ArchOptions) -> LayerSpec {
+    let s = opts.spiking.clone();
+    match opts.neuron {
+        NeuronKind::Lif => LayerSpec::Lif(s),
+        NeuronKind::If => LayerSpec::If(s),
+        NeuronKind::Alif => LayerSpec::Alif(AlifSpec {
+            neuron: s,
+            rho: opts.adaptation.0,
+            gamma: opts.adaptation.1,
+        }),
+        NeuronKind::Relu => LayerSpec::Relu,
+    }
+}
+
+/// Splits `rest` into the number it starts with and what follows.
+fn leading_number(s: &str) -> Option<(usize, &str)> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    if end == 0 {
+        return None;
+    }
+    Some((s[..end].parse().ok()?, &s[end..]))
+}
+
+/// Parses options like `s2p1bn` after a conv or pool token.
+fn options(
+    mut s: &str,
+    allowed: &str,
+    field: &str,
+) -> Result<(Option<usize>, Option<usize>, bool)> {
+    let (mut stride, mut pad, mut bn) = (None, None, false);
+    while !s.is_empty() {
+        if let Some(r) = s.strip_prefix("bn") {
+            if !allowed.contains('b') {
+                return Err(Error::field(field, "batch norm (`bn`) is not allowed here"));
+            }
+            bn = true;
+            s = r;
+            continue;
+        }
+        let (c, r) = s.split_at(1);
+        let (v, r) = leading_number(r)
+            .ok_or_else(|| Error::field(field, format!("expected a number after `{c}`")))?;
+        match c {
+            "s" if allowed.contains('s') => stride = Some(v),
+            "p" if allowed.contains('p') => pad = Some(v),
+            _ => {
+                return Err(Error::field(
+                    field,
+                    format!("unexpected `{c}{v}`; allowed options: s<stride>, p<padding>, bn"),
+                ))
+            }
+        }
+        s = r;
+    }
+    Ok((stride, pad, bn))
+}
+
+/// Parses a text architecture for inputs of shape `input`. See the module docs.
+pub fn parse_arch(text: &str, input: FeatShape, opts: &ArchOptions) -> Result<NetSpec> {
+    let tokens: Vec<String> = text
+        .split('-')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    if tokens.iter().any(|t| t.is_empty()) {
+        return Err(Error::field(
+            "arch",
+            format!("`{text}` has an empty layer (tokens are separated by single `-`)"),
+        ));
+    }
+    let mut spec = NetSpec::new(input);
+    let mut shape = input;
+    let mut start = 0;
+    // A leading plain number is the input size.
+    if let Ok(n) = tokens[0].parse::<usize>() {
+        if n != input.len() {
+            return Err(Error::field(
+                "arch",
+                format!(
+                    "the first number ({n}) is the input size but the data have {} features ({input}); write e.g. `{}-1000-10`",
+                    input.len(),
+                    input.len()
+                ),
+            ));
+        }
+        start = 1;
+    }
+    // Index of the last dense token: it gets the output neurons.
+    let last_dense = tokens
+        .iter()
+        .rposition(|t| {
+            leading_number(t).is_some_and(|(_, r)| r.is_empty() || r == "bn" || r == "r")
+        })
+        .filter(|&i| i >= start)
+        .ok_or_else(|| {
+            Error::field(
+                "arch",
+                format!(
+                    "`{text}` has no output layer (end with the number of classes, e.g. `-10`)"
+                ),
+            )
+        })?;
+    if last_dense != tokens.len() - 1
+        && tokens[last_dense + 1..].iter().any(|t| !t.starts_with('d'))
+    {
+        return Err(Error::field(
+            "arch",
+            format!("`{text}` must end with the output layer (the number of classes)"),
+        ));
+    }
+    for (i, tok) in tokens.iter().enumerate().skip(start) {
+        let field = format!("arch token {} `{tok}`", i + 1);
+        if let Some(p) = tok.strip_prefix('d') {
+            let p: f32 = p.trim_start_matches('o').parse().map_err(|_| {
+                Error::field(&field, "dropout is written D<probability>, e.g. D0.2")
+            })?;
+            spec.layers.push(LayerSpec::Dropout { p });
+            continue;
+        }
+        if let Some(rest) = tok.strip_prefix("mp").or_else(|| tok.strip_prefix("ap")) {
+            let (k, r) = leading_number(rest)
+                .ok_or_else(|| Error::field(&field, "pooling is written MP<size> or AP<size>"))?;
+            let (stride, _, _) = options(r, "s", &field)?;
+            spec.layers.push(if tok.starts_with("mp") {
+                LayerSpec::MaxPool2d { kernel: k, stride }
+            } else {
+                LayerSpec::AvgPool2d { kernel: k, stride }
+            });
+            shape = spec
+                .shapes()
+                .map_err(|e| Error::field(&field, e.to_string()))?[spec.layers.len() - 1];
+            continue;
+        }
+        let (n, rest) = leading_number(tok).ok_or_else(|| {
+            Error::field(
+                &field,
+                "unknown token; use <n>, <n>R, <c>C<k>[s<s>][p<p>][bn], MP<k>, AP<k> or D<p>",
+            )
+        })?;
+        if let Some(conv) = rest.strip_prefix('c') {
+            let (k, r) = leading_number(conv).ok_or_else(|| {
+                Error::field(&field, "a convolution is written <channels>C<kernel>")
+            })?;
+            let (stride, pad, bn) = options(r, "spb", &field)?;
+            spec.layers.push(LayerSpec::Conv2d {
+                channels: n,
+                kernel: k,
+                stride: stride.unwrap_or(1),
+                padding: pad.unwrap_or(0),
+                bias: !bn,
+            });
+            if bn {
+                spec.layers.push(LayerSpec::BatchNorm {
+                    per_step: false,
+                    eps: 1e-5,
+                    momentum: 0.1,
+                });
+            }
+            spec.layers.push(neuron_layer(opts));
+        } else {
+            let (recurrent, bn) = match rest {
+                "" => (false, false),
+                "r" => (true, false),
+                "bn" => (false, true),
+                _ => {
+                    return Err(Error::field(
+                        &field,
+                        format!(
+                            "unexpected `{rest}` after the layer size; allowed: R (recurrent), bn"
+                        ),
+                    ))
+                }
+            };
+            if !shape.is_flat() {
+                spec.layers.push(LayerSpec::Flatten);
+            }
+            spec.layers.push(LayerSpec::Linear { out: n, bias: !bn });
+            if bn {
+                spec.layers.push(LayerSpec::BatchNorm {
+                    per_step: false,
+                    eps: 1e-5,
+                    momentum: 0.1,
+                });
+            }
+            if i == last_dense {
+                if recurrent {
+                    return Err(Error::field(&field, "the output layer cannot be recurrent"));
+                }
+                match opts.output {
+                    OutputKind::Spiking => spec.layers.push(neuron_layer(opts)),
+                    OutputKind::Membrane { beta } => spec.layers.push(LayerSpec::Readout {
+                        beta,
+                        learn_beta: false,
+                    }),
+                    OutputKind::Linear => {}
+                }
+            } else if recurrent {
+                spec.layers.push(LayerSpec::Rlif(opts.spiking.clone()));
+            } else {
+                spec.layers.push(neuron_layer(opts));
+            }
+        }
+        shape = *spec
+            .shapes()
+            .map_err(|e| Error::field(&field, e.to_string()))?
+            .last()
+            .expect("layers");
+    }
+    spec.shapes()?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(s: &NetSpec) -> Vec<&'static str> {
+        s.layers.iter().map(|l| l.name()).collect()
+    }
+
+    #[test]
+    fn parses_the_mlp_and_the_conv_net() {
+        let o = ArchOptions::default();
+        let mlp = parse_arch("784-1000-10", FeatShape::image(1, 28, 28), &o).unwrap();
+        assert_eq!(names(&mlp), ["flatten", "linear", "lif", "linear", "lif"]);
+        let conv = parse_arch("12C5-MP2-64C5-MP2-10", FeatShape::image(1, 28, 28), &o).unwrap();
+        assert_eq!(
+            names(&conv),
+            [
+                "conv2d",
+                "lif",
+                "max_pool2d",
+                "conv2d",
+                "lif",
+                "max_pool2d",
+                "flatten",
+                "linear",
+                "lif"
+            ]
+        );
+        assert_eq!(conv.shapes().unwrap()[5], FeatShape::image(64, 4, 4));
+        let o2 = ArchOptions {
+            output: OutputKind::Membrane { beta: 0.9 },
+            neuron: NeuronKind::Alif,
+            ..o.clone()
+        };
+        let x = parse_arch(
+            "32C3s2p1bn-AP2-D0.1-100R-10",
+            FeatShape::image(1, 28, 28),
+            &o2,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&x),
+            [
+                "conv2d",
+                "batch_norm",
+                "alif",
+                "avg_pool2d",
+                "dropout",
+                "flatten",
+                "linear",
+                "rlif",
+                "linear",
+                "readout"
+            ]
+        );
+        assert_eq!(x.shapes().unwrap()[0], FeatShape::image(32, 14, 14));
+    }
+
+    #[test]
+    fn bad_architectures_say_what_is_wrong() {
+        let o = ArchOptions::default();
+        let img = FeatShape::image(1, 28, 28);
+        let err = |s: &str| parse_arch(s, img, &o).unwrap_err().to_string();
+        assert!(err("100-10").contains("input size"));
+        assert!(err("784--10").contains("empty layer"));
+        assert!(err("12C5-MP2").contains("no output layer"));
+        assert!(err("12X5-10").contains("token 1"));
+        assert!(err("12C5q3-10").contains("allowed options"));
+        assert!(err("12C40-10").contains("does not fit"));
+        assert!(err("784-10-MP2").contains("must end with the output"));
+        assert!(err("784-10R").contains("cannot be recurrent"));
+    }
+}
