@@ -71,8 +71,10 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
     })?;
     let test = load_idx_dataset(&a.data, Split::Test)?;
     let loss_spec = a.run.loss()?;
-    let spec = a.net.spec(train.shape, &loss_spec)?;
-    let config = a.run.config(1)?;
+    let config = a.run.config(1, train.shape)?;
+    let spec = a
+        .net
+        .spec(config.encoding.input_shape(train.shape)?, &loss_spec)?;
     let mut trainer = Trainer::new(&spec, config.clone())?;
     trainer.net.set_fusion(!a.no_fusion);
     let bs = config.batch_size;

@@ -253,7 +253,7 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         output: ConvertedOutput::parse(&a.output)?,
         calibration_samples: a.calibration_samples,
         batch_size: 256,
-        encoding,
+        encoding: encoding.clone(),
         balance_steps: a.balance_steps,
         balance_samples: a.balance_samples,
     };

@@ -479,37 +479,9 @@ fn encoder_spec(args: &ShowArgs, grid: &TimeGrid, set: &ImageSet) -> Result<Enco
     if let Some(path) = &args.encoder_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let spec: EncoderSpec = toml::from_str(&text).with_context(|| {
-            format!(
-                "cannot parse {} (kinds: {})",
-                path.display(),
-                EncoderSpec::NAMES
-            )
-        })?;
-        spec.validate("encoder")?;
-        return Ok(spec);
+        return Ok(EncoderSpec::from_toml(&text, &path.display().to_string())?);
     }
-    let mut spec = EncoderSpec::by_name(args.encoding.name())?;
-    let last = ((grid.n_steps.max(2) - 1) as f64 * grid.dt_ms).max(grid.dt_ms);
-    match &mut spec {
-        EncoderSpec::Latency(l) => l.t_max_ms = last,
-        EncoderSpec::RankOrder(r) => r.interval_ms = grid.dt_ms,
-        EncoderSpec::LogTemporal(l) => l.bit_interval_ms = grid.dt_ms,
-        EncoderSpec::TemporalSwitch(t) => t.window_ms = last,
-        EncoderSpec::Phase(p) => p.phase_ms = grid.dt_ms,
-        EncoderSpec::Population(p) => p.t_max_ms = last,
-        EncoderSpec::Saccades(s) => {
-            s.width = set.cols;
-            s.height = set.rows;
-            s.saccade_ms = grid.duration_ms() / 3.0;
-            s.frame_ms = grid.dt_ms.min(s.saccade_ms / 10.0);
-        }
-        EncoderSpec::Burst(b) => {
-            b.isi_min_ms = b.isi_min_ms.max(grid.dt_ms);
-            b.isi_max_ms = b.isi_max_ms.max(4.0 * grid.dt_ms);
-        }
-        EncoderSpec::Poisson(_) | EncoderSpec::Bernoulli(_) => {}
-    }
+    let spec = EncoderSpec::by_name(args.encoding.name())?.fitted_to(grid, set.cols, set.rows);
     spec.validate("encoder")?;
     Ok(spec)
 }

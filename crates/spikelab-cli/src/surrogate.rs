@@ -142,9 +142,19 @@ pub struct RunArgs {
     /// exponential:<gamma>.
     #[arg(long, default_value = "constant")]
     pub schedule: String,
-    /// Input encoding: rate, latency, direct.
+    /// Input encoding: rate, latency, direct, or any encoder of `data show`
+    /// (poisson, bernoulli, latency-log, rank-order, log-temporal, temporal-switch,
+    /// phase, burst, population, saccades) with its time parameters fitted to the
+    /// `--steps` window (one step = 1 ms).
     #[arg(long, default_value = "rate")]
     pub encoding: String,
+    /// TOML file with an encoder (`kind = "phase"`, parameters in ms...), the file
+    /// `data show --encoder-file` reads; overrides `--encoding`.
+    #[arg(long)]
+    pub encoder_file: Option<PathBuf>,
+    /// Length of one step (ms) in the times of `--encoder-file`.
+    #[arg(long, default_value_t = 1.0)]
+    pub encoder_dt_ms: f64,
     /// Rate-coding gain (spike probability per step of a white pixel).
     #[arg(long, default_value_t = 1.0)]
     pub gain: f32,
@@ -164,12 +174,23 @@ impl RunArgs {
     pub fn loss(&self) -> Result<LossSpec> {
         Ok(LossSpec::parse(&self.loss)?)
     }
-    /// The training configuration.
-    pub fn config(&self, epochs: usize) -> Result<TrainConfig> {
-        let encoding = match Encoding::parse(&self.encoding)? {
+    /// The input encoding for samples of `image` shape.
+    pub fn encoding(&self, image: FeatShape) -> Result<Encoding> {
+        if let Some(path) = &self.encoder_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let source = path.display().to_string();
+            return Ok(Encoding::from_toml(&text, &source, self.encoder_dt_ms)?);
+        }
+        Ok(match Encoding::named(&self.encoding, self.steps, image)? {
             Encoding::Rate { .. } => Encoding::Rate { gain: self.gain },
             e => e,
-        };
+        })
+    }
+
+    /// The training configuration for samples of `image` shape.
+    pub fn config(&self, epochs: usize, image: FeatShape) -> Result<TrainConfig> {
+        let encoding = self.encoding(image)?;
         Ok(TrainConfig {
             steps: self.steps,
             batch_size: self.batch,
@@ -383,8 +404,9 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
     };
     run_session(&session, |shape| {
         let loss = a.run.loss()?;
-        let spec = a.net.spec(shape, &loss)?;
-        Ok(Trainer::new(&spec, a.run.config(a.epochs)?)?)
+        let config = a.run.config(a.epochs, shape)?;
+        let spec = a.net.spec(config.encoding.input_shape(shape)?, &loss)?;
+        Ok(Trainer::new(&spec, config)?)
     })
 }
 
@@ -741,5 +763,53 @@ pub(crate) mod tests {
         assert!(e.to_string().contains("encoding"), "{e}");
         let e = train(&args(&dir.path().join("nowhere"), &out, &[])).unwrap_err();
         assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
+    }
+
+    #[test]
+    fn any_encoder_of_data_show_trains_by_name_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_toy_mnist(dir.path(), 320, 60);
+        let t = train(&args(
+            dir.path(),
+            &dir.path().join("phase"),
+            &["--encoding", "phase", "--epochs", "3"],
+        ))
+        .unwrap();
+        assert_eq!(t.config.encoding.name(), "phase");
+        let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
+        assert!(acc > 60.0, "phase: test accuracy {acc}");
+        // A parameter file as `data show --encoder-file` reads it; three neurons per
+        // pixel triple the input.
+        let file = dir.path().join("population.toml");
+        std::fs::write(
+            &file,
+            "kind = \"population\"\nn_neurons = 3\nt_max_ms = 7.0",
+        )
+        .unwrap();
+        let file_arg = file.display().to_string();
+        let t = train(&args(
+            dir.path(),
+            &dir.path().join("pop"),
+            &["--encoder-file", &file_arg, "--arch", "192-32-4"],
+        ))
+        .unwrap();
+        assert_eq!(t.net.input_shape().len(), 192);
+        // The network must take the encoded input; the error says what it is.
+        let e = train(&args(
+            dir.path(),
+            &dir.path().join("pop2"),
+            &["--encoder-file", &file_arg],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("192") || e.contains("3x8x8"), "{e}");
+        let e = train(&args(
+            dir.path(),
+            &dir.path().join("x"),
+            &["--encoding", "morse"],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("rank_order") && e.contains("population"), "{e}");
     }
 }

@@ -101,7 +101,7 @@ fn training_results_are_bitwise_those_recorded_before_the_reorganisation() {
                 ),
                 ..ArchOptions::default()
             },
-            config(rate, LossSpec::CeCount),
+            config(rate.clone(), LossSpec::CeCount),
         ),
         (
             "alif atan zero reset",
@@ -116,7 +116,7 @@ fn training_results_are_bitwise_those_recorded_before_the_reorganisation() {
                 ),
                 ..ArchOptions::default()
             },
-            config(rate, LossSpec::CeCount),
+            config(rate.clone(), LossSpec::CeCount),
         ),
         (
             "if conv (fused) sigmoid, latency",

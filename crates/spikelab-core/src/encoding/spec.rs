@@ -72,6 +72,52 @@ impl EncoderSpec {
         })
     }
 
+    /// A spec from a parameter file's text (TOML: `kind = "..."` and the encoder's
+    /// fields; fields left out take the encoder's defaults), validated; `source` names
+    /// the file in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Self> {
+        let spec: EncoderSpec = toml::from_str(text).map_err(|e| {
+            Error::field(
+                "encoder",
+                format!(
+                    "cannot parse {source}: {} (kinds: {})",
+                    e.message().trim_end(),
+                    Self::NAMES
+                ),
+            )
+        })?;
+        spec.validate("encoder")?;
+        Ok(spec)
+    }
+
+    /// The spec with its time parameters fitted to the window `grid` (a latency
+    /// window of the whole grid, ranks and bits one step apart, a temporal-switch
+    /// window of the whole grid, ...) and, for saccades, to `width × height` images:
+    /// what the encoders chosen by name use in `spikelab data show` and in training.
+    pub fn fitted_to(mut self, grid: &TimeGrid, width: usize, height: usize) -> Self {
+        let last = ((grid.n_steps.max(2) - 1) as f64 * grid.dt_ms).max(grid.dt_ms);
+        match &mut self {
+            EncoderSpec::Latency(l) => l.t_max_ms = last,
+            EncoderSpec::RankOrder(r) => r.interval_ms = grid.dt_ms,
+            EncoderSpec::LogTemporal(l) => l.bit_interval_ms = grid.dt_ms,
+            EncoderSpec::TemporalSwitch(t) => t.window_ms = last,
+            EncoderSpec::Phase(p) => p.phase_ms = grid.dt_ms,
+            EncoderSpec::Population(p) => p.t_max_ms = last,
+            EncoderSpec::Saccades(s) => {
+                s.width = width;
+                s.height = height;
+                s.saccade_ms = grid.duration_ms() / 3.0;
+                s.frame_ms = grid.dt_ms.min(s.saccade_ms / 10.0);
+            }
+            EncoderSpec::Burst(b) => {
+                b.isi_min_ms = b.isi_min_ms.max(grid.dt_ms);
+                b.isi_max_ms = b.isi_max_ms.max(4.0 * grid.dt_ms);
+            }
+            EncoderSpec::Poisson(_) | EncoderSpec::Bernoulli(_) => {}
+        }
+        self
+    }
+
     /// The encoder behind the spec.
     pub fn encoder(&self) -> &dyn Encoder {
         match self {

@@ -10,7 +10,17 @@
 //!   none at or below `threshold` ([`Latency`], linear map; snnTorch
 //!   `spikegen.latency` with `linear=True, normalize=True`);
 //! * `direct`: the intensities themselves as a current at every step; the first layer
-//!   acts as a learnable encoder, computed once per sample.
+//!   acts as a learnable encoder, computed once per sample;
+//! * [`Encoding::Encoder`]: any other encoder of the core ([`EncoderSpec`]: poisson,
+//!   bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst,
+//!   population, saccades) on a grid of `T` steps of `dt_ms`. By name
+//!   ([`Encoding::named`]) its time parameters are fitted to the window as `spikelab
+//!   data show` fits them ([`EncoderSpec::fitted_to`]); from a parameter file
+//!   ([`Encoding::from_toml`], the file `data show --encoder-file` reads) they are
+//!   used as written. Encoders with several outputs per pixel widen the input:
+//!   population coding gives `m` channels per input channel, temporal-switch coding
+//!   and saccades two (ON/OFF), laid out channels-last as the layers expect
+//!   ([`Encoding::input_shape`]). A step holds at most one spike per input neuron.
 //!
 //! Random draws are keyed by (seed, sample key): training uses `epoch·N + index` (fresh
 //! noise every epoch), evaluation `EVAL_KEY + index`, so the spikes of a sample do not
@@ -20,7 +30,9 @@
 use crate::nn::tensor::{Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use spikelab_core::encoding::{BernoulliRate, Latency, LatencyMapping, TimeGrid};
+use spikelab_core::encoding::{
+    BernoulliRate, Encoder, EncoderSpec, Latency, LatencyMapping, TimeGrid,
+};
 use spikelab_core::error::{Error, Result};
 
 fn one() -> f32 {
@@ -29,9 +41,12 @@ fn one() -> f32 {
 fn latency_threshold() -> f32 {
     0.01
 }
+fn one_ms() -> f64 {
+    1.0
+}
 
 /// How samples become network input.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Encoding {
     /// Bernoulli spikes with probability `gain·x` per step.
@@ -48,13 +63,35 @@ pub enum Encoding {
     },
     /// The intensities as a constant input current.
     Direct,
+    /// Any encoder of `spikelab_core::encoding`, on a grid of `T` steps of `dt_ms`.
+    Encoder {
+        /// The encoder and its parameters (`kind = "phase"`, ...).
+        encoder: EncoderSpec,
+        /// Length of one trainer step in the encoder's time parameters (ms).
+        #[serde(default = "one_ms")]
+        dt_ms: f64,
+    },
+}
+
+/// How an encoder's outputs are laid out relative to its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// One output per input, in input order.
+    Same,
+    /// `m` outputs per input, next to each other (output `i·m + j`): channels-last.
+    Interleaved(usize),
+    /// `p` planes of outputs (output `k·n + i`), `n` per plane: re-laid out
+    /// channels-last when packed.
+    Planes(usize),
 }
 
 impl Encoding {
-    /// Names accepted on the command line.
-    pub const NAMES: &'static str = "rate, latency, direct";
+    /// Names accepted on the command line: the trainer's own three and every encoder
+    /// of the core (dashes or underscores).
+    pub const NAMES: &'static str = "rate, latency, direct, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
 
-    /// Parses a name (with default parameters).
+    /// Parses one of the trainer's own names (`rate`, `latency`, `direct`) with default
+    /// parameters; [`Encoding::named`] knows every encoder.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "rate" => Ok(Encoding::Rate { gain: 1.0 }),
@@ -65,6 +102,73 @@ impl Encoding {
                 format!("unknown encoding `{s}`; known: {}", Self::NAMES),
             )),
         }
+    }
+
+    /// The encoding `name` (any of [`Encoding::NAMES`]) for `steps` steps of 1 ms and
+    /// samples of `image` shape: the trainer's own with default parameters, a core
+    /// encoder with its time parameters fitted to the window.
+    pub fn named(name: &str, steps: usize, image: FeatShape) -> Result<Self> {
+        if let Ok(own) = Self::parse(name) {
+            return Ok(own);
+        }
+        let core_name = name.replace('-', "_");
+        let spec = EncoderSpec::by_name(&core_name).map_err(|_| {
+            Error::field(
+                "encoding",
+                format!("unknown encoding `{name}`; known: {}", Self::NAMES),
+            )
+        })?;
+        let grid = TimeGrid {
+            n_steps: steps,
+            dt_ms: 1.0,
+        };
+        Ok(Encoding::Encoder {
+            encoder: spec.fitted_to(&grid, image.w, image.h),
+            dt_ms: 1.0,
+        })
+    }
+
+    /// A core encoder from a parameter file's text (TOML, `kind = "..."` and the
+    /// encoder's fields, as `spikelab data show --encoder-file` reads); `source` names
+    /// the file in errors. One trainer step lasts `dt_ms`.
+    pub fn from_toml(text: &str, source: &str, dt_ms: f64) -> Result<Self> {
+        let encoder = EncoderSpec::from_toml(text, source)?;
+        let enc = Encoding::Encoder { encoder, dt_ms };
+        enc.validate()?;
+        Ok(enc)
+    }
+
+    /// The shape of the network input for samples of `image` shape (the encoders with
+    /// several outputs per pixel widen it).
+    pub fn input_shape(&self, image: FeatShape) -> Result<FeatShape> {
+        let Encoding::Encoder { encoder, .. } = self else {
+            return Ok(image);
+        };
+        let n = image.len();
+        let outputs = encoder.n_outputs(n);
+        let shape = match (encoder, layout(encoder)) {
+            (EncoderSpec::Saccades(sac), _) => {
+                if sac.width * sac.height != n {
+                    return Err(Error::field(
+                        "encoder.width",
+                        format!(
+                            "saccades of a {}×{} image need samples of {} pixels; these are {image}",
+                            sac.width,
+                            sac.height,
+                            sac.width * sac.height
+                        ),
+                    ));
+                }
+                let (w, h) = sac.canvas();
+                FeatShape::image(2 * image.c, h, w)
+            }
+            (_, Layout::Same) => image,
+            (_, Layout::Interleaved(m)) | (_, Layout::Planes(m)) => {
+                FeatShape::image(image.c * m, image.h, image.w)
+            }
+        };
+        debug_assert_eq!(shape.len(), outputs);
+        Ok(shape)
     }
 
     /// Checks parameters.
@@ -80,7 +184,26 @@ impl Encoding {
                     format!("must be in [0, 1) (got {threshold})"),
                 ))
             }
+            Encoding::Encoder { ref encoder, dt_ms } => {
+                if !(dt_ms.is_finite() && dt_ms > 0.0) {
+                    return Err(Error::field(
+                        "encoding.dt_ms",
+                        format!("must be a finite number > 0 (got {dt_ms})"),
+                    ));
+                }
+                encoder.validate("encoding.encoder")
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// The name of the encoding (`rate`, `direct`, or the core encoder's name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Encoding::Rate { .. } => "rate",
+            Encoding::Latency { .. } => "latency",
+            Encoding::Direct => "direct",
+            Encoding::Encoder { encoder, .. } => encoder.name(),
         }
     }
 
@@ -90,11 +213,34 @@ impl Encoding {
     }
 }
 
+/// Checks that samples of `image` shape, encoded by `encoding`, fit a network taking
+/// `input`.
+pub fn check_input(encoding: &Encoding, image: FeatShape, input: FeatShape) -> Result<()> {
+    let encoded = encoding.input_shape(image)?;
+    if encoded == input {
+        return Ok(());
+    }
+    let how = if encoded == image {
+        String::new()
+    } else {
+        format!(", {} encoding makes them {encoded},", encoding.name())
+    };
+    Err(Error::field(
+        "data",
+        format!("the samples are {image}{how} but the network takes {input}"),
+    ))
+}
+
 /// Offset of evaluation sample keys (training keys are `epoch·N + index`).
 pub const EVAL_KEY: u64 = 1 << 62;
 
 /// Encodes a batch: `images` holds `keys.len()` samples of `shape.len()` bytes;
 /// `keys[b]` keys the random stream of sample `b` (see the module docs).
+///
+/// # Panics
+/// If `images` does not hold `keys.len()` samples of `shape`, or a core encoder does
+/// not fit `shape` ([`Encoding::input_shape`] says; training and evaluation check it
+/// first).
 pub fn encode(
     enc: &Encoding,
     images: &[u8],
@@ -110,16 +256,24 @@ pub fn encode(
     if let Encoding::Direct = enc {
         return Activation::Static(Tensor::from_vec(x, batch, shape));
     }
+    let out_shape = enc
+        .input_shape(shape)
+        .expect("the encoding fits the samples (checked by the caller)");
+    let m = out_shape.len();
+    let dt_ms = match enc {
+        Encoding::Encoder { dt_ms, .. } => *dt_ms,
+        _ => 1.0,
+    };
     let grid = TimeGrid {
         n_steps: steps,
-        dt_ms: 1.0,
+        dt_ms,
     };
-    // Dense `T × batch × n` bytes from the core encoder.
-    let mut dense = vec![0u8; steps * batch * n];
-    let done = match *enc {
+    // Dense `T × batch × m` bytes from the core encoder.
+    let mut dense = vec![0u8; steps * batch * m];
+    let done = match enc {
         Encoding::Rate { gain } => BernoulliRate {
             max_prob: 1.0,
-            gain: gain as f64,
+            gain: *gain as f64,
         }
         .encode_batch(&x, n, keys, &grid, seed, &mut dense),
         Encoding::Latency { threshold } => Latency {
@@ -127,24 +281,60 @@ pub fn encode(
             t_min_ms: 0.0,
             t_max_ms: (steps - 1) as f64,
             tau_ms: 1.0,
-            threshold: threshold as f64,
+            threshold: *threshold as f64,
         }
         .encode_batch(&x, n, keys, &grid, &mut dense),
+        Encoding::Encoder { encoder, .. } => {
+            let r = encoder.encode_batch_u8(&x, n, keys, &grid, seed, &mut dense);
+            // At most one spike per neuron and step (a Poisson step may hold more).
+            dense.iter_mut().for_each(|b| *b = (*b != 0) as u8);
+            if let Layout::Planes(p) = layout(encoder) {
+                channels_last(&mut dense, m, p, shape.c);
+            }
+            r
+        }
         Encoding::Direct => unreachable!(),
     };
     done.expect("encoder shapes are consistent by construction");
-    let mut s = SpikeTensor::zeros(batch * steps, shape);
+    let mut s = SpikeTensor::zeros(batch * steps, out_shape);
     let words = s.words;
     s.bits
         .par_chunks_mut(steps * words)
         .enumerate()
         .for_each(|(b, bits)| {
             for t in 0..steps {
-                let row = &dense[(t * batch + b) * n..(t * batch + b + 1) * n];
+                let row = &dense[(t * batch + b) * m..(t * batch + b + 1) * m];
                 pack_bytes(row, &mut bits[t * words..(t + 1) * words]);
             }
         });
     Activation::Spikes(s)
+}
+
+/// How the outputs of `encoder` relate to its inputs.
+fn layout(encoder: &EncoderSpec) -> Layout {
+    match encoder {
+        EncoderSpec::Population(p) => Layout::Interleaved(p.n_neurons as usize),
+        EncoderSpec::TemporalSwitch(_) | EncoderSpec::Saccades(_) => Layout::Planes(2),
+        _ => Layout::Same,
+    }
+}
+
+/// Re-lays out each row of `row_len` outputs in `planes` planes (output `k·P + i`, `P`
+/// per plane, `i` running over pixels × `channels` channels-last) as channels-last with
+/// `planes·channels` channels: output `(i / c)·(p·c) + k·c + i mod c`.
+fn channels_last(rows: &mut [u8], row_len: usize, planes: usize, channels: usize) {
+    let per_plane = row_len / planes;
+    let mut planar = vec![0u8; row_len];
+    for row in rows.chunks_exact_mut(row_len) {
+        planar.copy_from_slice(row);
+        for k in 0..planes {
+            for i in 0..per_plane {
+                let pixel = i / channels;
+                row[pixel * planes * channels + k * channels + i % channels] =
+                    planar[k * per_plane + i];
+            }
+        }
+    }
 }
 
 /// Packs bytes that are 0 or 1 into bits (the last word zero-padded). Eight bytes at
@@ -230,5 +420,125 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("rate, latency"));
+    }
+
+    /// The spikes of a core encoder as the trainer packs them: bit `(b·T + t, j)`
+    /// with `j` channels-last, against the encoder's own per-sample trains.
+    fn assert_matches_core(enc: &Encoding, images: &[u8], shape: FeatShape, steps: usize) {
+        let Encoding::Encoder { encoder, dt_ms } = enc else {
+            panic!("a core encoder")
+        };
+        let out = enc.input_shape(shape).unwrap();
+        let keys = [3u64, 9];
+        let a = encode(enc, images, shape, &keys, steps, 7);
+        let s = a.as_spikes().unwrap();
+        assert_eq!(s.shape, out);
+        let grid = TimeGrid {
+            n_steps: steps,
+            dt_ms: *dt_ms,
+        };
+        let n = shape.len();
+        let planes = match layout(encoder) {
+            Layout::Planes(p) => p,
+            _ => 1,
+        };
+        assert!(s.count() > 0, "{}: no spikes", enc.name());
+        for (b, &key) in keys.iter().enumerate() {
+            let x: Vec<f32> = images[b * n..(b + 1) * n]
+                .iter()
+                .map(|&v| v as f32 / 255.0)
+                .collect();
+            let trains = encoder.encode(&x, &grid, 7, key);
+            let mut want = vec![false; steps * out.len()];
+            let per_plane = out.len() / planes;
+            for (&neuron, &t_ms) in trains.neurons.iter().zip(&trains.times_ms) {
+                let (k, i) = (neuron as usize / per_plane, neuron as usize % per_plane);
+                let j = if planes > 1 {
+                    (i / shape.c) * planes * shape.c + k * shape.c + i % shape.c
+                } else {
+                    neuron as usize
+                };
+                want[grid.step_of(t_ms).unwrap() * out.len() + j] = true;
+            }
+            for t in 0..steps {
+                for j in 0..out.len() {
+                    assert_eq!(
+                        s.get(b * steps + t, j),
+                        want[t * out.len() + j],
+                        "{} sample {b} step {t} output {j}",
+                        enc.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn core_encoders_are_packed_channels_last_as_they_encode() {
+        let shape = FeatShape::image(1, 4, 4);
+        let images: Vec<u8> = (0..32).map(|i| ((i * 37) % 256) as u8).collect();
+        for name in [
+            "rank-order",
+            "phase",
+            "population",
+            "temporal_switch",
+            "saccades",
+        ] {
+            let enc = Encoding::named(name, 16, shape).unwrap();
+            assert_matches_core(&enc, &images, shape, 16);
+        }
+        let pop = Encoding::named("population", 16, shape).unwrap();
+        let Encoding::Encoder {
+            encoder: EncoderSpec::Population(p),
+            ..
+        } = &pop
+        else {
+            panic!("population")
+        };
+        let m = p.n_neurons as usize;
+        assert_eq!(pop.input_shape(shape).unwrap(), FeatShape::image(m, 4, 4));
+        let sw = Encoding::named("temporal-switch", 16, shape).unwrap();
+        assert_eq!(sw.input_shape(shape).unwrap(), FeatShape::image(2, 4, 4));
+        // Saccades are fitted to the images; other images are refused by field.
+        let sac = Encoding::named("saccades", 16, shape).unwrap();
+        let e = sac.input_shape(FeatShape::image(1, 5, 5)).unwrap_err();
+        assert!(e.to_string().contains("encoder.width"), "{e}");
+    }
+
+    #[test]
+    fn poisson_steps_hold_at_most_one_spike() {
+        let shape = FeatShape::flat(50);
+        let text = "kind = \"poisson\"\nmax_rate_hz = 900.0";
+        let enc = Encoding::from_toml(text, "p.toml", 1.0).unwrap();
+        let a = encode(&enc, &[255u8; 50], shape, &[1], 200, 3);
+        let rate = a.as_spikes().unwrap().count() as f64 / (50.0 * 200.0);
+        // P(at least one event in 1 ms at 900 Hz) = 1 − e^(−0.9) ≈ 0.593.
+        assert!((rate - 0.593).abs() < 0.02, "rate {rate}");
+    }
+
+    #[test]
+    fn encoder_files_and_names_are_checked() {
+        let shape = FeatShape::flat(4);
+        let ok = Encoding::from_toml("kind = \"latency\"\nt_max_ms = 9.0", "a.toml", 1.0);
+        assert!(matches!(ok, Ok(Encoding::Encoder { .. })));
+        let bad = Encoding::from_toml("kind = \"morse\"", "b.toml", 1.0).unwrap_err();
+        assert!(bad.to_string().contains("b.toml") && bad.to_string().contains("phase"));
+        let field = Encoding::from_toml("kind = \"latency\"\ntau = 1", "c.toml", 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(field.contains("tau"), "{field}");
+        let dt = Encoding::from_toml("kind = \"phase\"", "d.toml", 0.0).unwrap_err();
+        assert!(dt.to_string().contains("encoding.dt_ms"), "{dt}");
+        let e = Encoding::named("morse", 8, shape).unwrap_err().to_string();
+        assert!(e.contains("morse") && e.contains("rank_order"), "{e}");
+        // The trainer's own names keep their meaning (bitwise-stable training).
+        assert_eq!(
+            Encoding::named("latency", 8, shape).unwrap(),
+            Encoding::Latency { threshold: 0.01 }
+        );
+        // Configurations round-trip through JSON, as model files store them.
+        let enc = Encoding::named("phase", 8, shape).unwrap();
+        let json = serde_json::to_string(&enc).unwrap();
+        assert_eq!(serde_json::from_str::<Encoding>(&json).unwrap(), enc);
     }
 }

@@ -7,7 +7,7 @@
 //! needs the weights, the optimizer state and the position (epoch, next batch) to
 //! continue bit for bit as if the run had not been interrupted.
 
-use crate::bptt::encode::{encode, Encoding, EVAL_KEY};
+use crate::bptt::encode::{check_input, encode, Encoding, EVAL_KEY};
 use crate::bptt::io::{LoadedFile, TensorFile, CHECKPOINT_FORMAT, MODEL_FORMAT};
 use crate::bptt::loss::{self, LossSpec};
 use crate::bptt::optim::{Optimizer, OptimizerSpec, Schedule};
@@ -322,16 +322,7 @@ impl Trainer {
         opts: &FitOptions,
         monitor: &mut dyn Monitor,
     ) -> Result<FitOutcome> {
-        if train.shape != self.net.input_shape() {
-            return Err(Error::field(
-                "data",
-                format!(
-                    "the samples are {} but the network takes {}",
-                    train.shape,
-                    self.net.input_shape()
-                ),
-            ));
-        }
+        check_input(&self.config.encoding, train.shape, self.net.input_shape())?;
         let classes = self.net.output_shape().len();
         if train.classes > classes {
             return Err(Error::field(
@@ -656,6 +647,67 @@ pub(crate) mod tests {
             .unwrap();
         let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
         assert!(acc > 90.0, "test accuracy {acc}");
+    }
+
+    /// Every core encoder chosen by name trains the toy task, dense and (for the
+    /// widening ones, whose outputs must be channels-last) convolutional.
+    #[test]
+    fn every_core_encoder_trains_the_toy_task() {
+        let (train, test) = (toy_data(400, 5), toy_data(200, 6));
+        let cases = [
+            ("poisson", "16-32-4"),
+            ("bernoulli", "16-32-4"),
+            ("latency-log", "16-32-4"),
+            ("rank_order", "16-32-4"),
+            ("log_temporal", "16-32-4"),
+            ("phase", "16-32-4"),
+            ("burst", "16-32-4"),
+            ("population", "8C3p1-MP2-4"),
+            ("temporal_switch", "8C3p1-MP2-4"),
+        ];
+        for (name, arch) in cases {
+            let encoding = Encoding::named(name, 12, train.shape).unwrap();
+            let input = encoding.input_shape(train.shape).unwrap();
+            // One spike per pixel, the class in its timing: read it from a leaky
+            // membrane, where earlier spikes weigh more.
+            let timing = matches!(name, "latency-log" | "rank_order");
+            let opts = ArchOptions {
+                output: if timing {
+                    crate::nn::arch::OutputKind::Membrane { beta: 0.9 }
+                } else {
+                    crate::nn::arch::OutputKind::Spiking
+                },
+                ..ArchOptions::default()
+            };
+            let spec = parse_arch(arch, input, &opts).unwrap();
+            let cfg = TrainConfig {
+                steps: 12,
+                encoding,
+                loss: if timing {
+                    LossSpec::CeMembrane
+                } else {
+                    LossSpec::CeCount
+                },
+                ..config()
+            };
+            let mut t = Trainer::new(&spec, cfg).unwrap();
+            t.fit(&train, Some(&test), &FitOptions::default(), &mut Silent)
+                .unwrap();
+            let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
+            assert!(acc > 80.0, "{name} ({arch}, input {input}): accuracy {acc}");
+        }
+        // A network built for the pixels refuses a widening encoder, naming it.
+        let spec = parse_arch("16-32-4", train.shape, &ArchOptions::default()).unwrap();
+        let cfg = TrainConfig {
+            encoding: Encoding::named("population", 12, train.shape).unwrap(),
+            ..config()
+        };
+        let mut t = Trainer::new(&spec, cfg).unwrap();
+        let e = t
+            .fit(&train, None, &FitOptions::default(), &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("population") && e.contains("takes"), "{e}");
     }
 
     struct StopAfter(usize);
