@@ -1,138 +1,164 @@
-//! Checkpoint files: named f32 tensors in one safetensors file plus JSON metadata,
-//! written atomically (temporary file, then rename) so a killed run never leaves a
-//! half-written checkpoint.
+//! The one file format of everything spikelab-train saves — trained models, training
+//! checkpoints, STDP networks: a safetensors file of little-endian f32 tensors with
+//! string metadata, self-describing through the metadata key `spikelab.format`
+//! (`model/1` and `checkpoint/1` for the surrogate-gradient trainer, see
+//! [`crate::bptt::io`]; `stdp/1` for the STDP recipes, see [`crate::stdp`]).
+//!
+//! [`TensorFile`] collects tensors and metadata and writes them atomically (temporary
+//! file, sync, rename through `spikelab_core::io`), so a killed run leaves either the
+//! previous file or the new one, never a partial one. [`LoadedFile`] reads a file,
+//! checks its format tag and hands out tensors with their shapes checked. Errors name
+//! the file and what is wrong with it.
 
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use spikelab_core::error::{Error, Result};
+use spikelab_core::io::write_atomic;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Errors reading or writing checkpoints.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// File system error.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was done.
-        action: &'static str,
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Writing the file failed.
-    #[error(transparent)]
-    Write(#[from] spikelab_core::error::Error),
-    /// The file is not a valid checkpoint.
-    #[error("{path} is not a valid checkpoint: {message}")]
-    Format {
-        /// File.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+/// Metadata key of the format tag.
+pub const FORMAT_KEY: &str = "spikelab.format";
+
+fn to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Result alias.
-pub type Result<T> = std::result::Result<T, CheckpointError>;
-
-/// Tensors by name (f32, with shapes) and string metadata.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Checkpoint {
-    /// name → (shape, values).
-    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
-    /// Free-form metadata (JSON strings by convention).
-    pub metadata: HashMap<String, String>,
+/// Tensors and metadata to be written as one file.
+#[derive(Default)]
+pub struct TensorFile {
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    meta: HashMap<String, String>,
 }
 
-impl Checkpoint {
-    /// Adds a tensor.
-    pub fn put(&mut self, name: &str, shape: &[usize], values: Vec<f32>) {
+impl TensorFile {
+    /// A file of format `format` (the value of `spikelab.format`).
+    pub fn new(format: &str) -> Self {
+        let mut f = TensorFile::default();
+        f.meta(FORMAT_KEY, format.into());
+        f
+    }
+    /// Adds a tensor of `shape` (its values row-major).
+    pub fn tensor(&mut self, name: String, shape: Vec<usize>, values: &[f32]) {
         debug_assert_eq!(shape.iter().product::<usize>(), values.len());
-        self.tensors
-            .insert(name.to_string(), (shape.to_vec(), values));
+        self.tensors.push((name, shape, to_bytes(values)));
     }
-
-    /// A tensor by name, checking its shape.
-    pub fn get(&self, name: &str, shape: &[usize], path: &Path) -> Result<&[f32]> {
-        match self.tensors.get(name) {
-            Some((s, v)) if s == shape => Ok(v),
-            Some((s, _)) => Err(CheckpointError::Format {
-                path: path.into(),
-                message: format!("tensor `{name}` has shape {s:?}, expected {shape:?}"),
-            }),
-            None => Err(CheckpointError::Format {
-                path: path.into(),
-                message: format!("tensor `{name}` is missing"),
-            }),
-        }
+    /// Adds a metadata entry.
+    pub fn meta(&mut self, key: &str, value: String) {
+        self.meta.insert(key.into(), value);
     }
-
-    /// Writes the checkpoint atomically to `path` (safetensors format).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+    /// Adds a metadata entry as JSON.
+    pub fn json<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        self.meta(
+            key,
+            serde_json::to_string(value).expect("spikelab metadata serialises to JSON"),
+        );
+    }
+    /// Serialises and writes atomically.
+    pub fn write(self, path: &Path) -> Result<()> {
+        let views: Vec<(String, TensorView)> = self
             .tensors
             .iter()
-            .map(|(k, (shape, v))| {
+            .map(|(n, s, b)| {
                 (
-                    k.clone(),
-                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                    shape.clone(),
+                    n.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).expect("consistent tensor view"),
                 )
             })
             .collect();
-        let views: Vec<(String, TensorView)> = bytes
-            .iter()
-            .map(|(k, b, shape)| {
-                (
-                    k.clone(),
-                    TensorView::new(Dtype::F32, shape.clone(), b).expect("consistent tensor"),
-                )
-            })
-            .collect();
-        let data = safetensors::serialize(views, Some(self.metadata.clone())).map_err(|e| {
-            CheckpointError::Format {
-                path: path.into(),
-                message: e.to_string(),
-            }
-        })?;
-        spikelab_core::io::write_atomic(path, &data)?;
-        Ok(())
+        let bytes = safetensors::serialize(views, Some(self.meta))
+            .map_err(|e| Error::Invalid(format!("cannot serialise {}: {e}", path.display())))?;
+        write_atomic(path, &bytes)
+    }
+}
+
+/// A read file: its bytes and metadata.
+pub struct LoadedFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    /// Metadata entries.
+    pub meta: HashMap<String, String>,
+}
+
+impl LoadedFile {
+    /// Reads `path` and checks that its format tag is `format`.
+    pub fn read(path: &Path, format: &str) -> Result<Self> {
+        let file = Self::read_any(path)?;
+        match file.format() {
+            Some(f) if f == format => Ok(file),
+            Some(f) => Err(file.error(format!("is a spikelab `{f}` file, expected `{format}`"))),
+            None => Err(file.error("has no spikelab metadata (not written by spikelab)".into())),
+        }
     }
 
-    /// Reads a checkpoint.
-    pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| CheckpointError::Io {
-            action: "cannot read",
+    /// Reads `path`, whatever its format tag (files written before the tag existed
+    /// have none: [`LoadedFile::format`] is `None`).
+    pub fn read_any(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::Parse {
             path: path.into(),
-            source: e,
+            message: format!("not a safetensors file: {e}"),
         })?;
-        let bad = |m: String| CheckpointError::Format {
+        let meta = header.metadata().clone().unwrap_or_default();
+        Ok(LoadedFile {
             path: path.into(),
-            message: m,
-        };
-        let (_, meta) =
-            safetensors::SafeTensors::read_metadata(&data).map_err(|e| bad(e.to_string()))?;
-        let st = safetensors::SafeTensors::deserialize(&data).map_err(|e| bad(e.to_string()))?;
-        let mut out = Checkpoint {
-            metadata: meta.metadata().clone().unwrap_or_default(),
-            ..Default::default()
-        };
-        for (name, view) in st.tensors() {
-            if view.dtype() != Dtype::F32 {
-                return Err(bad(format!(
-                    "tensor `{name}` is {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            out.tensors.insert(name, (view.shape().to_vec(), values));
+            bytes,
+            meta,
+        })
+    }
+
+    /// The format tag, if the file has one.
+    pub fn format(&self) -> Option<&str> {
+        self.meta.get(FORMAT_KEY).map(String::as_str)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An error about this file.
+    pub fn error(&self, message: String) -> Error {
+        Error::Parse {
+            path: self.path.clone(),
+            message,
         }
-        Ok(out)
+    }
+
+    /// A metadata entry parsed from JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
+        let text = self
+            .meta
+            .get(key)
+            .ok_or_else(|| self.error(format!("metadata `{key}` is missing")))?;
+        serde_json::from_str(text).map_err(|e| self.error(format!("metadata `{key}`: {e}")))
+    }
+
+    fn tensors(&self) -> Result<SafeTensors<'_>> {
+        SafeTensors::deserialize(&self.bytes).map_err(|e| self.error(e.to_string()))
+    }
+
+    /// Whether the file holds a tensor `name`.
+    pub fn has_tensor(&self, name: &str) -> bool {
+        self.tensors().is_ok_and(|st| st.tensor(name).is_ok())
+    }
+
+    /// Tensor `name` as f32 values, checking its shape.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let st = self.tensors()?;
+        let t = st
+            .tensor(name)
+            .map_err(|_| self.error(format!("tensor `{name}` is missing")))?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape {
+            return Err(self.error(format!(
+                "tensor `{name}` is {:?} {:?}, expected F32 {shape:?}",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect())
     }
 }
 
@@ -141,22 +167,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_errors() {
+    fn round_trip_format_tags_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.safetensors");
-        let mut c = Checkpoint::default();
-        c.put("w", &[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        c.metadata.insert("epoch".into(), "3".into());
-        c.save(&p).unwrap();
-        let d = Checkpoint::load(&p).unwrap();
-        assert_eq!(c, d);
-        assert!(d.get("w", &[3, 2], &p).is_err());
-        assert!(d.get("x", &[2, 3], &p).is_err());
-        std::fs::write(&p, b"not a checkpoint").unwrap();
-        assert!(Checkpoint::load(&p)
+        let mut f = TensorFile::new("test/1");
+        f.tensor("w".into(), vec![2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        f.json("epoch", &3usize);
+        f.write(&p).unwrap();
+        // Only the file itself is left (no temporary files).
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let d = LoadedFile::read(&p, "test/1").unwrap();
+        assert_eq!(d.format(), Some("test/1"));
+        assert_eq!(d.json::<usize>("epoch").unwrap(), 3);
+        assert_eq!(
+            d.tensor("w", &[2, 3]).unwrap(),
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
+        assert!(d.has_tensor("w") && !d.has_tensor("x"));
+        let e = d.tensor("w", &[3, 2]).unwrap_err().to_string();
+        assert!(e.contains("expected F32 [3, 2]"), "{e}");
+        assert!(d
+            .tensor("x", &[2, 3])
             .unwrap_err()
             .to_string()
-            .contains("not a valid checkpoint"));
-        assert!(Checkpoint::load(&dir.path().join("missing")).is_err());
+            .contains("missing"));
+        assert!(d.json::<usize>("nothing").is_err());
+        let e = LoadedFile::read(&p, "model/1").err().unwrap().to_string();
+        assert!(e.contains("`test/1` file, expected `model/1`"), "{e}");
+        std::fs::write(&p, b"not a checkpoint").unwrap();
+        let e = LoadedFile::read_any(&p).err().unwrap().to_string();
+        assert!(e.contains("not a safetensors"), "{e}");
+        assert!(LoadedFile::read_any(&dir.path().join("missing")).is_err());
     }
 }

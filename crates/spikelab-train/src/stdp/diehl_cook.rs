@@ -24,11 +24,10 @@
 //! what Brian does for a synapse without delay; delays are therefore shifted by one
 //! step (Brian's 0 ms is our 0.5 ms).
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::checkpoint::{LoadedFile, TensorFile};
 use spikelab_core::plasticity::{Pairing, PlasticitySpec, Triplet, WeightDependence};
 use spikelab_core::prelude::*;
 use spikelab_core::source::PoissonProcess;
-use std::path::Path;
 
 /// Pixels of an input image.
 pub const PIXELS: usize = 784;
@@ -96,9 +95,6 @@ pub enum DiehlCookError {
     /// From the engine.
     #[error(transparent)]
     Core(#[from] spikelab_core::error::Error),
-    /// From checkpoint files.
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
     /// Bad arguments.
     #[error("{0}")]
     Invalid(String),
@@ -353,36 +349,36 @@ impl DiehlCook {
         self.sim.state(self.exc, "theta").expect("exc has theta")
     }
 
-    /// Stores weights, thresholds and membrane state in `ck`.
-    pub fn save_state(&self, ck: &mut Checkpoint) -> Result<()> {
+    /// Stores weights, thresholds and membrane state in `file`.
+    pub fn save_state(&self, file: &mut TensorFile) -> Result<()> {
         let n = self.config.n_neurons;
-        ck.put("weights", &[PIXELS, n], self.weights());
-        ck.put("theta", &[n], self.theta());
+        file.tensor("weights".into(), vec![PIXELS, n], &self.weights());
+        file.tensor("theta".into(), vec![n], &self.theta());
         for (pop, name) in [(self.exc, "exc"), (self.inh, "inh")] {
-            ck.put(&format!("{name}_v"), &[n], self.sim.state(pop, "v")?);
-            ck.put(
-                &format!("{name}_refractory"),
-                &[n],
-                self.sim.state(pop, "refractory_steps")?,
+            file.tensor(format!("{name}_v"), vec![n], &self.sim.state(pop, "v")?);
+            file.tensor(
+                format!("{name}_refractory"),
+                vec![n],
+                &self.sim.state(pop, "refractory_steps")?,
             );
         }
         Ok(())
     }
 
     /// Restores what [`DiehlCook::save_state`] stored.
-    pub fn load_state(&mut self, ck: &Checkpoint, path: &Path) -> Result<()> {
+    pub fn load_state(&mut self, file: &LoadedFile) -> Result<()> {
         let n = self.config.n_neurons;
         self.sim
-            .set_weights(self.plastic, ck.get("weights", &[PIXELS, n], path)?)?;
+            .set_weights(self.plastic, &file.tensor("weights", &[PIXELS, n])?)?;
         self.sim
-            .set_state(self.exc, "theta", ck.get("theta", &[n], path)?)?;
+            .set_state(self.exc, "theta", &file.tensor("theta", &[n])?)?;
         for (pop, name) in [(self.exc, "exc"), (self.inh, "inh")] {
             self.sim
-                .set_state(pop, "v", ck.get(&format!("{name}_v"), &[n], path)?)?;
+                .set_state(pop, "v", &file.tensor(&format!("{name}_v"), &[n])?)?;
             self.sim.set_state(
                 pop,
                 "refractory_steps",
-                ck.get(&format!("{name}_refractory"), &[n], path)?,
+                &file.tensor(&format!("{name}_refractory"), &[n])?,
             )?;
         }
         Ok(())

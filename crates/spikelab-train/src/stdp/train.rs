@@ -8,7 +8,7 @@ use super::diehl_cook::{
     assign_labels, classify, classify_weighted, DiehlCook, DiehlCookConfig, DiehlCookError, Labels,
     Result, PIXELS,
 };
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{LoadedFile, TensorFile};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -125,6 +125,12 @@ fn config_json(c: &DiehlCookConfig) -> String {
     serde_json::to_string(c).expect("config serialises")
 }
 
+/// Format tag of STDP network files (files written before the tag existed are
+/// recognised by their `recipe` entry).
+pub const STDP_FORMAT: &str = "stdp/1";
+/// The `recipe` metadata entry of Diehl & Cook files.
+const RECIPE: &str = "diehl_cook_2015";
+
 /// Saves a trained or partially trained network with its progress.
 fn save(
     net: &DiehlCook,
@@ -133,70 +139,68 @@ fn save(
     next: usize,
     labels: Option<&Labels>,
 ) -> Result<()> {
-    let mut ck = Checkpoint::default();
-    net.save_state(&mut ck)?;
-    ck.metadata
-        .insert("recipe".into(), "diehl_cook_2015".into());
-    ck.metadata
-        .insert("config".into(), config_json(&net.config));
-    ck.metadata.insert("epoch".into(), epoch.to_string());
-    ck.metadata.insert("next_example".into(), next.to_string());
+    let mut file = TensorFile::new(STDP_FORMAT);
+    net.save_state(&mut file)?;
+    file.meta("recipe", RECIPE.into());
+    file.meta("config", config_json(&net.config));
+    file.meta("epoch", epoch.to_string());
+    file.meta("next_example", next.to_string());
     if let Some(l) = labels {
         let n = l.assignment.len();
-        ck.put(
-            "assignments",
-            &[n],
-            l.assignment.iter().map(|&x| x as f32).collect(),
-        );
-        ck.put(
-            "proportions",
-            &[CLASSES, n],
-            l.proportion.iter().flatten().copied().collect(),
-        );
+        let assignment: Vec<f32> = l.assignment.iter().map(|&x| x as f32).collect();
+        file.tensor("assignments".into(), vec![n], &assignment);
+        let proportion: Vec<f32> = l.proportion.iter().flatten().copied().collect();
+        file.tensor("proportions".into(), vec![CLASSES, n], &proportion);
     }
-    ck.save(path)?;
+    file.write(path)?;
     Ok(())
 }
 
 /// Loads a network saved by training; returns it with (epoch, next example) and the
 /// neurons' labels if training had finished.
 pub fn load(path: &Path) -> Result<(DiehlCook, usize, usize, Option<Labels>)> {
-    let ck = Checkpoint::load(path)?;
+    let file = LoadedFile::read_any(path)?;
     let bad = |m: &str| DiehlCookError::Invalid(format!("{}: {m}", path.display()));
-    if ck.metadata.get("recipe").map(String::as_str) != Some("diehl_cook_2015") {
-        return Err(bad("not a Diehl & Cook checkpoint"));
+    let recipe = file.meta.get("recipe").map(String::as_str);
+    match (file.format(), recipe) {
+        (Some(STDP_FORMAT) | None, Some(RECIPE)) => {}
+        (Some(f), _) if f != STDP_FORMAT => {
+            return Err(bad(&format!(
+                "is a spikelab `{f}` file, expected `{STDP_FORMAT}` (a Diehl & Cook network)"
+            )))
+        }
+        _ => return Err(bad("not a Diehl & Cook checkpoint")),
     }
     let config: DiehlCookConfig =
-        serde_json::from_str(ck.metadata.get("config").ok_or_else(|| bad("no config"))?)
+        serde_json::from_str(file.meta.get("config").ok_or_else(|| bad("no config"))?)
             .map_err(|e| bad(&format!("bad config: {e}")))?;
     let num = |k: &str| -> Result<usize> {
-        ck.metadata
+        file.meta
             .get(k)
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| bad(&format!("no {k}")))
     };
     let (epoch, next) = (num("epoch")?, num("next_example")?);
     let mut net = DiehlCook::new(config)?;
-    net.load_state(&ck, path)?;
+    net.load_state(&file)?;
     let n = net.config.n_neurons;
-    let labels = match ck.tensors.get("assignments") {
-        Some(_) => {
-            let assignment: Vec<u8> = ck
-                .get("assignments", &[n], path)?
-                .iter()
-                .map(|&x| x as u8)
-                .collect();
-            if assignment.iter().any(|&a| a as usize >= CLASSES) {
-                return Err(bad("assignments hold a class outside 0-9"));
-            }
-            let p = ck.get("proportions", &[CLASSES, n], path)?;
-            let proportion = p.chunks(n).map(|c| c.to_vec()).collect();
-            Some(Labels {
-                assignment,
-                proportion,
-            })
+    let labels = if file.has_tensor("assignments") {
+        let assignment: Vec<u8> = file
+            .tensor("assignments", &[n])?
+            .iter()
+            .map(|&x| x as u8)
+            .collect();
+        if assignment.iter().any(|&a| a as usize >= CLASSES) {
+            return Err(bad("assignments hold a class outside 0-9"));
         }
-        None => None,
+        let p = file.tensor("proportions", &[CLASSES, n])?;
+        let proportion = p.chunks(n).map(|c| c.to_vec()).collect();
+        Some(Labels {
+            assignment,
+            proportion,
+        })
+    } else {
+        None
     };
     Ok((net, epoch, next, labels))
 }
@@ -355,4 +359,57 @@ pub fn evaluate(
         confusion,
         wall_s: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> DiehlCook {
+        DiehlCook::new(DiehlCookConfig {
+            n_neurons: 3,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn networks_round_trip_and_files_of_before_the_format_tag_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let dc = net();
+        let labels = Labels {
+            assignment: vec![2, 0, 9],
+            proportion: (0..CLASSES).map(|c| vec![c as f32 / 10.0; 3]).collect(),
+        };
+        save(&dc, &path, 1, 7, Some(&labels)).unwrap();
+        let file = LoadedFile::read(&path, STDP_FORMAT).unwrap();
+        assert_eq!(file.format(), Some(STDP_FORMAT));
+        let (back, epoch, next, l) = load(&path).unwrap();
+        assert_eq!((epoch, next), (1, 7));
+        assert_eq!(l.unwrap(), labels);
+        assert_eq!(back.weights(), dc.weights());
+        assert_eq!(back.theta(), dc.theta());
+
+        // A file of before the tag: same content, no `spikelab.format`.
+        let old = dir.path().join("old.safetensors");
+        let mut f = TensorFile::default();
+        dc.save_state(&mut f).unwrap();
+        f.meta("recipe", RECIPE.into());
+        f.meta("config", config_json(&dc.config));
+        f.meta("epoch", "0".into());
+        f.meta("next_example", "5".into());
+        f.write(&old).unwrap();
+        let (back, _, next, l) = load(&old).unwrap();
+        assert_eq!((next, l), (5, None));
+        assert_eq!(back.weights(), dc.weights());
+
+        // Another spikelab file is named for what it is.
+        let model = dir.path().join("trainer.safetensors");
+        TensorFile::new("model/1").write(&model).unwrap();
+        let e = load(&model).err().unwrap().to_string();
+        assert!(e.contains("`model/1` file, expected `stdp/1`"), "{e}");
+        std::fs::write(&model, b"junk").unwrap();
+        assert!(load(&model).is_err());
+    }
 }
