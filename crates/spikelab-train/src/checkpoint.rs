@@ -6,9 +6,12 @@
 //!
 //! [`TensorFile`] collects tensors and metadata and writes them atomically (temporary
 //! file, sync, rename through `spikelab_core::io`), so a killed run leaves either the
-//! previous file or the new one, never a partial one. [`LoadedFile`] reads a file,
-//! checks its format tag and hands out tensors with their shapes checked. Errors name
-//! the file and what is wrong with it.
+//! previous file or the new one, never a partial one, with a checksum of the tensors
+//! (`spikelab.checksum`, FNV-1a 64 over names, shapes and bytes in name order).
+//! [`LoadedFile`] reads a file, checks its format tag and checksum (files written
+//! before the checksum existed have none and load as before) and hands out tensors
+//! with their shapes checked and non-finite values refused by tensor name. Errors
+//! name the file and what is wrong with it.
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use spikelab_core::error::{Error, Result};
@@ -18,6 +21,30 @@ use std::path::{Path, PathBuf};
 
 /// Metadata key of the format tag.
 pub const FORMAT_KEY: &str = "spikelab.format";
+/// Metadata key of the tensors' checksum.
+pub const CHECKSUM_KEY: &str = "spikelab.checksum";
+
+/// FNV-1a (64 bit) over tensors in name order: name, shape, little-endian bytes.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>) -> String {
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (name, shape, data) in sorted {
+        eat(name.as_bytes());
+        eat(&[0]);
+        for &d in shape {
+            eat(&(d as u64).to_le_bytes());
+        }
+        eat(data);
+    }
+    format!("{h:016x}")
+}
 
 fn to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -54,7 +81,13 @@ impl TensorFile {
         );
     }
     /// Serialises and writes atomically.
-    pub fn write(self, path: &Path) -> Result<()> {
+    pub fn write(mut self, path: &Path) -> Result<()> {
+        let sum = checksum(
+            self.tensors
+                .iter()
+                .map(|(n, s, b)| (n.as_str(), s.as_slice(), b.as_slice())),
+        );
+        self.meta(CHECKSUM_KEY, sum);
         let views: Vec<(String, TensorView)> = self
             .tensors
             .iter()
@@ -99,11 +132,35 @@ impl LoadedFile {
             message: format!("not a safetensors file: {e}"),
         })?;
         let meta = header.metadata().clone().unwrap_or_default();
-        Ok(LoadedFile {
+        let file = LoadedFile {
             path: path.into(),
             bytes,
             meta,
-        })
+        };
+        file.verify_checksum()?;
+        Ok(file)
+    }
+
+    /// Checks the tensors against the stored checksum, if the file has one.
+    fn verify_checksum(&self) -> Result<()> {
+        let Some(stored) = self.meta.get(CHECKSUM_KEY) else {
+            return Ok(());
+        };
+        let st = self.tensors()?;
+        let tensors = st.tensors();
+        let shapes: Vec<Vec<usize>> = tensors.iter().map(|(_, t)| t.shape().to_vec()).collect();
+        let actual = checksum(
+            tensors
+                .iter()
+                .zip(&shapes)
+                .map(|((n, t), s)| (n.as_str(), s.as_slice(), t.data())),
+        );
+        if &actual != stored {
+            return Err(self.error(format!(
+                "is corrupt: its tensors' checksum is {actual}, the file says {stored}"
+            )));
+        }
+        Ok(())
     }
 
     /// The format tag, if the file has one.
@@ -155,10 +212,18 @@ impl LoadedFile {
                 t.shape()
             )));
         }
-        Ok(t.data()
+        let values: Vec<f32> = t
+            .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect())
+            .collect();
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(self.error(format!(
+                "tensor `{name}` holds a non-finite value ({}) at index {i}",
+                values[i]
+            )));
+        }
+        Ok(values)
     }
 }
 
@@ -194,6 +259,23 @@ mod tests {
         assert!(d.json::<usize>("nothing").is_err());
         let e = LoadedFile::read(&p, "model/1").err().unwrap().to_string();
         assert!(e.contains("`test/1` file, expected `model/1`"), "{e}");
+        // A flipped byte in the tensor data is caught by the checksum.
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = bytes.len() - 5;
+        bytes[at] ^= 0x10;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = LoadedFile::read_any(&p).err().unwrap().to_string();
+        assert!(e.contains("corrupt"), "{e}");
+        // Non-finite values are refused by tensor name.
+        let mut f = TensorFile::new("test/1");
+        f.tensor("bias".into(), vec![2], &[0.5, f32::NAN]);
+        f.write(&p).unwrap();
+        let e = LoadedFile::read(&p, "test/1")
+            .unwrap()
+            .tensor("bias", &[2])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`bias`") && e.contains("non-finite"), "{e}");
         std::fs::write(&p, b"not a checkpoint").unwrap();
         let e = LoadedFile::read_any(&p).err().unwrap().to_string();
         assert!(e.contains("not a safetensors"), "{e}");
