@@ -186,6 +186,9 @@ pub trait Monitor {
     fn on_epoch(&mut self, _record: &EpochRecord) {}
     /// During evaluations: samples done out of total.
     fn on_eval(&mut self, _done: usize, _total: usize) {}
+    /// Once a training session ([`crate::bptt::session`]) has its trainer, fresh or
+    /// resumed, before the first batch.
+    fn on_session_start(&mut self, _start: &crate::bptt::session::SessionStart<'_>) {}
 }
 
 /// A monitor that does nothing.
