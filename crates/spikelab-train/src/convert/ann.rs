@@ -111,3 +111,35 @@ pub fn train_ann(
 ) -> Result<SessionOutcome> {
     run_session_with(|_| ann_trainer(spec, cfg), train, test, session, monitor)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bptt::trainer::tests::toy_data;
+    use crate::bptt::trainer::Silent;
+
+    #[test]
+    fn an_ann_trains_in_a_session_and_a_spiking_network_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (train, test) = (toy_data(64, 31), toy_data(32, 32));
+        let spec = ann_spec("16-8-4", train.shape).unwrap();
+        let cfg = AnnConfig {
+            epochs: 1,
+            batch_size: 16,
+            lr: 5e-3,
+            ..AnnConfig::default()
+        };
+        let session = SessionConfig {
+            out: dir.path().to_path_buf(),
+            epochs: 1,
+            ..SessionConfig::default()
+        };
+        let r = train_ann(&spec, &cfg, train, &test, &session, &mut Silent).unwrap();
+        assert_eq!(r.trainer.config.steps, 1);
+        assert_eq!(r.trainer.config.encoding, Encoding::Direct);
+        assert!(r.model.is_file());
+        let snn = parse_arch("16-8-4", FeatShape::image(1, 4, 4), &ArchOptions::default()).unwrap();
+        let e = check_ann(&snn).unwrap_err().to_string();
+        assert!(e.contains("(lif)") && e.contains("use relu"), "{e}");
+    }
+}

@@ -138,3 +138,53 @@ pub fn train_hybrid(
         monitor,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::arch::{parse_arch, ArchOptions, NeuronKind, OutputKind};
+    use crate::nn::tensor::FeatShape;
+
+    fn saved(dir: &Path, neuron: NeuronKind) -> std::path::PathBuf {
+        let opts = ArchOptions {
+            neuron,
+            output: if neuron == NeuronKind::Relu {
+                OutputKind::Linear
+            } else {
+                OutputKind::Spiking
+            },
+            ..ArchOptions::default()
+        };
+        let spec = parse_arch("16-8-4", FeatShape::image(1, 4, 4), &opts).unwrap();
+        let t = Trainer::new(&spec, TrainConfig::default()).unwrap();
+        let path = dir.join(format!("{neuron:?}.safetensors"));
+        t.save_model(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_converted_network_becomes_a_lif_trainer_and_an_ann_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_converted(&saved(dir.path(), NeuronKind::Relu))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no spiking layers"), "{e}");
+        let converted = load_converted(&saved(dir.path(), NeuronKind::If)).unwrap();
+        let cfg = HybridConfig::default();
+        let (t, copied) = hybrid_trainer(&converted, &cfg).unwrap();
+        assert_eq!(t.config.steps, 8);
+        assert!(t
+            .net
+            .spec
+            .layers
+            .iter()
+            .all(|l| !matches!(l, LayerSpec::If(_))));
+        assert!(copied >= 4, "{copied}");
+        assert!(t
+            .net
+            .named_params()
+            .iter()
+            .any(|(n, p)| n.ends_with(".beta") && p.trainable));
+    }
+}

@@ -239,3 +239,28 @@ fn write_outputs(
     spikelab_core::io::write_atomic(&out.join("conversion.json"), text.as_bytes())?;
     Ok(model)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_options_are_refused_before_anything_is_read() {
+        assert_eq!(input_encoding("direct").unwrap(), Encoding::Direct);
+        let e = input_encoding("pixels").unwrap_err().to_string();
+        assert!(e.contains("`input`") && e.contains("analog, rate"), "{e}");
+        let cfg = ConvertConfig {
+            model: PathBuf::from("/nonexistent/model.safetensors"),
+            max_steps: 0,
+            ..ConvertConfig::default()
+        };
+        let e = convert_model(&cfg, &mut Silent).unwrap_err().to_string();
+        assert!(e.contains("max-steps"), "{e}");
+        let cfg = ConvertConfig {
+            input: "spikes".into(),
+            ..cfg
+        };
+        let e = convert_model(&cfg, &mut Silent).unwrap_err().to_string();
+        assert!(e.contains("`input`"), "{e}");
+    }
+}
