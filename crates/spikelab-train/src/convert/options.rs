@@ -138,7 +138,7 @@ impl ConvertedOutput {
     }
 }
 
-/// Options of [`convert`].
+/// Options of [`convert`](crate::convert::convert()).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvertOptions {
     /// How `λ` is taken from the activations.

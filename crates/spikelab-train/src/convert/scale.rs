@@ -105,7 +105,7 @@ pub fn balance_with_spikes(
 }
 
 /// The conversion of a folded ANN (no batch norm, no dropout) given the statistics of
-/// its measured layers (from [`activation_stats`]).
+/// its measured layers (from [`activation_stats`](super::activation_stats)).
 pub fn convert_with_stats(
     folded: &Network,
     stats: &[(usize, ActivationStats)],
