@@ -1,14 +1,15 @@
 //! `spikelab bench train`: times surrogate-gradient training and inference of a
 //! network on MNIST-format data (batches of the real data, so spike sparsity is
 //! realistic) and prints samples per second, the time per stage and per layer, spike
-//! densities and the peak resident memory (VmHWM).
+//! densities and the peak resident memory (VmHWM). The step timed is the training
+//! loop's own (`Trainer::train_batch_timed`).
 
 use crate::surrogate::{set_threads, NetArgs, RunArgs};
 use anyhow::{Context, Result};
 use clap::Args;
 use spikelab_train::bptt::encode::encode;
 use spikelab_train::bptt::loss;
-use spikelab_train::bptt::trainer::{epoch_order, eval_keys, train_keys};
+use spikelab_train::bptt::trainer::{epoch_order, eval_keys, StepTimes};
 use spikelab_train::nn::layers::Pass;
 use spikelab_train::prelude::*;
 use std::path::PathBuf;
@@ -105,40 +106,16 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
     if a.profile {
         trainer.net.set_profiling(true);
     }
-    let (mut t_enc, mut t_fwd, mut t_loss, mut t_bwd, mut t_opt) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut times = StepTimes::default();
     let mut images = Vec::new();
     let start = Instant::now();
     for k in a.warmup..a.warmup + a.batches {
-        let idx = batch_idx(k);
-        let t = Instant::now();
-        train.gather(idx, &mut images);
-        let keys = train_keys(idx, 0, train.len());
-        let x = encode(
-            &config.encoding,
-            &images,
-            train.shape,
-            &keys,
-            config.steps,
-            config.seed,
-        );
-        t_enc += t.elapsed().as_secs_f64();
-        let pass = Pass::train(config.steps, idx.len(), [config.seed, 0, k as u64]);
-        let t = Instant::now();
-        let out = trainer.net.forward(x, &pass);
-        t_fwd += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
-        let l = loss::compute(&config.loss, &out, &labels, config.steps);
-        drop(out);
-        t_loss += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        trainer.net.backward(l.grad, &pass);
-        t_bwd += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let mut params = trainer.net.params_mut();
-        trainer.optimizer.update(&mut params, config.lr);
-        t_opt += t.elapsed().as_secs_f64();
+        // Dropout keyed by the batch number, as in the training loop.
+        trainer.state.batch = k;
+        let r = trainer.train_batch_timed(&train, batch_idx(k), config.lr);
+        times.add(&r.times);
     }
+    trainer.state.batch = 0;
     let train_s = start.elapsed().as_secs_f64();
     let train_sps = (a.batches * bs) as f64 / train_s;
     let train_profile = trainer.net.profile();
@@ -181,11 +158,11 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
     let per = |x: f64| 1e3 * x / a.batches as f64;
     println!(
         "           per batch: encode {:.1} ms, forward {:.1} ms, loss {:.1} ms, backward {:.1} ms, optimizer {:.1} ms",
-        per(t_enc),
-        per(t_fwd),
-        per(t_loss),
-        per(t_bwd),
-        per(t_opt)
+        per(times.encode),
+        per(times.forward),
+        per(times.loss),
+        per(times.backward),
+        per(times.optimizer)
     );
     println!(
         "           spike density per step: {}",

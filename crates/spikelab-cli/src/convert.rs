@@ -5,21 +5,24 @@
 //! steps (CSV + PNG), save the spiking model (which `eval surrogate --engine` runs on
 //! the event-driven engine), and fine-tune it with surrogate gradients at small `T`
 //! (hybrid training, Rathi et al. 2020). The work itself is in
-//! `spikelab_train::convert` and `spikelab_train::convert::curve`.
+//! `spikelab_train::convert` (`ann`, `pipeline`, `hybrid`); this module maps arguments
+//! to their configurations, prints, and draws the plots.
 
 use crate::plot;
 use crate::surrogate::{default_out, run_session, set_threads, Session, SessionArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use spikelab_core::recording::write_csv;
-use spikelab_train::bptt::trainer::evaluate;
-use spikelab_train::convert::curve::{accuracy_curve, ann_macs, powers_of_two, Curve};
-use spikelab_train::convert::{
-    convert, copy_params, hybrid_spec, set_params, ConvertOptions, ConvertedOutput, MaxPoolMode,
-    Normalization, ScaleMode,
+use spikelab_train::bptt::evaluation::model_file;
+use spikelab_train::convert::ann::{self, AnnConfig};
+use spikelab_train::convert::curve::{powers_of_two, Curve, CurvePoint};
+use spikelab_train::convert::hybrid::{self, HybridConfig};
+use spikelab_train::convert::pipeline::{
+    self, convert_model, input_encoding, AnnSummary, ConvertConfig, ConvertMonitor,
 };
-use spikelab_train::nn::network::LayerSpec;
+use spikelab_train::convert::{
+    ConvertOptions, Converted, ConvertedOutput, MaxPoolMode, Normalization, ScaleMode,
+};
 use spikelab_train::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -67,7 +70,8 @@ pub struct AnnArgs {
 }
 
 /// Runs `spikelab train ann`: the trainer of `train surrogate` with one time step,
-/// analog input, ReLU hidden layers and cross-entropy on the logits.
+/// analog input, ReLU hidden layers and cross-entropy on the logits
+/// (`spikelab_train::convert::ann`).
 pub fn train_ann(a: &AnnArgs) -> Result<Trainer> {
     let session = Session {
         data: a.data.clone(),
@@ -88,47 +92,19 @@ pub fn train_ann(a: &AnnArgs) -> Result<Trainer> {
                 .with_context(|| format!("cannot read {}", a.arch))?;
             NetSpec::from_json(&text, &a.arch)?
         } else {
-            let opts = ArchOptions {
-                neuron: NeuronKind::Relu,
-                output: OutputKind::Linear,
-                ..ArchOptions::default()
-            };
-            parse_arch(&a.arch, shape, &opts)?
+            ann::ann_spec(&a.arch, shape)?
         };
-        check_ann(&spec)?;
-        let config = TrainConfig {
-            steps: 1,
-            batch_size: a.batch,
+        ann::check_ann(&spec)?;
+        let config = AnnConfig {
             epochs: a.epochs,
+            batch_size: a.batch,
             lr: a.lr,
-            encoding: Encoding::Direct,
-            loss: LossSpec::CeCount,
             optimizer: OptimizerSpec::parse(&a.optimizer, a.weight_decay)?,
             schedule: Schedule::parse(&a.schedule)?,
             seed: a.seed,
         };
-        Ok(Trainer::new(&spec, config)?)
+        Ok(ann::ann_trainer(&spec, &config)?)
     })
-}
-
-/// An ANN has no spiking layers.
-fn check_ann(spec: &NetSpec) -> Result<()> {
-    for (i, l) in spec.layers.iter().enumerate() {
-        if matches!(
-            l,
-            LayerSpec::Lif(_)
-                | LayerSpec::If(_)
-                | LayerSpec::Alif(_)
-                | LayerSpec::Rlif(_)
-                | LayerSpec::Readout { .. }
-        ) {
-            bail!(
-                "invalid layer[{i}] ({}): an ANN has no spiking layers (use relu)",
-                l.name()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Arguments of `spikelab convert`.
@@ -206,17 +182,72 @@ pub struct ConvertReport {
     pub model: PathBuf,
 }
 
-struct EvalBar(ProgressBar);
+/// Prints the conversion's results as they come, with a progress bar for the curve.
+struct Printer {
+    bar: ProgressBar,
+    quiet: bool,
+    max_steps: usize,
+    options: ConvertOptions,
+}
 
-impl Monitor for EvalBar {
+impl Monitor for Printer {
     fn on_eval(&mut self, done: usize, total: usize) {
-        self.0.set_length(total as u64);
-        self.0.set_position(done as u64);
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
     }
 }
 
-fn bar(quiet: bool, what: &str) -> EvalBar {
-    let b = if quiet {
+impl ConvertMonitor for Printer {
+    fn on_ann(&mut self, ann: &AnnSummary) {
+        println!(
+            "ANN {}: test accuracy {:.2}% on {} samples, {} multiply-accumulates per inference",
+            ann.model.display(),
+            ann.accuracy,
+            ann.samples,
+            ann.macs
+        );
+    }
+    fn on_converted(&mut self, c: &Converted, seconds: f64, calibration: usize) {
+        println!(
+            "converted in {seconds:.1} s ({calibration} calibration samples, {:?}, {:?} scaling):",
+            self.options.normalization, self.options.scale
+        );
+        for s in &c.scales {
+            println!(
+                "  layer {:>2} {:<7} max activation {:>8.4}  λ {:>8.4}  weights ×{:.4}  bias ×{:.4}  threshold {}",
+                s.snn_layer,
+                s.kind,
+                s.max_activation,
+                s.lambda,
+                s.weight_factor,
+                s.bias_factor,
+                s.threshold.map_or("- (readout)".to_string(), |t| format!("{t:.4}"))
+            );
+        }
+        self.bar = bar(self.quiet, &format!("T = 1..{}", self.max_steps));
+    }
+    fn on_curve(&mut self, curve: &Curve, ann: &AnnSummary) {
+        self.bar.finish_and_clear();
+        println!(
+            "SNN on {} test samples ({:.1} s):\n      T  accuracy  Δ vs ANN   synaptic ops/inference  spikes/inference",
+            curve.samples, curve.seconds
+        );
+        let shown = powers_of_two(self.max_steps);
+        for p in curve.points.iter().filter(|p| shown.contains(&p.steps)) {
+            println!(
+                "  {:>5}  {:>7.2}%  {:>+7.2}   {:>22.0}  {:>16.0}",
+                p.steps,
+                p.accuracy,
+                p.accuracy - ann.accuracy,
+                p.synops_per_inference,
+                p.spikes_per_inference
+            );
+        }
+    }
+}
+
+fn bar(quiet: bool, what: &str) -> ProgressBar {
+    if quiet {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new(1);
@@ -226,157 +257,78 @@ fn bar(quiet: bool, what: &str) -> EvalBar {
         );
         b.set_prefix(what.to_string());
         b
-    };
-    EvalBar(b)
-}
-
-fn model_path(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        p.join("model.safetensors")
-    } else {
-        p.to_path_buf()
     }
 }
 
-/// Runs `spikelab convert`.
+impl ConvertArgs {
+    /// The library's conversion configuration.
+    pub fn config(&self) -> Result<ConvertConfig> {
+        let encoding = input_encoding(&self.input)?;
+        let options = ConvertOptions {
+            normalization: Normalization::parse(&self.norm)?,
+            scale: ScaleMode::parse(&self.scale)?,
+            max_pool: MaxPoolMode::parse(&self.max_pool)?,
+            output: ConvertedOutput::parse(&self.output)?,
+            calibration_samples: self.calibration_samples,
+            batch_size: 256,
+            encoding,
+            balance_steps: self.balance_steps,
+            balance_samples: self.balance_samples,
+        };
+        Ok(ConvertConfig {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            out: self.out.clone(),
+            input: self.input.clone(),
+            options,
+            steps: self.steps,
+            max_steps: self.max_steps,
+            limit: self.limit,
+            batch: self.batch,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Runs `spikelab convert` (`spikelab_train::convert::pipeline`) and draws curve.png
+/// and synops.png.
 pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
     set_threads(a.threads)?;
-    let encoding = match a.input.as_str() {
-        "analog" | "direct" => Encoding::Direct,
-        "rate" => Encoding::Rate { gain: 1.0 },
-        other => bail!("invalid value for `input`: `{other}`; allowed: analog, rate"),
+    let cfg = a.config()?;
+    let mut printer = Printer {
+        bar: ProgressBar::hidden(),
+        quiet: a.quiet,
+        max_steps: a.max_steps,
+        options: cfg.options.clone(),
     };
-    let opts = ConvertOptions {
-        normalization: Normalization::parse(&a.norm)?,
-        scale: ScaleMode::parse(&a.scale)?,
-        max_pool: MaxPoolMode::parse(&a.max_pool)?,
-        output: ConvertedOutput::parse(&a.output)?,
-        calibration_samples: a.calibration_samples,
-        batch_size: 256,
-        encoding: encoding.clone(),
-        balance_steps: a.balance_steps,
-        balance_samples: a.balance_samples,
+    let r = convert_model(&cfg, &mut printer)?;
+    plot_curves(&r)?;
+    println!(
+        "wrote {} (T = {}), curve.csv, curve.png, synops.png, conversion.json",
+        r.model.display(),
+        a.steps
+    );
+    Ok(ConvertReport {
+        ann_accuracy: r.ann_accuracy,
+        curve: r.curve,
+        model: r.model,
+    })
+}
+
+/// curve.png (accuracy vs T, SNN and ANN) and synops.png (synaptic operations vs T,
+/// with the ANN's multiply-accumulates) in the report's output directory.
+fn plot_curves(r: &pipeline::ConvertReport) -> Result<()> {
+    let line = |f: &dyn Fn(&CurvePoint) -> f64| -> Vec<(f64, f64)> {
+        r.curve
+            .points
+            .iter()
+            .map(|p| (p.steps as f64, f(p)))
+            .collect()
     };
-    if a.steps == 0 || a.max_steps == 0 {
-        bail!("invalid value for `steps`/`max-steps`: must be at least 1");
-    }
-    let path = model_path(&a.model);
-    let mut ann = load_model(&path)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join("snn"));
-    let train = load_idx_dataset(&a.data, Split::Train)?;
-    let test = load_idx_dataset(&a.data, Split::Test)?;
-    let n_test = a.limit.unwrap_or(test.len()).min(test.len());
-    let ann_eval = evaluate(&mut ann.net, &ann.config, &test, a.limit, &mut Silent);
-    let macs = ann_macs(&ann.net.spec)?;
-    println!(
-        "ANN {}: test accuracy {:.2}% on {n_test} samples, {macs} multiply-accumulates per inference",
-        path.display(),
-        ann_eval.accuracy
-    );
-    let t0 = std::time::Instant::now();
-    let converted = convert(&ann.net, &train, &opts)?;
-    println!(
-        "converted in {:.1} s ({} calibration samples, {:?}, {:?} scaling):",
-        t0.elapsed().as_secs_f64(),
-        a.calibration_samples.min(train.len()),
-        opts.normalization,
-        opts.scale
-    );
-    for s in &converted.scales {
-        println!(
-            "  layer {:>2} {:<7} max activation {:>8.4}  λ {:>8.4}  weights ×{:.4}  bias ×{:.4}  threshold {}",
-            s.snn_layer,
-            s.kind,
-            s.max_activation,
-            s.lambda,
-            s.weight_factor,
-            s.bias_factor,
-            s.threshold.map_or("- (readout)".to_string(), |t| format!("{t:.4}"))
-        );
-    }
-    let mut net = converted.network(a.max_steps)?;
-    let mut monitor = bar(a.quiet, &format!("T = 1..{}", a.max_steps));
-    let curve = accuracy_curve(
-        &mut net,
-        &encoding,
-        a.seed,
-        &test,
-        a.limit,
-        &(1..=a.max_steps).collect::<Vec<_>>(),
-        a.batch,
-        &mut monitor,
-    )?;
-    monitor.0.finish_and_clear();
-    println!(
-        "SNN on {} test samples ({:.1} s):\n      T  accuracy  Δ vs ANN   synaptic ops/inference  spikes/inference",
-        curve.samples, curve.seconds
-    );
-    let shown = powers_of_two(a.max_steps);
-    for p in curve.points.iter().filter(|p| shown.contains(&p.steps)) {
-        println!(
-            "  {:>5}  {:>7.2}%  {:>+7.2}   {:>22.0}  {:>16.0}",
-            p.steps,
-            p.accuracy,
-            p.accuracy - ann_eval.accuracy,
-            p.synops_per_inference,
-            p.spikes_per_inference
-        );
-    }
-    // The spiking model, for `eval surrogate` (engine) and `train hybrid`.
-    let config = TrainConfig {
-        steps: a.steps,
-        batch_size: a.batch,
-        epochs: 1,
-        lr: 1e-3,
-        encoding,
-        loss: match opts.output {
-            ConvertedOutput::Membrane => LossSpec::CeMembrane,
-            ConvertedOutput::Spikes => LossSpec::CeCount,
-        },
-        optimizer: OptimizerSpec::parse("adam", None)?,
-        schedule: Schedule::Constant,
-        seed: a.seed,
-    };
-    let mut t = Trainer::new(&converted.spec, config)?;
-    set_params(&mut t.net, &converted.params)?;
-    let model = out.join("model.safetensors");
-    t.save_model(&model)?;
-    write_csv(
-        &out.join("curve.csv"),
-        &[
-            "steps",
-            "accuracy",
-            "ann_accuracy",
-            "synops_per_inference",
-            "bias_synops_per_inference",
-            "spikes_per_inference",
-        ],
-        curve.points.iter().map(|p| {
-            vec![
-                p.steps as f64,
-                p.accuracy,
-                ann_eval.accuracy,
-                p.synops_per_inference,
-                p.bias_synops_per_inference,
-                p.spikes_per_inference,
-            ]
-        }),
-    )?;
-    let acc: Vec<(f64, f64)> = curve
-        .points
-        .iter()
-        .map(|p| (p.steps as f64, p.accuracy))
-        .collect();
-    let ann_line: Vec<(f64, f64)> = curve
-        .points
-        .iter()
-        .map(|p| (p.steps as f64, ann_eval.accuracy))
-        .collect();
+    let acc = line(&|p| p.accuracy);
+    let ann_line = line(&|_| r.ann_accuracy);
     plot::lines(
-        &out.join("curve.png"),
+        &r.out.join("curve.png"),
         "converted SNN: test accuracy vs time steps",
         "time steps T",
         "accuracy (%)",
@@ -392,18 +344,10 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         ],
         true,
     )?;
-    let ops: Vec<(f64, f64)> = curve
-        .points
-        .iter()
-        .map(|p| (p.steps as f64, p.synops_per_inference / 1e6))
-        .collect();
-    let macs_line: Vec<(f64, f64)> = curve
-        .points
-        .iter()
-        .map(|p| (p.steps as f64, macs as f64 / 1e6))
-        .collect();
+    let ops = line(&|p| p.synops_per_inference / 1e6);
+    let macs_line = line(&|_| r.ann.macs as f64 / 1e6);
     plot::lines(
-        &out.join("synops.png"),
+        &r.out.join("synops.png"),
         "synaptic operations per inference",
         "time steps T",
         "millions per inference",
@@ -419,31 +363,7 @@ pub fn convert_cmd(a: &ConvertArgs) -> Result<ConvertReport> {
         ],
         true,
     )?;
-    let json = serde_json::json!({
-        "ann_model": path,
-        "ann_accuracy": ann_eval.accuracy,
-        "ann_macs_per_inference": macs,
-        "options": opts,
-        "input": a.input,
-        "scales": converted.scales,
-        "folded_ann": converted.folded_ann,
-        "snn": converted.spec,
-        "curve": curve,
-    });
-    spikelab_core::io::write_atomic(
-        &out.join("conversion.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    println!(
-        "wrote {} (T = {}), curve.csv, curve.png, synops.png, conversion.json",
-        model.display(),
-        a.steps
-    );
-    Ok(ConvertReport {
-        ann_accuracy: ann_eval.accuracy,
-        curve,
-        model,
-    })
+    Ok(())
 }
 
 /// Arguments of `spikelab train hybrid`.
@@ -516,9 +436,9 @@ fn parse_learn(s: &str, field: &str) -> Result<Learn> {
 
 /// Runs `spikelab train hybrid`: fine-tunes a converted network with surrogate-gradient
 /// BPTT at small `T`, from its converted weights and thresholds, learning weights,
-/// leaks and thresholds.
+/// leaks and thresholds (`spikelab_train::convert::hybrid`).
 pub fn train_hybrid(a: &HybridArgs) -> Result<Trainer> {
-    let path = model_path(&a.model);
+    let path = model_file(&a.model);
     let out = a.out.clone().unwrap_or_else(|| {
         path.parent()
             .unwrap_or(Path::new("."))
@@ -532,44 +452,23 @@ pub fn train_hybrid(a: &HybridArgs) -> Result<Trainer> {
         threads: a.threads,
     };
     run_session(&session, |_| {
-        let converted = load_model(&path)?;
-        if !converted
-            .net
-            .spec
-            .layers
-            .iter()
-            .any(|l| matches!(l, LayerSpec::If(_) | LayerSpec::Lif(_)))
-        {
-            bail!(
-                "{} has no spiking layers: pass the output of `spikelab convert`",
-                path.display()
-            );
-        }
-        let mut spec = hybrid_spec(
-            &converted.net.spec,
-            parse_learn(&a.learn_beta, "learn-beta")?,
-            parse_learn(&a.learn_threshold, "learn-threshold")?,
-        );
+        let converted = hybrid::load_converted(&path)?;
+        let learn_beta = parse_learn(&a.learn_beta, "learn-beta")?;
+        let learn_threshold = parse_learn(&a.learn_threshold, "learn-threshold")?;
         let kind = SurrogateKind::parse(&a.surrogate)?;
-        let surrogate = Surrogate::with_slope(kind, a.slope.unwrap_or(kind.default_slope()));
-        for l in &mut spec.layers {
-            if let LayerSpec::Lif(s) = l {
-                s.surrogate = surrogate;
-            }
-        }
-        let config = TrainConfig {
+        let config = HybridConfig {
             steps: a.steps,
-            batch_size: a.batch,
             epochs: a.epochs,
+            batch_size: a.batch,
             lr: a.lr,
-            encoding: converted.config.encoding,
-            loss: converted.config.loss,
             optimizer: OptimizerSpec::parse(&a.optimizer, a.weight_decay)?,
             schedule: Schedule::parse(&a.schedule)?,
+            learn_beta,
+            learn_threshold,
+            surrogate: Surrogate::with_slope(kind, a.slope.unwrap_or(kind.default_slope())),
             seed: a.seed,
         };
-        let mut t = Trainer::new(&spec, config)?;
-        let copied = copy_params(&converted.net, &mut t.net);
+        let (t, copied) = hybrid::hybrid_trainer(&converted, &config)?;
         if !a.session.quiet {
             println!(
                 "hybrid fine-tuning of {} ({copied} parameters carried over)",

@@ -1,17 +1,19 @@
 //! `spikelab train stdp` and `spikelab eval stdp`: the Diehl & Cook (2015) unsupervised
 //! STDP network on MNIST, with a progress bar showing the running accuracy,
 //! checkpoints that resume after a kill, a PNG of the learned receptive fields and a
-//! confusion matrix.
+//! confusion matrix. The workflow is `spikelab_train::stdp::session`; this module maps
+//! arguments to its configurations and draws the bars and figures.
 
 use crate::plot;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use spikelab_core::io::write_atomic_with;
 use spikelab_core::neuron::Integration;
-use spikelab_data::images::{load_mnist, ImageSet, Split};
-use spikelab_train::stdp::diehl_cook::{DiehlCook, DiehlCookConfig, PIXELS};
-use spikelab_train::stdp::train::{self as dc, Evaluation, Phase, Progress, TrainOptions};
+use spikelab_train::stdp::diehl_cook::DiehlCook;
+use spikelab_train::stdp::session::{
+    self, StdpEvalConfig, StdpMonitor, StdpTrainConfig, TestReport,
+};
+use spikelab_train::stdp::train::{Evaluation, Phase, Progress};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `spikelab train stdp`.
@@ -73,25 +75,6 @@ pub struct EvalStdpArgs {
     pub out: PathBuf,
 }
 
-fn load(dir: &Path, split: Split, limit: Option<usize>) -> Result<ImageSet> {
-    let mut set =
-        load_mnist(dir, split).with_context(|| format!("loading MNIST from {}", dir.display()))?;
-    if set.rows * set.cols != PIXELS {
-        bail!(
-            "{}: images are {}×{}, the network needs 28×28",
-            dir.display(),
-            set.rows,
-            set.cols
-        );
-    }
-    if let Some(n) = limit {
-        let n = n.min(set.labels.len());
-        set.images.truncate(n * PIXELS);
-        set.labels.truncate(n);
-    }
-    Ok(set)
-}
-
 fn bar(total: usize, prefix: &str) -> ProgressBar {
     let b = ProgressBar::new(total as u64);
     b.set_style(
@@ -134,7 +117,8 @@ pub fn receptive_field_png(net: &DiehlCook, path: &Path) -> Result<()> {
     )
 }
 
-fn write_eval(dir: &Path, ev: &Evaluation, what: &str) -> Result<()> {
+/// The confusion matrix as `confusion.png` in `dir`.
+fn confusion_png(dir: &Path, ev: &Evaluation, what: &str) -> Result<()> {
     let m: Vec<Vec<f64>> = ev
         .confusion
         .iter()
@@ -146,70 +130,86 @@ fn write_eval(dir: &Path, ev: &Evaluation, what: &str) -> Result<()> {
         &m,
         "true digit",
         "predicted digit",
-    )?;
-    write_atomic_with(&dir.join("eval.json"), |w| {
-        serde_json::to_writer_pretty(
-            &mut *w,
-            &serde_json::json!({ "accuracy": ev.accuracy, "accuracy_proportion_weighted": ev.accuracy_weighted, "confusion": ev.confusion, "wall_s": ev.wall_s }),
-        )?;
-        Ok::<(), anyhow::Error>(())
-    })
+    )
 }
 
-/// Runs `spikelab train stdp`.
-pub fn train(args: &TrainStdpArgs) -> Result<()> {
-    let train_set = load(&args.data, Split::Train, None)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let checkpoint = args.out.join("model.safetensors");
-    if args.fresh && checkpoint.exists() {
-        std::fs::remove_file(&checkpoint)
-            .with_context(|| format!("cannot remove {}", checkpoint.display()))?;
+/// Progress bars of training (train, then assign) and testing.
+struct Bars {
+    train: ProgressBar,
+    assign: ProgressBar,
+    assign_started: bool,
+    test: ProgressBar,
+}
+
+impl Bars {
+    fn new() -> Self {
+        Bars {
+            train: ProgressBar::hidden(),
+            assign: ProgressBar::hidden(),
+            assign_started: false,
+            test: ProgressBar::hidden(),
+        }
     }
-    if checkpoint.exists() {
-        eprintln!("resuming from {}", checkpoint.display());
+}
+
+impl StdpMonitor for Bars {
+    fn on_resume(&mut self, path: &Path) {
+        eprintln!("resuming from {}", path.display());
     }
-    let opts = TrainOptions {
-        config: DiehlCookConfig {
-            n_neurons: args.neurons,
-            seed: args.seed,
-            threads: args.threads,
-            integration: if args.integration == "euler" {
+    fn on_train_start(&mut self, per_epoch: usize, assign: usize) {
+        self.train = bar(per_epoch, "train");
+        self.assign = bar(assign, "assign");
+        self.assign.finish_and_clear();
+    }
+    fn on_progress(&mut self, p: &Progress) {
+        match p.phase {
+            Phase::Train => report(&self.train, p),
+            Phase::Assign => {
+                if !self.assign_started {
+                    self.train.finish();
+                    self.assign_started = true;
+                    self.assign.reset();
+                }
+                report(&self.assign, p)
+            }
+            Phase::Test => report(&self.test, p),
+        }
+    }
+    fn on_test_start(&mut self, n: usize) {
+        self.test = bar(n, "test");
+    }
+}
+
+impl TrainStdpArgs {
+    /// The library's training configuration.
+    pub fn config(&self) -> StdpTrainConfig {
+        StdpTrainConfig {
+            data: self.data.clone(),
+            neurons: self.neurons,
+            epochs: self.epochs,
+            examples: self.examples,
+            assign_examples: self.assign_examples,
+            test_examples: self.test_examples,
+            seed: self.seed,
+            threads: self.threads,
+            out: self.out.clone(),
+            checkpoint_every: self.checkpoint_every,
+            fresh: self.fresh,
+            integration: if self.integration == "euler" {
                 Integration::Euler
             } else {
                 Integration::ExponentialEuler
             },
-            ..Default::default()
-        },
-        epochs: args.epochs,
-        examples: args.examples,
-        assign_examples: args.assign_examples,
-        checkpoint: Some(checkpoint.clone()),
-        checkpoint_every: args.checkpoint_every,
-        ..Default::default()
-    };
-    let per_epoch = args
-        .examples
-        .unwrap_or(train_set.labels.len())
-        .min(train_set.labels.len());
-    let train_bar = bar(per_epoch * args.epochs, "train");
-    let assign_bar = bar(args.assign_examples.min(train_set.labels.len()), "assign");
-    assign_bar.finish_and_clear();
-    let mut assign_started = false;
-    let trained = dc::train(&opts, &train_set.images, &train_set.labels, |p| {
-        match p.phase {
-            Phase::Train => report(&train_bar, p),
-            _ => {
-                if !assign_started {
-                    train_bar.finish();
-                    assign_started = true;
-                    assign_bar.reset();
-                }
-                report(&assign_bar, p)
-            }
         }
-    })?;
-    assign_bar.finish();
+    }
+}
+
+/// Runs `spikelab train stdp`.
+pub fn train(args: &TrainStdpArgs) -> Result<()> {
+    let cfg = args.config();
+    let mut bars = Bars::new();
+    let mut trained = session::train_in_dir(&cfg, &mut bars)?;
+    bars.assign.finish();
     println!(
         "trained {} examples in {:.1} s ({:.2} ms/example) with {} neurons",
         trained.trained_examples,
@@ -218,26 +218,24 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
         args.neurons
     );
     receptive_field_png(&trained.net, &args.out.join("receptive_fields.png"))?;
-    let mut net = trained.net;
-    if args.test_examples > 0 {
-        let test = load(&args.data, Split::Test, Some(args.test_examples))?;
-        let b = bar(test.labels.len(), "test");
-        let ev = dc::evaluate(&mut net, &trained.labels, &test.images, &test.labels, |p| {
-            report(&b, p)
-        })?;
-        b.finish();
+    if let Some(TestReport {
+        evaluation: ev,
+        images,
+    }) = session::test_trained(&cfg, &mut trained, &mut bars)?
+    {
+        bars.test.finish();
         println!(
-            "test accuracy {:.2}% on {} images ({:.1} s); proportion-weighted vote {:.2}%",
+            "test accuracy {:.2}% on {images} images ({:.1} s); proportion-weighted vote {:.2}%",
             100.0 * ev.accuracy,
-            test.labels.len(),
             ev.wall_s,
             100.0 * ev.accuracy_weighted
         );
-        write_eval(
+        confusion_png(
             &args.out,
             &ev,
             &format!("Diehl & Cook, {} neurons, test", args.neurons),
         )?;
+        session::write_eval_json(&args.out, &ev)?;
     }
     println!(
         "checkpoint, receptive_fields.png, confusion.png and eval.json in {}",
@@ -248,28 +246,27 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
 
 /// Runs `spikelab eval stdp`.
 pub fn eval(args: &EvalStdpArgs) -> Result<()> {
-    let (mut net, _, _, labels) = dc::load(&args.checkpoint)?;
-    let Some(labels) = labels else {
-        bail!("{} holds no label assignments: training did not finish; run `spikelab train stdp` again to resume it", args.checkpoint.display());
+    let cfg = StdpEvalConfig {
+        checkpoint: args.checkpoint.clone(),
+        data: args.data.clone(),
+        examples: args.examples,
+        out: args.out.clone(),
     };
-    let test = load(&args.data, Split::Test, args.examples)?;
-    let b = bar(test.labels.len(), "test");
-    let ev = dc::evaluate(&mut net, &labels, &test.images, &test.labels, |p| {
-        report(&b, p)
-    })?;
-    b.finish();
+    let mut bars = Bars::new();
+    let (net, r) = session::run_eval(&cfg, &mut bars)?;
+    bars.test.finish();
+    let ev = &r.evaluation;
     println!(
         "test accuracy {:.2}% on {} images ({:.1} s, {} neurons); proportion-weighted vote {:.2}%",
         100.0 * ev.accuracy,
-        test.labels.len(),
+        r.images,
         ev.wall_s,
         net.config.n_neurons,
         100.0 * ev.accuracy_weighted
     );
-    std::fs::create_dir_all(&args.out)?;
-    write_eval(
+    confusion_png(
         &args.out,
-        &ev,
+        ev,
         &format!("Diehl & Cook, {} neurons, test", net.config.n_neurons),
     )?;
     receptive_field_png(&net, &args.out.join("receptive_fields.png"))?;

@@ -9,10 +9,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::neuron::discrete::DiscreteReset;
-use spikelab_train::bptt::trainer::{evaluate, BatchReport, EpochRecord, EvalResult};
-use spikelab_train::export::{evaluate_on_engine, export, EngineEval};
+use spikelab_train::bptt::evaluation::{self, EvalConfig};
+use spikelab_train::bptt::session::{self, default_out_dir, SessionConfig, SessionStart};
+use spikelab_train::bptt::trainer::{BatchReport, EpochRecord, EvalResult};
+use spikelab_train::export::EngineEval;
 use spikelab_train::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The network: architecture and neuron parameters (shared by `train` and `bench`).
 #[derive(Args, Debug, Clone)]
@@ -285,6 +287,34 @@ impl Monitor for Bars {
                 .set_message(format!("evaluating {done}/{total} test samples"));
         }
     }
+    fn on_session_start(&mut self, s: &SessionStart<'_>) {
+        let t = s.trainer;
+        self.epochs = t.config.epochs;
+        if let Some(ckpt) = s.resumed_from {
+            println!(
+                "resuming {} at epoch {}, batch {}",
+                ckpt.display(),
+                t.state.epoch + 1,
+                t.state.batch
+            );
+        }
+        if !self.quiet {
+            println!(
+                "{} train / {} test samples of {}, {} steps, batch {}, {} threads, {} kernels",
+                s.train_samples,
+                s.test_samples,
+                s.shape,
+                t.config.steps,
+                t.config.batch_size,
+                rayon::current_num_threads(),
+                spikelab_train::nn::kernels::simd_name()
+            );
+            print!("{}", t.net.summary());
+        }
+        for r in &t.state.history {
+            println!("{}", epoch_line(r, t.config.epochs));
+        }
+    }
     fn on_epoch(&mut self, r: &EpochRecord) {
         self.bar.finish_and_clear();
         self.bar = ProgressBar::hidden();
@@ -304,53 +334,7 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
 
 /// Directory name for an architecture.
 pub(crate) fn default_out(arch: &str) -> PathBuf {
-    let name: String = arch
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    PathBuf::from("runs").join(name)
-}
-
-fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
-    let json = serde_json::json!({
-        "network": t.net.spec,
-        "steps": t.net.steps,
-        "config": t.config,
-        "history": t.state.history,
-    });
-    spikelab_core::io::write_atomic(
-        &dir.join("model.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    Ok(spikelab_core::recording::write_csv(
-        &dir.join("history.csv"),
-        &[
-            "epoch",
-            "train_loss",
-            "train_accuracy",
-            "test_accuracy",
-            "lr",
-            "seconds",
-            "samples_per_s",
-        ],
-        t.state.history.iter().map(|r| {
-            vec![
-                r.epoch as f64,
-                r.train_loss,
-                r.train_accuracy,
-                r.test_accuracy.unwrap_or(f64::NAN),
-                r.lr as f64,
-                r.seconds,
-                r.samples_per_s,
-            ]
-        }),
-    )?)
+    default_out_dir(arch)
 }
 
 /// Where and how a training run goes, whatever builds its trainer (`train surrogate`,
@@ -393,6 +377,21 @@ pub struct SessionArgs {
     pub quiet: bool,
 }
 
+impl SessionArgs {
+    /// The library's session configuration for output directory `out` and `epochs`.
+    pub fn config(&self, out: PathBuf, epochs: usize) -> SessionConfig {
+        SessionConfig {
+            out,
+            epochs,
+            resume: self.resume,
+            force: self.force,
+            checkpoint_every_s: self.checkpoint_every_s,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+        }
+    }
+}
+
 /// Runs `spikelab train surrogate`; returns the trainer at the end.
 pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
     let session = Session {
@@ -410,77 +409,27 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
     })
 }
 
-/// Trains in a session: a fresh trainer from `fresh` (given the sample shape), or the
-/// checkpoint's with `resume`; progress, checkpoints, model file and summary.
+/// Trains in a session (`spikelab_train::bptt::session`): a fresh trainer from `fresh`
+/// (given the sample shape), or the checkpoint's with `resume`; progress, checkpoints,
+/// model file and summary.
 pub fn run_session(
     s: &Session,
     fresh: impl FnOnce(FeatShape) -> Result<Trainer>,
 ) -> Result<Trainer> {
     set_threads(s.threads)?;
-    let out = s.out.clone();
-    let ckpt = out.join("checkpoint.safetensors");
-    let mut train = load_idx_dataset(&s.data, Split::Train)?;
+    let train = load_idx_dataset(&s.data, Split::Train)?;
     let test = load_idx_dataset(&s.data, Split::Test)?;
-    if let Some(n) = s.control.train_limit {
-        train = train.truncated(n);
-    }
-    let mut trainer = if s.control.resume {
-        if !ckpt.is_file() {
-            bail!("--resume: {} does not exist", ckpt.display());
-        }
-        let mut t = Trainer::resume(&ckpt)?;
-        if t.config.epochs < s.epochs {
-            t.config.epochs = s.epochs;
-        }
-        println!(
-            "resuming {} at epoch {}, batch {}",
-            ckpt.display(),
-            t.state.epoch + 1,
-            t.state.batch
-        );
-        t
-    } else {
-        if ckpt.exists() && !s.control.force {
-            bail!(
-                "{} holds a checkpoint; pass --resume to continue it or --force to start over",
-                out.display()
-            );
-        }
-        fresh(train.shape)?
-    };
-    if !s.control.quiet {
-        println!(
-            "{} train / {} test samples of {}, {} steps, batch {}, {} threads, {} kernels",
-            train.len(),
-            s.control.test_limit.unwrap_or(test.len()).min(test.len()),
-            train.shape,
-            trainer.config.steps,
-            trainer.config.batch_size,
-            rayon::current_num_threads(),
-            spikelab_train::nn::kernels::simd_name()
-        );
-        print!("{}", trainer.net.summary());
-    }
-    for r in &trainer.state.history {
-        println!("{}", epoch_line(r, trainer.config.epochs));
-    }
-    let opts = FitOptions {
-        checkpoint: Some(ckpt),
-        every_s: s.control.checkpoint_every_s,
-        test_limit: s.control.test_limit,
-    };
-    let mut bars = Bars::new(s.control.quiet, trainer.config.epochs);
-    trainer.fit(&train, Some(&test), &opts, &mut bars)?;
-    trainer.save_model(&out.join("model.safetensors"))?;
-    write_summary(&out, &trainer)?;
-    if let Some(r) = trainer.state.history.last() {
+    let config = s.control.config(s.out.clone(), s.epochs);
+    let mut bars = Bars::new(s.control.quiet, s.epochs);
+    let outcome = session::run_session_with(fresh, train, &test, &config, &mut bars)?;
+    if let Some(r) = outcome.trainer.state.history.last() {
         println!(
             "final test accuracy {:.2}%  ({} written)",
             r.test_accuracy.unwrap_or(f64::NAN),
-            out.join("model.safetensors").display()
+            outcome.model.display()
         );
     }
-    Ok(trainer)
+    Ok(outcome.trainer)
 }
 
 /// Arguments of `spikelab eval surrogate`.
@@ -521,22 +470,26 @@ pub struct EvalReport {
     pub engine: Option<EngineEval>,
 }
 
-/// Runs `spikelab eval surrogate`.
+impl EvalArgs {
+    /// The library's evaluation configuration.
+    pub fn config(&self) -> EvalConfig {
+        EvalConfig {
+            model: self.model.clone(),
+            limit: self.limit,
+            steps: self.steps,
+            engine: self.engine,
+            dt_ms: self.dt_ms,
+            export_toml: self.export_toml.clone(),
+        }
+    }
+}
+
+/// Runs `spikelab eval surrogate` (`spikelab_train::bptt::evaluation`, step by step so
+/// that each result is printed as soon as it is known).
 pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
     set_threads(a.threads)?;
-    let path = if a.model.is_dir() {
-        a.model.join("model.safetensors")
-    } else {
-        a.model.clone()
-    };
-    let mut model = load_model(&path)?;
-    if let Some(t) = a.steps {
-        if t == 0 {
-            bail!("invalid value for `steps`: must be at least 1");
-        }
-        model.config.steps = t;
-        model.net.steps = t;
-    }
+    let cfg = a.config();
+    let (path, mut model) = evaluation::load_for_eval(&cfg)?;
     let test = load_idx_dataset(&a.data, Split::Test)?;
     let n = a.limit.unwrap_or(test.len()).min(test.len());
     println!(
@@ -553,7 +506,7 @@ pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
         model.config.steps,
         model.config.encoding
     );
-    let tr = evaluate(&mut model.net, &model.config, &test, a.limit, &mut Silent);
+    let tr = evaluation::evaluate_in_trainer(&mut model, &test, a.limit, &mut Silent);
     println!(
         "trainer: accuracy {:.2}%  loss {:.4}  {:.0} samples/s",
         tr.accuracy,
@@ -566,39 +519,24 @@ pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
             s / (*neurons as f64 * model.config.steps as f64)
         );
     }
-    let engine = if a.engine || a.export_toml.is_some() {
-        let ex = export(&mut model.net, &model.config, a.dt_ms)?;
-        let synapses: usize = ex
-            .spec
-            .projections
-            .iter()
-            .map(|p| p.connectivity.expected_synapses(0, 0) as usize)
-            .sum();
+    let mut engine = None;
+    if cfg.exports() {
+        let ex = evaluation::export_model(&mut model, &cfg)?;
         println!(
-            "exported: {} populations, {} projections, {synapses} synapses, {} engine steps per sample",
-            ex.spec.populations.len(),
-            ex.spec.projections.len(),
-            ex.total_steps()
+            "exported: {} populations, {} projections, {} synapses, {} engine steps per sample",
+            ex.populations, ex.projections, ex.synapses, ex.engine_steps
         );
-        if let Some(p) = &a.export_toml {
-            let text = ex.spec.to_toml_string()?;
-            spikelab_core::io::write_atomic(p, text.as_bytes())
-                .with_context(|| format!("cannot write {}", p.display()))?;
+        if let Some(p) = &ex.toml {
             println!("wrote {}", p.display());
         }
         if a.engine {
-            let ev = evaluate_on_engine(&mut model.net, &model.config, &ex, &test, a.limit)?;
-            let agree = ev
-                .predictions
-                .iter()
-                .zip(&tr.predictions)
-                .filter(|(x, y)| x == y)
-                .count();
+            let r = evaluation::evaluate_exported(&mut model, &ex.exported, &test, a.limit, &tr)?;
+            let ev = r.eval;
             println!(
                 "engine:  accuracy {:.2}%  ({:+.2} points vs trainer; predictions agree on {:.2}% of samples)  {:.1} s",
                 ev.accuracy,
                 ev.accuracy - tr.accuracy,
-                100.0 * agree as f64 / n.max(1) as f64,
+                r.agreement,
                 ev.seconds
             );
             println!(
@@ -608,13 +546,9 @@ pub fn eval(a: &EvalArgs) -> Result<EvalReport> {
             for (pop, s) in &ev.spikes_per_inference {
                 println!("  {pop}: {s:.1} spikes per inference");
             }
-            Some(ev)
-        } else {
-            None
+            engine = Some(ev);
         }
-    } else {
-        None
-    };
+    }
     Ok(EvalReport {
         trainer: tr,
         engine,
@@ -626,6 +560,7 @@ pub(crate) mod tests {
     use super::*;
     use clap::Parser;
     use std::io::Write;
+    use std::path::Path;
 
     /// Writes an MNIST-format dataset of 8×8 images in 4 classes (the lit quadrant)
     /// into `dir`.

@@ -10,12 +10,16 @@
 //!   runtime-dispatched SIMD, rayon);
 //! * [`bptt`]: surrogate-gradient training by backpropagation through time (the job of
 //!   snnTorch and SpikingJelly) — surrogates, losses, optimizers, encodings, the
-//!   training loop, model and checkpoint files;
-//! * [`convert`]: ANN→SNN conversion (weight normalisation, accuracy-vs-T curves);
+//!   training loop, model and checkpoint files, and the workflows built on them:
+//!   training sessions in an output directory ([`bptt::session`]) and evaluation of a
+//!   saved model in the trainer and on the engine ([`bptt::evaluation`]);
+//! * [`convert`]: ANN→SNN conversion (weight normalisation, accuracy-vs-T curves) and
+//!   its workflows: ANN training ([`convert::ann`]), the conversion pipeline
+//!   ([`convert::pipeline`]) and hybrid fine-tuning ([`convert::hybrid`]);
 //! * [`export`]: the bridge to the event-driven engine — a trained network as a core
 //!   `NetworkSpec`, evaluated there with synaptic-operation counts;
 //! * [`stdp`]: unsupervised STDP recipes (Diehl & Cook 2015) on the engine, with their
-//!   [`checkpoint`] files;
+//!   [`checkpoint`] files and the train/evaluate workflow ([`stdp::session`]);
 //! * [`data`]: image datasets as the trainer sees them.
 //!
 //! ```

@@ -1,11 +1,15 @@
 //! Surrogate-gradient training by backpropagation through time (the job of snnTorch
 //! and SpikingJelly): surrogate gradients ([`surrogate`]), losses ([`loss`]),
 //! optimizers and schedules ([`optim`]), input encodings ([`encode`]), the training
-//! loop and evaluation ([`trainer`]), and model and checkpoint files ([`io`]).
+//! loop and evaluation ([`trainer`]), evaluation of a saved model in the trainer and
+//! on the engine ([`evaluation`]), training sessions in an output directory with
+//! their resume/checkpoint policy ([`session`]), and model and checkpoint files ([`io`]).
 
 pub mod encode;
+pub mod evaluation;
 pub mod io;
 pub mod loss;
 pub mod optim;
+pub mod session;
 pub mod surrogate;
 pub mod trainer;

@@ -158,6 +158,43 @@ pub struct BatchReport {
     pub lr: f32,
 }
 
+/// Wall time (s) of the stages of one training step ([`Trainer::train_batch_timed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepTimes {
+    /// Gathering the images and encoding them into input spikes or currents.
+    pub encode: f64,
+    /// The forward pass through time.
+    pub forward: f64,
+    /// The loss and its gradient.
+    pub loss: f64,
+    /// The backward pass through time.
+    pub backward: f64,
+    /// The optimizer step.
+    pub optimizer: f64,
+}
+
+impl StepTimes {
+    /// Adds the times of another step.
+    pub fn add(&mut self, o: &StepTimes) {
+        self.encode += o.encode;
+        self.forward += o.forward;
+        self.loss += o.loss;
+        self.backward += o.backward;
+        self.optimizer += o.optimizer;
+    }
+}
+
+/// What one training step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// Mean loss of the batch.
+    pub loss: f64,
+    /// Correct predictions in the batch.
+    pub correct: usize,
+    /// Wall time of its stages.
+    pub times: StepTimes,
+}
+
 /// Result of an evaluation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalResult {
@@ -186,6 +223,9 @@ pub trait Monitor {
     fn on_epoch(&mut self, _record: &EpochRecord) {}
     /// During evaluations: samples done out of total.
     fn on_eval(&mut self, _done: usize, _total: usize) {}
+    /// Once a training session ([`crate::bptt::session`]) has its trainer, fresh or
+    /// resumed, before the first batch.
+    fn on_session_start(&mut self, _start: &crate::bptt::session::SessionStart<'_>) {}
 }
 
 /// A monitor that does nothing.
@@ -271,12 +311,18 @@ impl Trainer {
     /// One training step on the samples `indices` of `data`; returns the mean loss
     /// and the number of correct predictions.
     pub fn train_batch(&mut self, data: &Dataset, indices: &[usize], lr: f32) -> (f64, usize) {
+        let r = self.train_batch_timed(data, indices, lr);
+        (r.loss, r.correct)
+    }
+
+    /// One training step on the samples `indices` of `data` at learning rate `lr`,
+    /// with the wall time of each stage (the one training step of the code base: the
+    /// training loop and `spikelab bench train` both call it). Input noise and dropout
+    /// are keyed by the current `state.epoch` and `state.batch`.
+    pub fn train_batch_timed(&mut self, data: &Dataset, indices: &[usize], lr: f32) -> StepReport {
         let c = &self.config;
-        let pass = Pass::train(
-            c.steps,
-            indices.len(),
-            [c.seed, self.state.epoch as u64, self.state.batch as u64],
-        );
+        let mut times = StepTimes::default();
+        let t = Instant::now();
         data.gather(indices, &mut self.images);
         let keys = train_keys(indices, self.state.epoch, data.len());
         let x = encode(
@@ -287,20 +333,38 @@ impl Trainer {
             c.steps,
             c.seed,
         );
+        times.encode = t.elapsed().as_secs_f64();
+        let pass = Pass::train(
+            c.steps,
+            indices.len(),
+            [c.seed, self.state.epoch as u64, self.state.batch as u64],
+        );
+        let t = Instant::now();
         let out = self.net.forward(x, &pass);
+        times.forward = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let labels: Vec<u8> = indices.iter().map(|&i| data.labels[i]).collect();
         let l = loss::compute(&c.loss, &out, &labels, c.steps);
         drop(out);
+        times.loss = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         self.net.backward(l.grad, &pass);
+        times.backward = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let mut params = self.net.params_mut();
         self.optimizer.update(&mut params, lr);
+        times.optimizer = t.elapsed().as_secs_f64();
         let correct = l
             .predictions
             .iter()
             .zip(&labels)
             .filter(|(p, y)| **p == **y as usize)
             .count();
-        (l.loss, correct)
+        StepReport {
+            loss: l.loss,
+            correct,
+            times,
+        }
     }
 
     /// Evaluates on the first `limit` samples of `data` (all by default).

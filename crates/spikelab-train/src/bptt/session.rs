@@ -1,0 +1,401 @@
+//! A training session in an output directory: the policy around [`Trainer::fit`] that
+//! every training workflow shares (`train surrogate`, `train ann`, `train hybrid`, and
+//! any program or binding that trains).
+//!
+//! * The directory holds `checkpoint.safetensors` while and after training. A new
+//!   session refuses to start over a checkpoint unless [`SessionConfig::force`] is set;
+//!   [`SessionConfig::resume`] continues it instead (bit for bit, see
+//!   [`crate::bptt::trainer`]), raising its epoch count to [`SessionConfig::epochs`] if
+//!   that is larger.
+//! * Checkpoints are written after every epoch and every
+//!   [`SessionConfig::checkpoint_every_s`] seconds within one (0 = epoch ends only).
+//! * At the end the model (`model.safetensors`), a summary (`model.json`: network,
+//!   steps, configuration, history) and the history as `history.csv` are written.
+//!
+//! Progress goes to a [`Monitor`]: [`Monitor::on_session_start`] once the trainer is
+//! ready (fresh or resumed), then the batch, evaluation and epoch callbacks of
+//! [`Trainer::fit`].
+
+use crate::bptt::trainer::{FitOptions, FitOutcome, Monitor, Trainer};
+use crate::data::Dataset;
+use crate::nn::tensor::FeatShape;
+use serde::{Deserialize, Serialize};
+use spikelab_core::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// File name of the checkpoint in a session directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+/// File name of the trained model in a session directory.
+pub const MODEL_FILE: &str = "model.safetensors";
+
+/// Where and how a training session runs (the defaults are the command line's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Output directory: checkpoint, model, summary, history.
+    pub out: PathBuf,
+    /// Epochs to reach (a resumed run is extended to this many).
+    pub epochs: usize,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
+    /// Start over even if `out` holds a checkpoint.
+    pub force: bool,
+    /// Seconds between checkpoints within an epoch (0 = at epoch ends only).
+    pub checkpoint_every_s: f64,
+    /// Train on the first N training samples only.
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test samples only.
+    pub test_limit: Option<usize>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            out: default_out_dir("784-1000-10"),
+            epochs: 1,
+            resume: false,
+            force: false,
+            checkpoint_every_s: 60.0,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The checkpoint file in the output directory.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.out.join(CHECKPOINT_FILE)
+    }
+    /// The model file in the output directory.
+    pub fn model(&self) -> PathBuf {
+        self.out.join(MODEL_FILE)
+    }
+    /// Checks the fields that do not depend on the directory.
+    pub fn validate(&self) -> Result<()> {
+        if self.resume && self.force {
+            return Err(Error::field(
+                "resume",
+                "cannot be combined with `force` (continue or start over, not both)",
+            ));
+        }
+        if !(self.checkpoint_every_s.is_finite() && self.checkpoint_every_s >= 0.0) {
+            return Err(Error::field(
+                "checkpoint_every_s",
+                format!(
+                    "must be a finite number ≥ 0 (got {})",
+                    self.checkpoint_every_s
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The default output directory of an architecture: `runs/<arch>` with every character
+/// other than ASCII letters, digits and `.` replaced by `_`.
+pub fn default_out_dir(arch: &str) -> PathBuf {
+    let name: String = arch
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("runs").join(name)
+}
+
+/// What a session starts from, reported by [`Monitor::on_session_start`].
+pub struct SessionStart<'a> {
+    /// The checkpoint it resumed from; `None` for a fresh trainer.
+    pub resumed_from: Option<&'a Path>,
+    /// The trainer about to train.
+    pub trainer: &'a Trainer,
+    /// Training samples (after `train_limit`).
+    pub train_samples: usize,
+    /// Test samples evaluated after each epoch (after `test_limit`).
+    pub test_samples: usize,
+    /// Shape of a sample.
+    pub shape: FeatShape,
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub struct SessionOutcome {
+    /// The trainer at the end.
+    pub trainer: Trainer,
+    /// Whether every epoch finished or the monitor stopped it.
+    pub fit: FitOutcome,
+    /// Whether it continued a checkpoint.
+    pub resumed: bool,
+    /// The model file written.
+    pub model: PathBuf,
+}
+
+/// Runs a session that trains a fresh `spec` with `config` (see the module docs).
+pub fn run_session(
+    spec: &crate::nn::network::NetSpec,
+    config: &crate::bptt::trainer::TrainConfig,
+    train: Dataset,
+    test: &Dataset,
+    session: &SessionConfig,
+    monitor: &mut dyn Monitor,
+) -> Result<SessionOutcome> {
+    run_session_with(
+        |_| Trainer::new(spec, config.clone()),
+        train,
+        test,
+        session,
+        monitor,
+    )
+}
+
+/// Runs a session whose fresh trainer comes from `fresh` (given the sample shape; not
+/// called when resuming). Errors of `fresh` come back unchanged.
+pub fn run_session_with<E: From<Error>>(
+    fresh: impl FnOnce(FeatShape) -> std::result::Result<Trainer, E>,
+    mut train: Dataset,
+    test: &Dataset,
+    session: &SessionConfig,
+    monitor: &mut dyn Monitor,
+) -> std::result::Result<SessionOutcome, E> {
+    session.validate()?;
+    if let Some(n) = session.train_limit {
+        train = train.truncated(n);
+    }
+    let ckpt = session.checkpoint();
+    let resumed = session.resume;
+    let mut trainer = if resumed {
+        resume(&ckpt, session.epochs)?
+    } else {
+        if ckpt.exists() && !session.force {
+            return Err(Error::Invalid(format!(
+                "{} holds a checkpoint; pass --resume to continue it or --force to start over",
+                session.out.display()
+            ))
+            .into());
+        }
+        fresh(train.shape)?
+    };
+    monitor.on_session_start(&SessionStart {
+        resumed_from: resumed.then_some(ckpt.as_path()),
+        trainer: &trainer,
+        train_samples: train.len(),
+        test_samples: session.test_limit.unwrap_or(test.len()).min(test.len()),
+        shape: train.shape,
+    });
+    let opts = FitOptions {
+        checkpoint: Some(ckpt),
+        every_s: session.checkpoint_every_s,
+        test_limit: session.test_limit,
+    };
+    let fit = trainer.fit(&train, Some(test), &opts, monitor)?;
+    let model = session.model();
+    trainer.save_model(&model)?;
+    write_summary(&session.out, &trainer)?;
+    Ok(SessionOutcome {
+        trainer,
+        fit,
+        resumed,
+        model,
+    })
+}
+
+/// The trainer of checkpoint `ckpt`, extended to at least `epochs` epochs.
+fn resume(ckpt: &Path, epochs: usize) -> Result<Trainer> {
+    if !ckpt.is_file() {
+        return Err(Error::Invalid(format!(
+            "--resume: {} does not exist",
+            ckpt.display()
+        )));
+    }
+    let mut t = Trainer::resume(ckpt)?;
+    if t.config.epochs < epochs {
+        t.config.epochs = epochs;
+    }
+    Ok(t)
+}
+
+/// Writes `model.json` (network, steps, configuration, history) and `history.csv`
+/// (one row per epoch) of `t` into `dir`.
+pub fn write_summary(dir: &Path, t: &Trainer) -> Result<()> {
+    let json = serde_json::json!({
+        "network": t.net.spec,
+        "steps": t.net.steps,
+        "config": t.config,
+        "history": t.state.history,
+    });
+    let text = serde_json::to_string_pretty(&json)
+        .map_err(|e| Error::Invalid(format!("cannot encode the summary: {e}")))?;
+    spikelab_core::io::write_atomic(&dir.join("model.json"), text.as_bytes())?;
+    spikelab_core::recording::write_csv(
+        &dir.join("history.csv"),
+        &[
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "test_accuracy",
+            "lr",
+            "seconds",
+            "samples_per_s",
+        ],
+        t.state.history.iter().map(|r| {
+            vec![
+                r.epoch as f64,
+                r.train_loss,
+                r.train_accuracy,
+                r.test_accuracy.unwrap_or(f64::NAN),
+                r.lr as f64,
+                r.seconds,
+                r.samples_per_s,
+            ]
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bptt::trainer::tests::toy_data;
+    use crate::bptt::trainer::{Silent, TrainConfig};
+    use crate::nn::arch::{parse_arch, ArchOptions};
+    use crate::nn::network::NetSpec;
+
+    fn setup() -> (NetSpec, TrainConfig, Dataset, Dataset) {
+        let (train, test) = (toy_data(96, 11), toy_data(40, 12));
+        let spec = parse_arch("16-12-4", train.shape, &ArchOptions::default()).unwrap();
+        let cfg = TrainConfig {
+            steps: 4,
+            batch_size: 16,
+            epochs: 1,
+            lr: 5e-3,
+            ..TrainConfig::default()
+        };
+        (spec, cfg, train, test)
+    }
+
+    fn session(out: &Path, epochs: usize) -> SessionConfig {
+        SessionConfig {
+            out: out.to_path_buf(),
+            epochs,
+            ..SessionConfig::default()
+        }
+    }
+
+    #[derive(Default)]
+    struct Starts(Vec<(bool, usize, usize)>);
+    impl Monitor for Starts {
+        fn on_session_start(&mut self, s: &SessionStart<'_>) {
+            self.0.push((
+                s.resumed_from.is_some(),
+                s.trainer.state.epoch,
+                s.train_samples,
+            ));
+        }
+    }
+
+    #[test]
+    fn a_resumed_session_matches_an_uninterrupted_one_and_writes_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, cfg, train, test) = setup();
+        let whole_cfg = TrainConfig {
+            epochs: 2,
+            ..cfg.clone()
+        };
+        let a = dir.path().join("a");
+        let whole = run_session(
+            &spec,
+            &whole_cfg,
+            train.clone(),
+            &test,
+            &session(&a, 2),
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(whole.fit, FitOutcome::Finished);
+        assert!(!whole.resumed);
+        let b = dir.path().join("b");
+        run_session(
+            &spec,
+            &cfg,
+            train.clone(),
+            &test,
+            &session(&b, 1),
+            &mut Silent,
+        )
+        .unwrap();
+        let mut starts = Starts::default();
+        let cont = SessionConfig {
+            resume: true,
+            ..session(&b, 2)
+        };
+        let resumed = run_session(&spec, &cfg, train, &test, &cont, &mut starts).unwrap();
+        assert!(resumed.resumed);
+        assert_eq!(starts.0, vec![(true, 1, 96)]);
+        assert_eq!(resumed.trainer.state.history.len(), 2);
+        for ((_, p), (_, q)) in whole
+            .trainer
+            .net
+            .named_params()
+            .iter()
+            .zip(resumed.trainer.net.named_params().iter())
+        {
+            assert_eq!(p.value, q.value);
+        }
+        for f in [MODEL_FILE, CHECKPOINT_FILE, "model.json", "history.csv"] {
+            assert!(b.join(f).is_file(), "{f}");
+        }
+        let csv = std::fs::read_to_string(b.join("history.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 3);
+    }
+
+    #[test]
+    fn a_checkpoint_is_not_overwritten_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, cfg, train, test) = setup();
+        let out = dir.path().join("o");
+        let limited = SessionConfig {
+            train_limit: Some(32),
+            ..session(&out, 1)
+        };
+        let first = run_session(&spec, &cfg, train.clone(), &test, &limited, &mut Silent).unwrap();
+        let e = run_session(&spec, &cfg, train.clone(), &test, &limited, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--resume") && e.contains("--force"), "{e}");
+        // With force it starts over: a fresh trainer, the same result.
+        let forced = SessionConfig {
+            force: true,
+            ..limited.clone()
+        };
+        let mut starts = Starts::default();
+        let again = run_session(&spec, &cfg, train.clone(), &test, &forced, &mut starts).unwrap();
+        assert_eq!(starts.0, vec![(false, 0, 32)]);
+        assert_eq!(again.trainer.state.history.len(), 1);
+        assert_eq!(
+            first.trainer.net.named_params()[0].1.value,
+            again.trainer.net.named_params()[0].1.value
+        );
+        // Resuming where there is nothing to resume, and contradictory options.
+        let nothing = SessionConfig {
+            resume: true,
+            ..session(&dir.path().join("empty"), 1)
+        };
+        let e = run_session(&spec, &cfg, train.clone(), &test, &nothing, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        let both = SessionConfig {
+            resume: true,
+            force: true,
+            ..limited
+        };
+        let e = run_session(&spec, &cfg, train, &test, &both, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("resume") && e.contains("force"), "{e}");
+    }
+}
