@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_core::neuron::discrete_time::DiscreteReset;
 use spikelab_train::bptt::trainer::{evaluate, BatchReport, EpochRecord, EvalResult};
 use spikelab_train::export::{evaluate_on_engine, export, EngineEval};
 use spikelab_train::prelude::*;

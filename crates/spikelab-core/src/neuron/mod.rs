@@ -1,6 +1,9 @@
 //! Neuron models. Each model lives in its own file as parameters plus a discrete-time
 //! update over structure-of-arrays slices (DESIGN.md idea 1): the simulator calls it on
 //! a chunk of a population, the trainer calls the same kernels on `batch × neurons`.
+//! The discrete-time (trainer) form of a model and its backward step live in the
+//! model's file too (`lif/`, `iaf.rs`, `leaky_integrator.rs`); the pieces they share
+//! are in [`discrete_time`], surrogate gradients in [`surrogate`].
 //!
 //! A model sees its synaptic input as a [`Drive`], already summed over receptors by the
 //! engine and held constant over the step. Models that integrate linear dynamics
@@ -8,12 +11,14 @@
 //! [`crate::synapse`]).
 
 pub mod adex;
-pub mod discrete;
+pub mod discrete_time;
 pub mod escape_lif;
 pub mod hodgkin_huxley;
 pub mod iaf;
 pub mod izhikevich;
+pub mod leaky_integrator;
 pub mod lif;
+pub mod surrogate;
 
 use crate::error::Result;
 use crate::math::select_f32;

@@ -1,5 +1,5 @@
 //! Surrogate-gradient training by backpropagation through time (the job of snnTorch
-//! and SpikingJelly): surrogate gradients ([`surrogate`]), losses ([`loss`]),
+//! and SpikingJelly): losses ([`loss`]),
 //! optimizers and schedules ([`optim`]), input encodings ([`encode`]), the training
 //! loop and evaluation ([`trainer`]), and model and checkpoint files ([`io`]).
 
@@ -7,5 +7,4 @@ pub mod encode;
 pub mod io;
 pub mod loss;
 pub mod optim;
-pub mod surrogate;
 pub mod trainer;

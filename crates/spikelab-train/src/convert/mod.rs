@@ -54,7 +54,7 @@ use crate::nn::network::{LayerSpec, NetSpec, Network};
 use crate::nn::tensor::Activation;
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
-use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_core::neuron::discrete_time::DiscreteReset;
 
 /// How the scale `λ` of a layer is taken from its activations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

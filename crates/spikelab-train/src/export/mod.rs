@@ -49,7 +49,7 @@ use crate::nn::tensor::{Activation, Tensor};
 use rayon::prelude::*;
 use spikelab_core::connectivity::Connectivity;
 use spikelab_core::error::{Error, Result};
-use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_core::neuron::discrete_time::DiscreteReset;
 use spikelab_core::prelude::*;
 use spikelab_core::source::SpikeGenerator;
 

@@ -21,7 +21,7 @@
 
 use super::conv::{Conv2d, FusedInput};
 use super::pool::PoolGeom;
-use super::spiking::{backward_row, route_to_winners, BackState, Sink, Spiking};
+use super::spiking::{backward_row, route_to_winners, Sink, Spiking};
 use super::{Layer, Pass};
 use crate::nn::kernels::conv::{
     conv_gather_row, conv_input_grad_serial, conv_scatter_wgrad_row, conv_sparse_row_runs,
@@ -31,7 +31,8 @@ use crate::nn::kernels::sparse::SpikeIndex;
 use crate::nn::kernels::{group_ranges, sum_partials, Aligned};
 use crate::nn::tensor::{Activation, SpikeTensor, Tensor};
 use rayon::prelude::*;
-use spikelab_core::neuron::discrete::Heaviside;
+use spikelab_core::neuron::discrete_time::Heaviside;
+use spikelab_core::neuron::lif::backward::BackState;
 use std::cell::RefCell;
 use std::ops::Range;
 
