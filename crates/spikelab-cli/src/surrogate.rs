@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_core::neuron::discrete_time::DiscreteReset;
 use spikelab_train::bptt::evaluation::{self, EvalConfig};
 use spikelab_train::bptt::session::{self, default_out_dir, SessionConfig, SessionStart};
 use spikelab_train::bptt::trainer::{BatchReport, EpochRecord, EvalResult};

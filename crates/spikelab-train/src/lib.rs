@@ -46,7 +46,6 @@ pub mod prelude {
     pub use crate::bptt::encode::Encoding;
     pub use crate::bptt::loss::LossSpec;
     pub use crate::bptt::optim::{OptimizerSpec, Schedule};
-    pub use crate::bptt::surrogate::{Surrogate, SurrogateKind};
     pub use crate::bptt::trainer::{
         load_model, FitOptions, FitOutcome, Monitor, Silent, TrainConfig, Trainer,
     };
@@ -55,4 +54,5 @@ pub mod prelude {
     pub use crate::nn::layers::spiking::{Learn, SpikingSpec};
     pub use crate::nn::network::{LayerSpec, NetSpec, Network};
     pub use crate::nn::tensor::FeatShape;
+    pub use spikelab_core::neuron::surrogate::{Surrogate, SurrogateKind};
 }

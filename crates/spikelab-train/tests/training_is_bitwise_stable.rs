@@ -3,7 +3,7 @@
 //! small networks (every spiking model, every surrogate, every reset, fused and plain
 //! convolutions, rate, latency and direct input) are trained and fingerprinted.
 
-use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_core::neuron::discrete_time::DiscreteReset;
 use spikelab_train::prelude::*;
 
 /// A toy task: 4 classes of 16-pixel images, each class lighting one quadrant.

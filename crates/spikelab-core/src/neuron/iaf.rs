@@ -13,6 +13,15 @@
 //! it is used with reset by subtraction and delta synapses.
 //!
 //! Defaults: C_m 250 pF, reset −70 mV, threshold −55 mV, t_ref 2 ms (as NEST).
+//!
+//! ## Discrete time (the trainer's IF)
+//!
+//! The trainer's IF neuron is the discrete LIF ([`super::lif::discrete`]) with β = 1:
+//! `h = v + x`, `s = H(h − θ)`, `v ← reset(h, s, θ)`, run by the same kernels
+//! ([`super::lif::lif_step_in_place`] with `beta = 1`) and backward step. It is
+//! step-for-step this model with `v_reset_mv = 0`, `v_thresh_mv = θ`, `t_ref_ms = 0`
+//! and delta weights `w` unchanged ([`Iaf::from_discrete`]); a constant input `x` per
+//! step is an engine current `I = x·C_m/dt` (pA).
 
 use super::UpdateContext;
 use super::{integrate_and_fire, Drive, Integration, NeuronModel, ResetMode, ThresholdReset};
@@ -58,6 +67,21 @@ impl IafModel {
         IafModel {
             params,
             prepared: (0.0, 0.0, false),
+        }
+    }
+}
+
+impl Iaf {
+    /// The engine model of the trainer's discrete IF neuron (β = 1) with threshold
+    /// `theta` and reset `reset` (see the module docs): delta weights carry over
+    /// unchanged.
+    pub fn from_discrete(theta: f64, reset: ResetMode) -> Iaf {
+        Iaf {
+            v_reset_mv: 0.0,
+            v_thresh_mv: theta,
+            t_ref_ms: 0.0,
+            reset,
+            ..Iaf::default()
         }
     }
 }

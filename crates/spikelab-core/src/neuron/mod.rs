@@ -1,6 +1,9 @@
 //! Neuron models. Each model lives in its own file as parameters plus a discrete-time
 //! update over structure-of-arrays slices (DESIGN.md idea 1): the simulator calls it on
 //! a chunk of a population, the trainer calls the same kernels on `batch × neurons`.
+//! The discrete-time (trainer) form of a model and its backward step live in the
+//! model's file too (`lif/`, `iaf.rs`, `leaky_integrator.rs`); the pieces they share
+//! are in [`discrete_time`], surrogate gradients in [`surrogate`].
 //!
 //! A model sees its synaptic input as a [`Drive`], already summed over receptors by the
 //! engine and held constant over the step. Models that integrate linear dynamics
@@ -8,12 +11,14 @@
 //! [`crate::synapse`]).
 
 pub mod adex;
-pub mod discrete;
+pub mod discrete_time;
 pub mod escape_lif;
 pub mod hodgkin_huxley;
 pub mod iaf;
 pub mod izhikevich;
+pub mod leaky_integrator;
 pub mod lif;
+pub mod surrogate;
 
 use crate::error::Result;
 use crate::math::select_f32;
@@ -143,6 +148,8 @@ pub enum ResetMode {
     #[default]
     Value,
     /// `v ← v − (v_thresh − v_reset)`: keeps the overshoot (used by converted ANNs).
+    /// With an adaptive threshold, the threshold in force is subtracted:
+    /// `v ← v − (v_thresh + theta − v_reset)` (as the trainer's adaptive LIF).
     Subtract,
 }
 
@@ -186,7 +193,8 @@ pub struct ThresholdReset {
     pub theta: f32,
     /// Reset potential (mV).
     pub v_reset: f32,
-    /// Reset by subtracting `theta − v_reset` instead of setting `v_reset`.
+    /// Reset by subtracting the threshold in force minus `v_reset` (`theta + offset −
+    /// v_reset`) instead of setting `v_reset`.
     pub subtract: bool,
     /// Refractory steps after a spike.
     pub n_ref: f32,
@@ -199,7 +207,8 @@ pub struct ThresholdReset {
 ///    `range` (global indices into the chunk), written as simple loops over slices so
 ///    they vectorise;
 /// 3. refractory neurons keep `v`; others take `v_out`, fire if `v_out ≥ θ` (plus the
-///    neuron's `theta_offset`, for adaptive thresholds), reset and start their
+///    neuron's `theta_offset`, for adaptive thresholds), reset (to `v_reset`, or by
+///    subtracting the threshold in force minus `v_reset`) and start their
 ///    refractory count; the indices of neurons that fired are pushed.
 ///
 /// Every pass is branch-free over contiguous slices.
@@ -215,7 +224,6 @@ pub fn integrate_and_fire(
 ) {
     let n = v.len();
     let refr = &mut refr[..n];
-    let jump_by = tr.theta - tr.v_reset;
     let (theta, v_reset, n_ref) = (tr.theta, tr.v_reset, tr.n_ref);
     let mut v_in = [0f32; SPIKE_BLOCK];
     let mut v_out = [0f32; SPIKE_BLOCK];
@@ -244,8 +252,11 @@ pub fn integrate_and_fire(
                 let (r, vn, vk) = (rb[k], vo[k], vb[k]);
                 let active = r <= 0.0;
                 let v1 = select_f32(active, vn, vk);
-                let fired = active & (v1 >= theta + th[k]);
-                vb[k] = select_f32(fired, v1 - jump_by, v1);
+                // The threshold in force (θ + theta offset); without an adaptive
+                // threshold the offset is 0 and this is `θ − v_reset` exactly.
+                let th_k = theta + th[k];
+                let fired = active & (v1 >= th_k);
+                vb[k] = select_f32(fired, v1 - (th_k - v_reset), v1);
                 let r1 = r - 1.0;
                 rb[k] = select_f32(fired, n_ref, select_f32(r1 < 0.0, 0.0, r1));
                 fl[k] = fired as u32;

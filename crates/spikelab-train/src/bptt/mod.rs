@@ -1,5 +1,5 @@
 //! Surrogate-gradient training by backpropagation through time (the job of snnTorch
-//! and SpikingJelly): surrogate gradients ([`surrogate`]), losses ([`loss`]),
+//! and SpikingJelly): losses ([`loss`]),
 //! optimizers and schedules ([`optim`]), input encodings ([`encode`]), the training
 //! loop and evaluation ([`trainer`]), evaluation of a saved model in the trainer and
 //! on the engine ([`evaluation`]), training sessions in an output directory with
@@ -11,5 +11,4 @@ pub mod io;
 pub mod loss;
 pub mod optim;
 pub mod session;
-pub mod surrogate;
 pub mod trainer;

@@ -5,13 +5,13 @@
 use super::params::copy_params;
 use crate::bptt::optim::{OptimizerSpec, Schedule};
 use crate::bptt::session::{run_session_with, SessionConfig, SessionOutcome};
-use crate::bptt::surrogate::Surrogate;
 use crate::bptt::trainer::{load_model, Model, Monitor, TrainConfig, Trainer};
 use crate::data::Dataset;
 use crate::nn::layers::spiking::Learn;
 use crate::nn::network::{LayerSpec, NetSpec};
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
+use spikelab_core::neuron::surrogate::Surrogate;
 use std::path::Path;
 
 /// The spec for hybrid fine-tuning of a converted network (Rathi et al. 2020): every

@@ -13,7 +13,7 @@ use crate::nn::layers::spiking::SpikingSpec;
 use crate::nn::network::{LayerSpec, NetSpec, Network};
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
-use spikelab_core::neuron::discrete::DiscreteReset;
+use spikelab_core::neuron::discrete_time::DiscreteReset;
 
 /// The scale of one converted layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ use crate::nn::layers::{Layer, Param, Pass};
 use crate::nn::tensor::{Activation, FeatShape, Tensor};
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
+use spikelab_core::neuron::lif::Adaptation;
 
 fn yes() -> bool {
     true
@@ -58,6 +59,16 @@ pub struct AlifSpec {
     pub rho: f32,
     /// Threshold increase per unit of adaptation (≥ 0).
     pub gamma: f32,
+}
+
+impl AlifSpec {
+    /// The adaptation parameters (ρ, γ) of the model.
+    pub fn adaptation(&self) -> Adaptation {
+        Adaptation {
+            rho: self.rho,
+            gamma: self.gamma,
+        }
+    }
 }
 
 /// One layer of a [`NetSpec`].
@@ -320,12 +331,7 @@ impl NetSpec {
                 }
                 LayerSpec::Alif(a) => {
                     a.neuron.validate(&format!("{f}.neuron"))?;
-                    if !(0.0..=1.0).contains(&a.rho) {
-                        return Err(Error::field(format!("{f}.rho"), "must be in [0, 1]"));
-                    }
-                    if !(a.gamma.is_finite() && a.gamma >= 0.0) {
-                        return Err(Error::field(format!("{f}.gamma"), "must be >= 0"));
-                    }
+                    a.adaptation().validate(&f)?;
                     shape
                 }
                 LayerSpec::Rlif(s) => {
@@ -421,10 +427,7 @@ impl Network {
                 LayerSpec::Lif(s) => Box::new(Spiking::new(SpikingModel::Lif, s.clone(), shape)),
                 LayerSpec::If(s) => Box::new(Spiking::new(SpikingModel::If, s.clone(), shape)),
                 LayerSpec::Alif(a) => Box::new(Spiking::new(
-                    SpikingModel::Alif {
-                        rho: a.rho,
-                        gamma: a.gamma,
-                    },
+                    SpikingModel::Alif(a.adaptation()),
                     a.neuron.clone(),
                     shape,
                 )),

@@ -21,7 +21,7 @@
 
 use super::conv::{Conv2d, FusedInput};
 use super::pool::PoolGeom;
-use super::spiking::{backward_row, route_to_winners, BackState, Sink, Spiking};
+use super::spiking::{backward_row, route_to_winners, Sink, Spiking};
 use super::{Layer, Pass};
 use crate::nn::kernels::conv::{
     conv_gather_row, conv_input_grad_serial, conv_scatter_wgrad_row, conv_sparse_row_runs,
@@ -31,7 +31,8 @@ use crate::nn::kernels::sparse::SpikeIndex;
 use crate::nn::kernels::{group_ranges, sum_partials, Aligned};
 use crate::nn::tensor::{Activation, SpikeTensor, Tensor};
 use rayon::prelude::*;
-use spikelab_core::neuron::discrete::Heaviside;
+use spikelab_core::neuron::discrete_time::Heaviside;
+use spikelab_core::neuron::lif::backward::{BackCfg, BackState};
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -151,6 +152,65 @@ impl<'a> Block<'a> {
 
     /// Adds row `r`'s weight gradient from the current gradient `gout` into `dw` (in
     /// the kernel's weight layout).
+    /// Steps sample `b` of the block back in time: the gradient of each step's spikes
+    /// (routed from the pooling when there is one) → the spiking layer's backward step
+    /// → ∂L/∂(current), added to the weight and bias sums of `part` while the row is in
+    /// cache and kept in `ds` (when not empty) for the input gradient. `h` and `tt` are
+    /// the sample's membranes and adaptive thresholds. Returns the β and θ sums.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward_sample(
+        &self,
+        cfg: &BackCfg,
+        grad: &BlockGrad,
+        offs: &[usize],
+        b: usize,
+        h: &[f32],
+        tt: &[f32],
+        grow: &mut [f32],
+        part: &mut Partial,
+        ds: &mut [f32],
+    ) -> BackState {
+        let (steps, n) = (self.steps, self.g.out_len());
+        let mut st = BackState::new(n, cfg);
+        for t in (0..steps).rev() {
+            let r = b * steps + t;
+            let row = t * n..(t + 1) * n;
+            let th = if self.adaptive {
+                &tt[row.clone()]
+            } else {
+                &self.theta[..]
+            };
+            match *grad {
+                BlockGrad::Spikes(gs) => grow.copy_from_slice(gs.row(r)),
+                BlockGrad::Pooled(pg, geom) => {
+                    route_to_winners(geom, offs, &h[row.clone()], th, pg.row(r), grow)
+                }
+            }
+            let hr = &h[row.clone()];
+            let prev = (t > 0).then(|| {
+                let p = (t - 1) * n..t * n;
+                let tp = if self.adaptive {
+                    &tt[p.clone()]
+                } else {
+                    &self.theta[..]
+                };
+                (&h[p], tp)
+            });
+            backward_row(cfg, Heaviside, &self.beta, th, hr, prev, grow, &mut st);
+            // `grow` is now ∂L/∂(current) of step t.
+            self.add_weight_grad(r, grow, &mut part.dw);
+            part.db
+                .iter_mut()
+                .zip(grow.iter())
+                .for_each(|(a, x)| *a += x);
+            if !ds.is_empty() {
+                ds[row].copy_from_slice(grow);
+            }
+        }
+        st
+    }
+
     fn add_weight_grad(&self, r: usize, gout: &[f32], dw: &mut [f32]) {
         match &self.kernel {
             Kernel::Scatter { active, plan } => {
@@ -278,10 +338,6 @@ pub fn backward(
 ) -> Option<Tensor> {
     let mut stored = sp.take_fused_cache();
     let input = conv.take_fused();
-    let scale = match &input {
-        FusedInput::Scatter(_, scale) => *scale,
-        FusedInput::Gather(s) => s.scale,
-    };
     let steps = pass.steps;
     let g = conv.geom;
     let (n, il) = (g.out_len(), g.in_len());
@@ -349,56 +405,10 @@ pub fn backward(
                             Some(tp) => &tp[sample],
                             None => &ts[..],
                         };
-                        let mut st = BackState::new(n, &cfg);
-                        for t in (0..steps).rev() {
-                            let r = b * steps + t;
-                            let row = t * n..(t + 1) * n;
-                            let th = if block.adaptive {
-                                &tt[row.clone()]
-                            } else {
-                                &block.theta[..]
-                            };
-                            match grad {
-                                BlockGrad::Spikes(gs) => grow.copy_from_slice(gs.row(r)),
-                                BlockGrad::Pooled(pg, geom) => route_to_winners(
-                                    geom,
-                                    &offs,
-                                    &h[row.clone()],
-                                    th,
-                                    pg.row(r),
-                                    &mut grow,
-                                ),
-                            }
-                            let hr = &h[row.clone()];
-                            let prev = (t > 0).then(|| {
-                                let p = (t - 1) * n..t * n;
-                                let tp = if block.adaptive {
-                                    &tt[p.clone()]
-                                } else {
-                                    &block.theta[..]
-                                };
-                                (&h[p], tp)
-                            });
-                            backward_row(
-                                &cfg,
-                                Heaviside,
-                                &block.beta,
-                                th,
-                                hr,
-                                prev,
-                                &mut grow,
-                                &mut st,
-                            );
-                            // `grow` is now ∂L/∂(current) of step t.
-                            block.add_weight_grad(r, &grow, &mut part.dw);
-                            part.db
-                                .iter_mut()
-                                .zip(grow.iter())
-                                .for_each(|(a, x)| *a += x);
-                            if keep_di {
-                                ds[row].copy_from_slice(&grow);
-                            }
-                        }
+                        let ds = if keep_di { &mut ds[..] } else { &mut [][..] };
+                        let st = block.backward_sample(
+                            &cfg, &grad, &offs, b, h, tt, &mut grow, &mut part, ds,
+                        );
                         part.dbeta
                             .iter_mut()
                             .zip(&st.dbeta)
@@ -420,12 +430,33 @@ pub fn backward(
             })
             .collect();
     }
+    set_block_grads(conv, sp, &cfg, &input, partials, &mut dw, stored);
+    dx
+}
+
+/// Sums the groups' partial gradients into the parameters of the convolution (weights
+/// in its own layout, scaled, and bias) and of the spiking layer, and hands the stored
+/// membranes back to the pool.
+fn set_block_grads(
+    conv: &mut Conv2d,
+    sp: &mut Spiking,
+    cfg: &BackCfg,
+    input: &FusedInput,
+    partials: Vec<Partial>,
+    dw: &mut [f32],
+    stored: Option<(Vec<f32>, Vec<f32>)>,
+) {
+    let g = conv.geom;
+    let scale = match input {
+        FusedInput::Scatter(_, scale) => *scale,
+        FusedInput::Gather(s) => s.scale,
+    };
     let dws: Vec<&[f32]> = partials.iter().map(|p| &p.dw[..]).collect();
-    sum_partials(&dws, &mut dw);
+    sum_partials(&dws, dw);
     // The scatter kernels work on weights in reversed layout.
     match input {
-        FusedInput::Scatter(..) => unreverse(&g, &dw, &mut conv.weight.grad),
-        FusedInput::Gather(_) => conv.weight.grad.copy_from_slice(&dw),
+        FusedInput::Scatter(..) => unreverse(&g, dw, &mut conv.weight.grad),
+        FusedInput::Gather(_) => conv.weight.grad.copy_from_slice(dw),
     }
     if scale != 1.0 {
         conv.weight.grad.iter_mut().for_each(|x| *x *= scale);
@@ -444,8 +475,7 @@ pub fn backward(
     }
     let sums: Vec<(Vec<f32>, Vec<f32>)> =
         partials.into_iter().map(|p| (p.dbeta, p.dtheta)).collect();
-    sp.set_param_grads(&cfg, &sums);
-    dx
+    sp.set_param_grads(cfg, &sums);
 }
 
 #[cfg(test)]

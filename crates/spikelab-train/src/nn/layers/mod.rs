@@ -3,7 +3,8 @@
 //! [`batchnorm`], [`relu`]) process all `steps × batch` rows at once; spiking layers
 //! ([`spiking`]: LIF, IF, adaptive LIF; [`recurrent`]: recurrent LIF; [`readout`]: the
 //! leaky-integrator readout) run a fused loop over time per sample, calling the
-//! discrete-time kernels of `spikelab_core::neuron::discrete`.
+//! discrete-time kernels of the model files in `spikelab_core::neuron` (`lif`, `iaf`,
+//! `leaky_integrator`).
 //! [`fused`] runs a convolution on sparse spikes and the spiking layer after it as
 //! one block, sample by sample.
 //!

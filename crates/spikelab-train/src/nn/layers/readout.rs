@@ -1,10 +1,11 @@
 //! Leaky-integrator readout: non-spiking neurons `v_t = β·v_{t−1} + x_t` whose
-//! membrane is the output (for losses on the membrane). β can be trained.
+//! membrane is the output (for losses on the membrane). β can be trained. The model
+//! (forward and backward step) is [`spikelab_core::neuron::leaky_integrator`].
 
 use super::{sum_over_steps, Layer, Param, ParamKind, Pass};
 use crate::nn::tensor::{Activation, FeatShape, Tensor};
 use rayon::prelude::*;
-use spikelab_core::neuron::discrete::li_step;
+use spikelab_core::neuron::leaky_integrator::{li_backward_sample, li_step};
 use std::any::Any;
 
 /// See the module docs.
@@ -76,20 +77,7 @@ impl Layer for Readout {
             .data
             .par_chunks_mut(steps * n)
             .zip(m.par_chunks(steps * n))
-            .map(|(g, mc)| {
-                let mut db = 0.0f32;
-                for t in (0..steps).rev() {
-                    for i in 0..n {
-                        if t + 1 < steps {
-                            g[t * n + i] += beta * g[(t + 1) * n + i];
-                        }
-                        if t > 0 {
-                            db += g[t * n + i] * mc[(t - 1) * n + i];
-                        }
-                    }
-                }
-                db
-            })
+            .map(|(g, mc)| li_backward_sample(beta, n, g, mc))
             .collect();
         self.beta.grad[0] = dbeta.iter().sum();
         need.then(|| {

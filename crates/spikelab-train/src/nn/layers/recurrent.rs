@@ -11,14 +11,17 @@
 //! backwards for all samples at once (one GEMM per step for `∂L/∂s_{t−1} += V·∂L/∂h_t`)
 //! and gets `∂L/∂V` from the bit-packed spikes with the sparse weight-gradient kernel.
 
-use super::spiking::{backward_row, neuron_params, BackCfg, BackState, SpikingSpec};
+use super::spiking::{backward_row, neuron_params, SpikingSpec};
 use super::{sum_over_steps, uniform_init, Layer, Param, ParamKind, Pass};
-use crate::bptt::surrogate::SmoothSpike;
 use crate::nn::kernels::dense::{matmul, Mat};
 use crate::nn::kernels::sparse::{spike_weight_grad, SpikeIndex};
 use crate::nn::tensor::{pack_row, Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
-use spikelab_core::neuron::discrete::{lif_step, Heaviside, SpikeFn};
+use spikelab_core::neuron::discrete_time::{Heaviside, SpikeFn};
+use spikelab_core::neuron::lif::backward::{BackCfg, BackState};
+use spikelab_core::neuron::lif::lif_step;
+use spikelab_core::neuron::lif::Adaptation;
+use spikelab_core::neuron::surrogate::SmoothSpike;
 use std::any::Any;
 
 /// See the module docs.
@@ -114,8 +117,7 @@ impl RecurrentLif {
             reset: self.spec.reset,
             detach: self.spec.detach_reset,
             surrogate: self.spec.surrogate,
-            rho: 0.0,
-            gamma: 0.0,
+            adaptation: Adaptation::NONE,
             learn_beta: self.beta.trainable,
             learn_theta: self.threshold.trainable,
         };
@@ -294,8 +296,8 @@ mod tests {
     use super::super::gradcheck::{check, random_dense};
     use super::super::spiking::Learn;
     use super::*;
-    use crate::bptt::surrogate::{Surrogate, SurrogateKind};
-    use spikelab_core::neuron::discrete::DiscreteReset;
+    use spikelab_core::neuron::discrete_time::DiscreteReset;
+    use spikelab_core::neuron::surrogate::{Surrogate, SurrogateKind};
 
     #[test]
     fn backward_matches_finite_differences() {

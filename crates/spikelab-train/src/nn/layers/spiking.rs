@@ -2,32 +2,26 @@
 //! or per neuron), IF (β = 1) and adaptive LIF, trained by backpropagation through
 //! time with surrogate gradients.
 //!
-//! The forward pass is a fused loop over the `T` steps of each sample (samples run in
-//! parallel) calling the discrete-time kernels of
-//! [`spikelab_core::neuron::discrete`]; it keeps only the membrane before reset `h`
-//! (and, for the adaptive LIF, the threshold of each step) and packs the spikes into
-//! bits. The backward pass recomputes spikes and resets from `h`. With `s = H(h − θ)`,
-//! `v_t = reset(h_t, s_t)` and `e_t = ∂L/∂v_t`, `q_t = ∂L/∂a_t` flowing back in time:
-//!
-//! ```text
-//! G   = ∂L/∂s_t + q_t − e_t·∂reset/∂s      (the reset term is dropped with detach_reset)
-//! ∂L/∂x_t = ∂L/∂h_t = G·σ'(h_t − θ_t) + e_t·∂reset/∂h
-//! ∂L/∂θ_t = −G·σ'(h_t − θ_t) + e_t·∂reset/∂θ
-//! e_{t−1} = β·∂L/∂h_t      q_{t−1} = ρ·q_t + γ·∂L/∂θ_t      ∂L/∂β += ∂L/∂h_t · v_{t−1}
-//! ```
-//!
-//! (`σ'` is the surrogate; the plain LIF is the adaptive one with `γ = 0`.)
+//! The model is defined once, in `spikelab_core::neuron::lif`: the forward pass is a
+//! fused loop over the `T` steps of each sample (samples run in parallel) calling its
+//! discrete-time kernels ([`spikelab_core::neuron::lif::discrete`]); it keeps only the
+//! membrane before reset `h` (and, for the adaptive LIF, the threshold of each step)
+//! and packs the spikes into bits. The backward pass recomputes spikes and resets from
+//! `h` and runs the model's backward step
+//! ([`spikelab_core::neuron::lif::backward`], equations there) row by row, going
+//! back in time; this file only compiles both loops for AVX-512 and baseline x86-64
+//! and routes a following max pooling's gradient.
 
 use super::pool::PoolGeom;
 use super::{sum_over_steps, Layer, Param, ParamKind, Pass};
-use crate::bptt::surrogate::{SmoothSpike, Surrogate, SurrogateKind};
 use crate::nn::tensor::{pack_row, Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
-use spikelab_core::neuron::discrete::{
-    alif_step, lif_step_in_place, DiscreteReset, Heaviside, SpikeFn,
-};
+use spikelab_core::neuron::discrete_time::{DiscreteReset, Heaviside, SpikeFn};
+use spikelab_core::neuron::lif::backward::{lif_backward_row, BackCfg, BackState};
+use spikelab_core::neuron::lif::{alif_step, lif_step_in_place, Adaptation};
+use spikelab_core::neuron::surrogate::{SmoothSpike, Surrogate};
 use std::any::Any;
 
 /// Whether a neuron parameter is trained, and with what granularity.
@@ -108,13 +102,8 @@ pub enum SpikingModel {
     Lif,
     /// Integrate-and-fire (β = 1).
     If,
-    /// Adaptive LIF: threshold `θ + γ·a`, `a ← ρ·a + s`.
-    Alif {
-        /// Decay of the adaptation variable per step.
-        rho: f32,
-        /// Threshold increase per unit of adaptation.
-        gamma: f32,
-    },
+    /// Adaptive LIF: threshold `θ + γ·a`, `a ← ρ·a + s` (ρ, γ).
+    Alif(Adaptation),
 }
 
 /// Smallest threshold allowed while training θ.
@@ -295,10 +284,10 @@ impl Spiking {
                 SpikingModel::Lif | SpikingModel::If => {
                     lif_step_in_place(beta, theta, reset, f, v, hr, s);
                 }
-                SpikingModel::Alif { rho, gamma } => {
+                SpikingModel::Alif(ad) => {
                     xb.copy_from_slice(hr);
                     let tt = &mut theta_t[t * n..(t + 1) * n];
-                    alif_step(beta, theta, rho, gamma, reset, f, v, a, xb, hr, s, tt);
+                    alif_step(beta, theta, ad, reset, f, v, a, xb, hr, s, tt);
                 }
             }
             match &mut sink {
@@ -370,16 +359,15 @@ impl Spiking {
     }
 
     pub(super) fn back_cfg(&self) -> BackCfg {
-        let (rho, gamma) = match self.model {
-            SpikingModel::Alif { rho, gamma } => (rho, gamma),
-            _ => (0.0, 0.0),
+        let adaptation = match self.model {
+            SpikingModel::Alif(ad) => ad,
+            _ => Adaptation::NONE,
         };
         BackCfg {
             reset: self.spec.reset,
             detach: self.spec.detach_reset,
             surrogate: self.spec.surrogate,
-            rho,
-            gamma,
+            adaptation,
             learn_beta: self.beta.trainable,
             learn_theta: self.threshold.trainable,
         }
@@ -390,7 +378,7 @@ impl Spiking {
         let beta = self.beta.expanded(n);
         let theta = self.threshold.expanded(n);
         let cfg = self.back_cfg();
-        let adaptive = matches!(self.model, SpikingModel::Alif { .. });
+        let adaptive = matches!(self.model, SpikingModel::Alif(_));
         let chunk = steps * n;
         let partials: Vec<(Vec<f32>, Vec<f32>)> = grad
             .data
@@ -441,7 +429,7 @@ impl Spiking {
         let beta = self.beta.expanded(n);
         let theta = self.threshold.expanded(n);
         let cfg = self.back_cfg();
-        let adaptive = matches!(self.model, SpikingModel::Alif { .. });
+        let adaptive = matches!(self.model, SpikingModel::Alif(_));
         let (chunk, pl) = (steps * n, pooled.cols());
         let offs = g.window_offsets();
         let theta_t = std::mem::take(&mut cache.theta_t);
@@ -585,116 +573,6 @@ fn route_tile<const T: usize>(
     }
 }
 
-/// Settings of the elementwise backward step.
-pub(crate) struct BackCfg {
-    pub reset: DiscreteReset,
-    pub detach: bool,
-    pub surrogate: Surrogate,
-    pub rho: f32,
-    pub gamma: f32,
-    pub learn_beta: bool,
-    pub learn_theta: bool,
-}
-
-impl BackCfg {
-    pub(crate) fn adaptive(&self) -> bool {
-        self.gamma != 0.0
-    }
-}
-
-/// Per-sample state of the backward pass: `e = ∂L/∂v`, `q = ∂L/∂a` of the next step,
-/// parameter gradient sums, and scratch rows.
-pub(crate) struct BackState {
-    pub e: Vec<f32>,
-    pub q: Vec<f32>,
-    pub dbeta: Vec<f32>,
-    pub dtheta: Vec<f32>,
-    dth: Vec<f32>,
-}
-
-impl BackState {
-    pub fn new(n: usize, cfg: &BackCfg) -> Self {
-        BackState {
-            e: vec![0.0; n],
-            q: if cfg.adaptive() {
-                vec![0.0; n]
-            } else {
-                Vec::new()
-            },
-            dbeta: if cfg.learn_beta {
-                vec![0.0; n]
-            } else {
-                Vec::new()
-            },
-            dtheta: if cfg.learn_theta {
-                vec![0.0; n]
-            } else {
-                Vec::new()
-            },
-            dth: vec![0.0; n],
-        }
-    }
-}
-
-const SUBTRACT: u8 = 0;
-const ZERO: u8 = 1;
-const NONE: u8 = 2;
-
-/// The elementwise loop of [`backward_row`], specialised on the spike function, the
-/// surrogate, the reset rule, detaching, adaptation and whether ∂L/∂θ_t is needed, so
-/// that it is one vectorised pass over `h` and `g`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_core<
-    F: SpikeFn,
-    G: Fn(f32) -> f32,
-    const RESET: u8,
-    const ND: bool,
-    const ADAPT: bool,
-    const DTH: bool,
->(
-    f: F,
-    sg_of: G,
-    beta: &[f32],
-    theta_t: &[f32],
-    h: &[f32],
-    g: &mut [f32],
-    st: &mut BackState,
-    rho: f32,
-    gamma: f32,
-) {
-    let n = g.len();
-    let (beta, theta_t, h) = (&beta[..n], &theta_t[..n], &h[..n]);
-    let (e, dth) = (&mut st.e[..n], &mut st.dth[..n]);
-    let q: &mut [f32] = if ADAPT { &mut st.q[..n] } else { &mut [] };
-    for i in 0..n {
-        let (th, hi, ei) = (theta_t[i], h[i], e[i]);
-        let x = hi - th;
-        let si = f.fire(x);
-        let sgi = sg_of(x);
-        let gin = if ADAPT { g[i] + q[i] } else { g[i] };
-        let (d, dt) = match RESET {
-            SUBTRACT => {
-                let gg = if ND { gin - th * ei } else { gin };
-                (gg * sgi + ei, -gg * sgi - ei * si)
-            }
-            ZERO => {
-                let gg = if ND { gin - hi * ei } else { gin };
-                (gg * sgi + ei * (1.0 - si), -gg * sgi)
-            }
-            _ => (gin * sgi + ei, -gin * sgi),
-        };
-        g[i] = d;
-        e[i] = beta[i] * d;
-        if DTH {
-            dth[i] = dt;
-        }
-        if ADAPT {
-            q[i] = rho * q[i] + gamma * dt;
-        }
-    }
-}
-
 /// One step of the backward pass for one sample (see the module docs). `g` holds
 /// `∂L/∂s_t` on entry and `∂L/∂x_t` on exit; `theta_t` is the threshold used at this
 /// step, `prev` the membrane and threshold of the previous step (for ∂L/∂β).
@@ -749,67 +627,7 @@ fn backward_row_body<F: SpikeFn>(
     g: &mut [f32],
     st: &mut BackState,
 ) {
-    let n = g.len();
-    let adapt = cfg.adaptive();
-    let dth = cfg.learn_theta || adapt;
-    let (rho, gamma) = (cfg.rho, cfg.gamma);
-    let k = cfg.surrogate.slope;
-    macro_rules! go3 {
-        ($sg:expr, $r:expr, $nd:expr) => {
-            match (adapt, dth) {
-                (true, _) => backward_core::<F, _, $r, $nd, true, true>(
-                    f, $sg, beta, theta_t, h, g, st, rho, gamma,
-                ),
-                (false, true) => backward_core::<F, _, $r, $nd, false, true>(
-                    f, $sg, beta, theta_t, h, g, st, rho, gamma,
-                ),
-                (false, false) => backward_core::<F, _, $r, $nd, false, false>(
-                    f, $sg, beta, theta_t, h, g, st, rho, gamma,
-                ),
-            }
-        };
-    }
-    macro_rules! go2 {
-        ($sg:expr) => {
-            match (cfg.reset, cfg.detach) {
-                (DiscreteReset::Subtract, false) => go3!($sg, SUBTRACT, true),
-                (DiscreteReset::Subtract, true) => go3!($sg, SUBTRACT, false),
-                (DiscreteReset::Zero, false) => go3!($sg, ZERO, true),
-                (DiscreteReset::Zero, true) => go3!($sg, ZERO, false),
-                (DiscreteReset::None, _) => go3!($sg, NONE, false),
-            }
-        };
-    }
-    match cfg.surrogate.kind {
-        SurrogateKind::FastSigmoid => go2!(|x: f32| {
-            let d = 1.0 + k * x.abs();
-            1.0 / (d * d)
-        }),
-        SurrogateKind::Atan => go2!(|x: f32| {
-            let z = std::f32::consts::FRAC_PI_2 * k * x;
-            0.5 * k / (1.0 + z * z)
-        }),
-        SurrogateKind::Sigmoid => go2!(|x: f32| {
-            let s = 1.0 / (1.0 + spikelab_core::math::exp_f32(-k * x));
-            k * s * (1.0 - s)
-        }),
-        SurrogateKind::Triangle => go2!(|x: f32| k * (1.0 - k * x.abs()).max(0.0)),
-        SurrogateKind::StraightThrough => go2!(|_x: f32| k),
-    }
-    if cfg.learn_beta {
-        if let Some((hp, tp)) = prev {
-            let (hp, tp, db, g) = (&hp[..n], &tp[..n], &mut st.dbeta[..n], &g[..n]);
-            for i in 0..n {
-                let sp = f.fire(hp[i] - tp[i]);
-                db[i] += g[i] * cfg.reset.apply(hp[i], sp, tp[i]);
-            }
-        }
-    }
-    if cfg.learn_theta {
-        for (a, d) in st.dtheta.iter_mut().zip(&st.dth) {
-            *a += d;
-        }
-    }
+    lif_backward_row(cfg, f, beta, theta_t, h, prev, g, st)
 }
 
 impl Layer for Spiking {
@@ -817,7 +635,7 @@ impl Layer for Spiking {
         match self.model {
             SpikingModel::Lif => "lif",
             SpikingModel::If => "if",
-            SpikingModel::Alif { .. } => "alif",
+            SpikingModel::Alif(_) => "alif",
         }
     }
     fn in_shape(&self) -> FeatShape {
@@ -837,7 +655,7 @@ impl Layer for Spiking {
             Activation::Static(t) => (crate::nn::pool::take(rows * n), Some(t)),
         };
         assert_eq!(h.len(), rows * n, "spiking layer input rows");
-        let adaptive = matches!(self.model, SpikingModel::Alif { .. });
+        let adaptive = matches!(self.model, SpikingModel::Alif(_));
         let mut theta_t = if adaptive {
             crate::nn::pool::take(rows * n)
         } else {
@@ -971,7 +789,7 @@ impl Layer for Spiking {
 mod tests {
     use super::super::gradcheck::{check, random_dense};
     use super::*;
-    use crate::bptt::surrogate::SurrogateKind;
+    use spikelab_core::neuron::surrogate::SurrogateKind;
 
     fn smooth_pass(steps: usize, batch: usize) -> Pass {
         let mut p = Pass::eval(steps, batch);
@@ -990,10 +808,10 @@ mod tests {
         for model in [
             SpikingModel::Lif,
             SpikingModel::If,
-            SpikingModel::Alif {
+            SpikingModel::Alif(Adaptation {
                 rho: 0.8,
                 gamma: 0.3,
-            },
+            }),
         ] {
             for reset in [
                 DiscreteReset::Subtract,
@@ -1042,9 +860,9 @@ mod tests {
         spikes: &mut Vec<f32>,
     ) -> Vec<f32> {
         let f = SmoothSpike(spec.surrogate);
-        let (rho, gamma) = match model {
-            SpikingModel::Alif { rho, gamma } => (rho, gamma),
-            _ => (0.0, 0.0),
+        let Adaptation { rho, gamma } = match model {
+            SpikingModel::Alif(ad) => ad,
+            _ => Adaptation::NONE,
         };
         let (mut v, mut a) = (vec![0.0f32; n], vec![0.0f32; n]);
         let mut out = vec![0.0; x.len()];
@@ -1073,10 +891,10 @@ mod tests {
         let c = crate::nn::layers::gradcheck::coeffs(steps * n, 9);
         for model in [
             SpikingModel::Lif,
-            SpikingModel::Alif {
+            SpikingModel::Alif(Adaptation {
                 rho: 0.7,
                 gamma: 0.4,
-            },
+            }),
         ] {
             for reset in [DiscreteReset::Subtract, DiscreteReset::Zero] {
                 let spec = SpikingSpec {

@@ -1,30 +1,29 @@
-//! Discrete-time, dimensionless neuron updates: the forward kernels of the trainer's
-//! spiking layers (DESIGN.md idea 1). Every kernel advances `n` neurons by one step over
-//! structure-of-arrays slices; the trainer calls them on cache-sized chunks of a
-//! `steps × batch × neurons` activation (a fused loop over time), and
-//! [`lif_multistep`] shows the same loop over whole `steps × n` slices.
+//! The discrete-time, dimensionless LIF and adaptive LIF: the forward kernels of the
+//! trainer's spiking layers (DESIGN.md idea 1) and their exact mapping to the engine's
+//! [`Lif`]. The backward steps are in [`super::backward`]. Every kernel advances `n`
+//! neurons by one step over structure-of-arrays slices; the trainer calls them on
+//! cache-sized chunks of a `steps × batch × neurons` activation (a fused loop over
+//! time), and [`lif_multistep`] shows the same loop over whole `steps × n` slices.
 //!
 //! ## Equations (one step, per neuron)
 //!
 //! ```text
 //! LIF            h = β·v + x                s = H(h − θ)      v ← reset(h, s, θ)
-//! IF             LIF with β = 1
+//! IF             LIF with β = 1             (see super::super::iaf)
 //! adaptive LIF   θ_t = θ0 + γ·a             h = β·v + x       s = H(h − θ_t)
 //!                v ← reset(h, s, θ_t)       a ← ρ·a + s
-//! leaky readout  v ← β·v + x                (no spikes; the output is v)
 //! reset:  subtract  v = h − θ·s     zero  v = h·(1 − s)     none  v = h
 //! ```
 //!
 //! `x` is the input of the step (a weighted sum of the previous layer's spikes of the
 //! same step, or a current), `h` the membrane before reset (what surrogate gradients
-//! are evaluated at), `s` the spike. `H` is the Heaviside step with `H(0) = 1`, i.e. a
-//! neuron fires when `h ≥ θ`, as in the engine. The spike function is a parameter
-//! ([`SpikeFn`]) so that gradient checks can swap `H` for a smooth function.
+//! are evaluated at), `s` the spike, `a` the adaptation variable (ρ, γ: [`Adaptation`]).
+//! `H` is the Heaviside step with `H(0) = 1` ([`Heaviside`]).
 //!
-//! ## Mapping to the simulator's models
+//! ## Mapping to the engine ([`Lif::from_discrete`], [`Lif::from_discrete_adaptive`])
 //!
 //! A discrete LIF with decay `β` and threshold `θ`, fed by the spikes of a previous
-//! layer with weights `w`, is step-for-step the engine's [`super::lif::Lif`] with
+//! layer with weights `w`, is step-for-step the engine's [`Lif`] with
 //!
 //! * `tau_m_ms = −dt_ms / ln β` (so `β = exp(−dt/τ_m)`), `v_rest_mv = 0`,
 //!   `v_reset_mv = 0`, `v_thresh_mv = θ`, `t_ref_ms = 0`, `i_bias_mv = 0`,
@@ -36,89 +35,116 @@
 //!   step `t` at engine step `t + l`; simulate `T + L` steps for `L` layers. A recurrent
 //!   projection (delay one step) then feeds `s_{t−1}` into step `t`, as in the trainer.
 //!
-//! The perfect integrator (IF) is the engine's [`super::iaf::Iaf`] with
-//! `v_reset_mv = 0`, `v_thresh_mv = θ`, `t_ref_ms = 0` and delta weights `w` unchanged.
+//! The adaptive LIF is the same [`Lif`] with its adaptive threshold:
+//! `theta_plus_mv = γ/ρ`, `tau_theta_ms = −dt_ms/ln ρ` (none for ρ = 1). The engine
+//! decays `theta` by `d = exp(−dt/τθ)` before the threshold test and adds
+//! `theta_plus` after a spike, so with `d = ρ` and `plus = γ/ρ` its `theta` at step `t`
+//! is `ρ·(theta_{t−1} + (γ/ρ)·s_{t−1}) = ρ·theta_{t−1} + γ·s_{t−1} = γ·a_t`: the
+//! threshold in force is `θ0 + γ·a_t`, and reset by subtraction subtracts it, as here.
+//!
 //! A constant current input `x` per step corresponds to an engine current
-//! `I = x / (1 − β)` (mV) for the LIF, `I = x·C_m/dt` (pA) for the IF.
+//! `I = x / (1 − β)` (mV).
 
-/// How the membrane is reset after a spike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiscreteReset {
-    /// `v = h − θ·s`: keeps the overshoot.
-    #[default]
-    Subtract,
-    /// `v = h·(1 − s)`: back to zero.
-    Zero,
-    /// No reset (`v = h`).
-    None,
+use super::Lif;
+use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::neuron::discrete_time::Heaviside;
+use crate::neuron::discrete_time::{DiscreteReset, NeuronParam, SpikeFn};
+use crate::neuron::ResetMode;
+
+/// Spike-triggered threshold adaptation of the discrete adaptive LIF:
+/// `θ_t = θ0 + γ·a_t`, `a ← ρ·a + s`. The one parameter set of the adaptive LIF;
+/// [`Adaptation::engine_threshold`] gives the engine's `theta_plus_mv` and
+/// `tau_theta_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Adaptation {
+    /// Decay of the adaptation variable per step, in [0, 1].
+    pub rho: f32,
+    /// Threshold increase per unit of adaptation (≥ 0); 0 is the plain LIF.
+    pub gamma: f32,
 }
 
-impl DiscreteReset {
-    /// Names accepted in specs.
-    pub const NAMES: &'static str = "subtract, zero, none";
+impl Adaptation {
+    /// No adaptation (the plain LIF).
+    pub const NONE: Adaptation = Adaptation {
+        rho: 0.0,
+        gamma: 0.0,
+    };
 
-    /// The membrane after the spike `s` (0 or 1, or a smooth value in gradient checks).
-    #[inline(always)]
-    pub fn apply(self, h: f32, s: f32, theta: f32) -> f32 {
-        match self {
-            DiscreteReset::Subtract => h - theta * s,
-            DiscreteReset::Zero => h * (1.0 - s),
-            DiscreteReset::None => h,
+    /// Whether the threshold adapts at all (`γ ≠ 0`).
+    pub fn is_adaptive(self) -> bool {
+        self.gamma != 0.0
+    }
+
+    /// Checks ranges; `field` prefixes messages (`{field}.rho`, `{field}.gamma`).
+    pub fn validate(&self, field: &str) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.rho) {
+            return Err(Error::field(format!("{field}.rho"), "must be in [0, 1]"));
         }
-    }
-}
-
-/// The spike nonlinearity `s = f(h − θ)`.
-pub trait SpikeFn: Copy + Send + Sync {
-    /// Spike output for membrane minus threshold `x`.
-    fn fire(&self, x: f32) -> f32;
-}
-
-/// The Heaviside step, `H(x) = 1` for `x ≥ 0`: what simulation and training use.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Heaviside;
-
-impl SpikeFn for Heaviside {
-    #[inline(always)]
-    fn fire(&self, x: f32) -> f32 {
-        if x >= 0.0 {
-            1.0
-        } else {
-            0.0
+        if !(self.gamma.is_finite() && self.gamma >= 0.0) {
+            return Err(Error::field(format!("{field}.gamma"), "must be >= 0"));
         }
+        Ok(())
+    }
+
+    /// The engine's adaptive threshold for time step `dt_ms`:
+    /// (`theta_plus_mv = γ/ρ`, `tau_theta_ms = −dt/ln ρ`, none for ρ = 1). Errs for
+    /// ρ = 0 with γ > 0 (the engine decays before it adds, so a threshold that lasts
+    /// exactly one step has no engine form).
+    pub fn engine_threshold(self, dt_ms: f64) -> Result<(f64, Option<f64>)> {
+        if !self.is_adaptive() {
+            return Ok((0.0, None));
+        }
+        let rho = self.rho as f64;
+        if rho <= 0.0 {
+            return Err(Error::field(
+                "rho",
+                "ρ = 0 has no engine equivalent (the engine decays the threshold before adding to it)",
+            ));
+        }
+        let tau = (rho < 1.0).then(|| -dt_ms / rho.ln());
+        Ok((self.gamma as f64 / rho, tau))
     }
 }
 
-/// A parameter that is either one value for every neuron (`f32`) or one per neuron
-/// (`&[f32]`, indexed like the neurons of the step).
-pub trait NeuronParam: Copy {
-    /// The value for neuron `i`.
-    fn at(self, i: usize) -> f32;
-    /// The parameter for the first `n` neurons (lets the compiler drop bounds checks
-    /// and vectorise the kernels).
-    fn prefix(self, n: usize) -> Self;
-}
+impl Lif {
+    /// The engine model of a discrete LIF with decay `beta` in (0, 1), threshold
+    /// `theta`, reset `reset` and time step `dt_ms` (see the module docs; incoming
+    /// delta weights are `w / β`). Errs for β outside (0, 1) (use
+    /// [`super::super::iaf::Iaf::from_discrete`] for β = 1).
+    pub fn from_discrete(beta: f32, theta: f64, reset: ResetMode, dt_ms: f64) -> Result<Lif> {
+        if !(beta > 0.0 && beta < 1.0) {
+            return Err(Error::field(
+                "beta",
+                format!("must be in (0, 1) for an engine LIF (got {beta}; β = 0 has no engine equivalent: the engine applies input before the decay)"),
+            ));
+        }
+        Ok(Lif {
+            tau_m_ms: -dt_ms / (beta as f64).ln(),
+            v_rest_mv: 0.0,
+            v_reset_mv: 0.0,
+            v_thresh_mv: theta,
+            t_ref_ms: 0.0,
+            reset,
+            ..Lif::default()
+        })
+    }
 
-impl NeuronParam for f32 {
-    #[inline(always)]
-    fn at(self, _i: usize) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn prefix(self, _n: usize) -> Self {
-        self
-    }
-}
-
-impl NeuronParam for &[f32] {
-    #[inline(always)]
-    fn at(self, i: usize) -> f32 {
-        self[i]
-    }
-    #[inline(always)]
-    fn prefix(self, n: usize) -> Self {
-        &self[..n]
+    /// The engine model of a discrete adaptive LIF: [`Lif::from_discrete`] plus the
+    /// adaptive threshold of [`Adaptation::engine_threshold`].
+    pub fn from_discrete_adaptive(
+        beta: f32,
+        theta0: f64,
+        adaptation: Adaptation,
+        reset: ResetMode,
+        dt_ms: f64,
+    ) -> Result<Lif> {
+        let (theta_plus_mv, tau_theta_ms) = adaptation.engine_threshold(dt_ms)?;
+        Ok(Lif {
+            theta_plus_mv,
+            tau_theta_ms,
+            ..Lif::from_discrete(beta, theta0, reset, dt_ms)?
+        })
     }
 }
 
@@ -176,7 +202,7 @@ pub fn lif_step_in_place<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
     }
 }
 
-/// One adaptive-LIF step: `θ_t = θ0 + γ·a`, `h = β·v + x`, `s = f(h − θ_t)`,
+/// One adaptive-LIF step (`adaptation` = (ρ, γ)): `θ_t = θ0 + γ·a`, `h = β·v + x`, `s = f(h − θ_t)`,
 /// `v ← reset(h, s, θ_t)`, `a ← ρ·a + s`. Writes `h`, `s` and the threshold used
 /// (`theta_t`, needed by the backward pass).
 #[inline(always)]
@@ -184,8 +210,7 @@ pub fn lif_step_in_place<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
 pub fn alif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
     beta: B,
     theta0: T,
-    rho: f32,
-    gamma: f32,
+    adaptation: Adaptation,
     reset: DiscreteReset,
     f: F,
     v: &mut [f32],
@@ -204,6 +229,7 @@ pub fn alif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
         &mut theta_t[..n],
     );
     let (beta, theta0) = (beta.prefix(n), theta0.prefix(n));
+    let Adaptation { rho, gamma } = adaptation;
     for i in 0..n {
         let th = theta0.at(i) + gamma * a[i];
         let hi = beta.at(i) * v[i] + x[i];
@@ -213,17 +239,6 @@ pub fn alif_step<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
         theta_t[i] = th;
         v[i] = reset.apply(hi, si, th);
         a[i] = rho * a[i] + si;
-    }
-}
-
-/// One step of the leaky integrator (non-spiking readout): `v ← β·v + x`.
-#[inline(always)]
-pub fn li_step<B: NeuronParam>(beta: B, v: &mut [f32], x: &[f32]) {
-    let n = v.len();
-    let x = &x[..n];
-    let beta = beta.prefix(n);
-    for i in 0..n {
-        v[i] = beta.at(i) * v[i] + x[i];
     }
 }
 
@@ -254,6 +269,7 @@ pub fn lif_multistep<B: NeuronParam, T: NeuronParam, F: SpikeFn>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neuron::discrete_time::Heaviside;
     use crate::prelude::*;
     use rand::Rng;
 
@@ -324,8 +340,10 @@ mod tests {
             alif_step(
                 0.9,
                 1.0,
-                0.8,
-                0.5,
+                Adaptation {
+                    rho: 0.8,
+                    gamma: 0.5,
+                },
                 DiscreteReset::Subtract,
                 Heaviside,
                 &mut v,
@@ -364,19 +382,29 @@ mod tests {
         assert!(spikes < plain, "adaptive {spikes} vs plain {plain}");
     }
 
-    #[test]
-    fn leaky_integrator_is_a_geometric_sum() {
-        let mut v = vec![0.0f32];
-        for _ in 0..10 {
-            li_step(0.5, &mut v, &[1.0]);
-        }
-        assert!((v[0] - (1.0 - 0.5f32.powi(10)) / 0.5).abs() < 1e-6);
-    }
-
     /// The discrete LIF and the engine's LIF (parameters mapped as in the module docs)
     /// produce the same spikes at every step, with the engine one step later.
     #[test]
     fn discrete_lif_matches_the_engine_step_for_step() {
+        matches_the_engine(Adaptation::NONE, DiscreteReset::Subtract);
+        matches_the_engine(Adaptation::NONE, DiscreteReset::Zero);
+    }
+
+    /// The same for the adaptive LIF: the engine's adaptive threshold with
+    /// `theta_plus = γ/ρ`, `τθ = −dt/ln ρ`, reset by subtraction of the threshold in
+    /// force.
+    #[test]
+    fn discrete_adaptive_lif_matches_the_engine_step_for_step() {
+        let ad = Adaptation {
+            rho: 0.8,
+            gamma: 0.3,
+        };
+        matches_the_engine(ad, DiscreteReset::Subtract);
+        matches_the_engine(ad, DiscreteReset::Zero);
+        matches_the_engine(Adaptation { rho: 1.0, ..ad }, DiscreteReset::Subtract);
+    }
+
+    fn matches_the_engine(ad: Adaptation, reset: DiscreteReset) {
         let (n_in, n_out, steps) = (20usize, 8usize, 60usize);
         let (beta, theta, dt) = (0.9f32, 1.0f32, 1.0f64);
         let mut rng = crate::rng::stream(5, crate::rng::Domain::Training, &[0]);
@@ -388,8 +416,8 @@ mod tests {
             .collect();
 
         // Discrete reference.
-        let mut v = vec![0.0f32; n_out];
-        let (mut h, mut s) = (vec![0.0; n_out], vec![0.0; n_out]);
+        let (mut v, mut a) = (vec![0.0f32; n_out], vec![0.0f32; n_out]);
+        let (mut h, mut s, mut th) = (vec![0.0; n_out], vec![0.0; n_out], vec![0.0; n_out]);
         let mut want = Vec::new();
         let mut margin = f32::MAX;
         for inp in &input {
@@ -401,19 +429,13 @@ mod tests {
                     }
                 }
             }
-            lif_step(
-                beta,
-                theta,
-                DiscreteReset::Subtract,
-                Heaviside,
-                &mut v,
-                &x,
-                &mut h,
-                &mut s,
+            alif_step(
+                beta, theta, ad, reset, Heaviside, &mut v, &mut a, &x, &mut h, &mut s, &mut th,
             );
             margin = margin.min(
                 h.iter()
-                    .map(|&h| (h - theta).abs())
+                    .zip(&th)
+                    .map(|(&h, &th)| (h - th).abs())
                     .fold(f32::MAX, f32::min),
             );
             want.push(s.iter().map(|&x| x > 0.0).collect::<Vec<_>>());
@@ -434,15 +456,9 @@ mod tests {
             .flat_map(|i| (0..n_out as u32).map(move |j| (i, j)))
             .collect();
         let weights = w.iter().map(|&x| (x / beta) as f64).collect();
-        let lif = Lif {
-            tau_m_ms: -dt / (beta as f64).ln(),
-            v_rest_mv: 0.0,
-            v_reset_mv: 0.0,
-            v_thresh_mv: theta as f64,
-            t_ref_ms: 0.0,
-            reset: ResetMode::Subtract,
-            ..Lif::default()
-        };
+        let mode = reset.engine_reset().unwrap();
+        let lif = Lif::from_discrete_adaptive(beta, theta as f64, ad, mode, dt).unwrap();
+        assert_eq!(lif.has_adaptive_threshold(), ad.is_adaptive());
         let net = NetworkSpec::new(dt, steps as f64 * dt)
             .population(PopulationSpec::new(
                 "in",
@@ -476,7 +492,7 @@ mod tests {
             for j in sim.last_spikes(1) {
                 got[j as usize] = true;
             }
-            assert_eq!(&got, want_t, "step {t}");
+            assert_eq!(&got, want_t, "{ad:?} {reset:?} step {t}");
             total += got.iter().filter(|&&x| x).count();
         }
         assert!(total > 10, "the test should exercise spikes ({total})");

@@ -1,4 +1,4 @@
-//! Surrogate gradients: the forward pass of a spiking neuron uses the Heaviside step
+//! Surrogate gradients, defined once: the forward pass of a spiking neuron uses the Heaviside step
 //! `s = H(x)` (`x = h − θ`); the backward pass replaces its derivative (zero almost
 //! everywhere) by a smooth pseudo-derivative `σ'(x)` whose width is set by a slope.
 //!
@@ -10,14 +10,19 @@
 //! | `triangle` | `k·max(0, 1 − k·|x|)` | 1 | triangular (Esser et al. 2016) |
 //! | `straight_through` | `k` | 1 | straight-through estimator |
 //!
+//! Every formula is written once, in [`pseudo_derivative`] (`#[inline(always)]`, one
+//! element): [`Surrogate::grad`], [`Surrogate::grad_in_place`] and the trainer's
+//! backward kernels ([`super::lif::backward`]) all call it, the kernels with the kind as
+//! a constant so that the `match` folds away and the loop vectorises.
+//!
 //! Each surrogate also has a primitive `F` with `F' = σ'`; gradient checks run the
 //! forward pass with `F` in place of `H` so that finite differences see a smooth
 //! function whose exact derivative is what the backward pass computes.
 
+use super::discrete_time::SpikeFn;
+use crate::error::{Error, Result};
+use crate::math::exp_f32;
 use serde::{Deserialize, Serialize};
-use spikelab_core::error::{Error, Result};
-use spikelab_core::math::exp_f32;
-use spikelab_core::neuron::discrete::SpikeFn;
 
 /// Which pseudo-derivative the backward pass uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -111,45 +116,24 @@ impl Surrogate {
     /// `σ'(x)`.
     #[inline(always)]
     pub fn grad(&self, x: f32) -> f32 {
-        let k = self.slope;
-        match self.kind {
-            SurrogateKind::FastSigmoid => {
-                let d = 1.0 + k * x.abs();
-                1.0 / (d * d)
-            }
-            SurrogateKind::Atan => {
-                let z = std::f32::consts::FRAC_PI_2 * k * x;
-                0.5 * k / (1.0 + z * z)
-            }
-            SurrogateKind::Sigmoid => {
-                let s = 1.0 / (1.0 + exp_f32(-k * x));
-                k * s * (1.0 - s)
-            }
-            SurrogateKind::Triangle => k * (1.0 - k * x.abs()).max(0.0),
-            SurrogateKind::StraightThrough => k,
-        }
+        pseudo_derivative(self.kind, self.slope, x)
     }
 
     /// Replaces every `x` of a slice by `σ'(x)` (one loop per kind, so it vectorises).
     pub fn grad_in_place(&self, xs: &mut [f32]) {
         let k = self.slope;
+        macro_rules! each {
+            ($kind:expr) => {
+                xs.iter_mut()
+                    .for_each(|x| *x = pseudo_derivative($kind, k, *x))
+            };
+        }
         match self.kind {
-            SurrogateKind::FastSigmoid => xs.iter_mut().for_each(|x| {
-                let d = 1.0 + k * x.abs();
-                *x = 1.0 / (d * d);
-            }),
-            SurrogateKind::Atan => xs.iter_mut().for_each(|x| {
-                let z = std::f32::consts::FRAC_PI_2 * k * *x;
-                *x = 0.5 * k / (1.0 + z * z);
-            }),
-            SurrogateKind::Sigmoid => xs.iter_mut().for_each(|x| {
-                let s = 1.0 / (1.0 + exp_f32(-k * *x));
-                *x = k * s * (1.0 - s);
-            }),
-            SurrogateKind::Triangle => xs
-                .iter_mut()
-                .for_each(|x| *x = k * (1.0 - k * x.abs()).max(0.0)),
-            SurrogateKind::StraightThrough => xs.fill(k),
+            SurrogateKind::FastSigmoid => each!(SurrogateKind::FastSigmoid),
+            SurrogateKind::Atan => each!(SurrogateKind::Atan),
+            SurrogateKind::Sigmoid => each!(SurrogateKind::Sigmoid),
+            SurrogateKind::Triangle => each!(SurrogateKind::Triangle),
+            SurrogateKind::StraightThrough => each!(SurrogateKind::StraightThrough),
         }
     }
 
@@ -169,6 +153,29 @@ impl Surrogate {
             }
             SurrogateKind::StraightThrough => k * x,
         }
+    }
+}
+
+/// The pseudo-derivative `σ'(x)` of surrogate `kind` with slope `k`: the one
+/// definition of every formula. Call it with a constant `kind` inside hot loops (the
+/// `match` then folds away).
+#[inline(always)]
+pub fn pseudo_derivative(kind: SurrogateKind, k: f32, x: f32) -> f32 {
+    match kind {
+        SurrogateKind::FastSigmoid => {
+            let d = 1.0 + k * x.abs();
+            1.0 / (d * d)
+        }
+        SurrogateKind::Atan => {
+            let z = std::f32::consts::FRAC_PI_2 * k * x;
+            0.5 * k / (1.0 + z * z)
+        }
+        SurrogateKind::Sigmoid => {
+            let s = 1.0 / (1.0 + exp_f32(-k * x));
+            k * s * (1.0 - s)
+        }
+        SurrogateKind::Triangle => k * (1.0 - k * x.abs()).max(0.0),
+        SurrogateKind::StraightThrough => k,
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! tau_m dv/dt = (v_rest − v) + i_bias + I_syn(t) + Σ_r g_r(t) (E_r − v)
-//! if v ≥ v_thresh: spike; v ← v_reset (or v ← v − (v_thresh − v_reset)); clamp for t_ref
+//! theta ← theta·exp(−dt/tau_theta)                       (adaptive threshold only)
+//! if v ≥ v_thresh + theta: spike; v ← v_reset (or v ← v − (v_thresh + theta − v_reset));
+//!                          theta ← theta + theta_plus; clamp for t_ref
 //! ```
 //!
 //! Units: v in mV, time in ms; `i_bias_mv` and current receptors are in mV (`R·I`,
@@ -23,8 +25,18 @@
 //! Defaults follow NEST's `iaf_psc_exp`: tau_m 10 ms, rest −70 mV, reset −70 mV,
 //! threshold −55 mV, t_ref 2 ms.
 //!
+//! The discrete-time LIF and adaptive LIF of the trainer, with their mapping to this
+//! model, are in [`discrete`]; their backward steps in [`backward`]. The adaptive
+//! threshold (`theta_plus_mv`, `tau_theta_ms`) is the adaptive LIF's: reset by
+//! subtraction then subtracts the threshold in force, `v_thresh + theta − v_reset`.
+//!
 //! References: Lapicque (1907); Rotter & Diesmann (1999) for exact integration;
 //! Brette et al. (2007) J Comput Neurosci 23:349 for the benchmark forms.
+
+pub mod backward;
+pub mod discrete;
+
+pub use discrete::{alif_step, lif_multistep, lif_step, lif_step_in_place, Adaptation};
 
 use super::{integrate_and_fire, ThresholdReset};
 use super::{Drive, Integration, NeuronModel, ResetMode, UpdateContext};
