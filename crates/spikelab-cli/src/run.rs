@@ -1,12 +1,17 @@
 //! `spikelab run MODEL.toml`: build a model file, simulate it with a progress bar,
 //! print per-population spike counts and rates, wall time and synaptic events per
 //! second, and write spikes, rates, state traces and plots to an output directory.
+//!
+//! The run owns its output directory (`spikelab_core::io::OutputDir`): everything is
+//! written beside it and renamed into place at the end, `summary.json` last, so a
+//! killed run leaves the previous results and never a mix of two runs; a directory
+//! Spikelab did not write is refused before the simulation starts.
 
 use crate::plot::{self, RasterGroup, Series};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use spikelab_core::io::write_atomic_with;
+use spikelab_core::io::{write_atomic_with, Fnv1a, OutputDir};
 use spikelab_core::monitor::MonitorSpec;
 use spikelab_core::prelude::*;
 use spikelab_core::recording::{write_recordings, SpikeFileFormat};
@@ -50,11 +55,33 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// Summary of a finished run, also written as `summary.json`.
+/// One population's activity in a [`RunSummary`].
+#[derive(Debug, serde::Serialize)]
+pub struct PopulationSummary {
+    /// Population name.
+    pub name: String,
+    /// Neurons.
+    pub neurons: usize,
+    /// Spikes emitted.
+    pub spikes: u64,
+    /// Mean firing rate (Hz).
+    pub rate_hz: f64,
+}
+
+/// Summary of a finished run, also written as `summary.json`: what ran (model file
+/// and its checksum, seed, threads, version) and what came out.
 #[derive(Debug, serde::Serialize)]
 pub struct RunSummary {
     /// Model file.
     pub model: String,
+    /// FNV-1a 64 checksum of the model file's bytes.
+    pub model_fnv1a64: String,
+    /// Spikelab version.
+    pub spikelab_version: String,
+    /// Seed.
+    pub seed: u64,
+    /// Time step (ms).
+    pub dt_ms: f64,
     /// Simulated time (ms).
     pub simulated_ms: f64,
     /// Wall time of the simulation loop (s).
@@ -65,13 +92,15 @@ pub struct RunSummary {
     pub threads: usize,
     /// Synaptic events delivered.
     pub synaptic_events: u64,
-    /// Per population: name, size, spikes, mean rate (Hz).
-    pub populations: Vec<(String, usize, u64, f64)>,
+    /// Per population: size, spikes, mean rate.
+    pub populations: Vec<PopulationSummary>,
 }
 
 /// Runs `spikelab run`.
 pub fn run(args: &RunArgs) -> Result<RunSummary> {
     let mut spec = NetworkSpec::load(&args.model)?;
+    let model_bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
     if let Some(d) = args.duration_ms {
         spec.simulation.duration_ms = d;
     }
@@ -104,6 +133,8 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
             .map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("out").join(stem)
     });
+    // The output path is checked (and staged) before the long work.
+    let out = OutputDir::begin(&out_dir)?;
 
     let t0 = Instant::now();
     let mut sim = Simulator::build(&spec)?;
@@ -136,17 +167,15 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     let wall_s = sim.stats().wall_s;
     let sim_ms = sim.time_ms();
     let events = sim.synaptic_events();
-    let pops: Vec<(String, usize, u64, f64)> = sim
+    let pops: Vec<PopulationSummary> = sim
         .populations()
         .iter()
         .zip(&sim.stats().spikes)
-        .map(|(p, &n)| {
-            (
-                p.name.clone(),
-                p.size,
-                n,
-                n as f64 / p.size as f64 / (sim_ms * 1e-3).max(1e-12),
-            )
+        .map(|(p, &n)| PopulationSummary {
+            name: p.name.clone(),
+            neurons: p.size,
+            spikes: n,
+            rate_hz: n as f64 / p.size as f64 / (sim_ms * 1e-3).max(1e-12),
         })
         .collect();
 
@@ -161,8 +190,11 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         "{:<16} {:>10} {:>12} {:>12}",
         "population", "neurons", "spikes", "rate (Hz)"
     );
-    for (name, size, n, rate) in &pops {
-        println!("{name:<16} {size:>10} {n:>12} {rate:>12.2}");
+    for p in &pops {
+        println!(
+            "{:<16} {:>10} {:>12} {:>12.2}",
+            p.name, p.neurons, p.spikes, p.rate_hz
+        );
     }
     let neuron_updates: u64 =
         sim.populations().iter().map(|p| p.size as u64).sum::<u64>() * sim.stats().steps;
@@ -178,6 +210,10 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
 
     let summary = RunSummary {
         model: args.model.display().to_string(),
+        model_fnv1a64: Fnv1a::of(&model_bytes),
+        spikelab_version: env!("CARGO_PKG_VERSION").into(),
+        seed: spec.simulation.seed,
+        dt_ms: sim.dt_ms(),
         simulated_ms: sim_ms,
         wall_s,
         build_s,
@@ -185,13 +221,18 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         synaptic_events: events,
         populations: pops,
     };
-    write_outputs(&sim, &out_dir, args, &summary)?;
-    println!("results in {}", out_dir.display());
+    write_outputs(&sim, out.path(), args)?;
+    // The summary last: a directory with a summary is complete.
+    write_atomic_with(&out.path().join("summary.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &summary)?;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    let dir = out.commit()?;
+    println!("results in {}", dir.display());
     Ok(summary)
 }
 
-fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs, summary: &RunSummary) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs) -> Result<()> {
     let dt = sim.dt_ms();
     let rec = sim.recordings();
     let format = match args.format {
@@ -199,10 +240,6 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs, summary: &RunSumma
         SpikeFormat::Npy => SpikeFileFormat::Npy,
     };
     write_recordings(rec, dt, dir, format)?;
-    write_atomic_with(&dir.join("summary.json"), |w| {
-        serde_json::to_writer_pretty(&mut *w, summary)?;
-        Ok::<(), anyhow::Error>(())
-    })?;
     if !args.no_plot {
         let times: Vec<Vec<f64>> = rec.spikes.iter().map(|s| s.times_ms(dt)).collect();
         let sizes: Vec<usize> = rec
@@ -302,4 +339,77 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs, summary: &RunSumma
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(model: &Path, out: &Path) -> RunArgs {
+        RunArgs {
+            model: model.to_path_buf(),
+            out: Some(out.to_path_buf()),
+            duration_ms: Some(20.0),
+            threads: Some(1),
+            seed: None,
+            format: SpikeFormat::Csv,
+            no_plot: true,
+            quiet: true,
+        }
+    }
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name)
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_run_owns_its_directory_and_its_summary_traces_it() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let izh = example("izhikevich_2003.toml");
+        let s = run(&args(&izh, &out)).unwrap();
+        let first = files(&out);
+        assert!(first.contains(&"summary.json".to_string()), "{first:?}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            json["model_fnv1a64"],
+            Fnv1a::of(&std::fs::read(&izh).unwrap())
+        );
+        assert_eq!(json["seed"], s.seed);
+        let pop = &json["populations"][0];
+        assert!(pop["name"].is_string() && pop["neurons"].as_u64().unwrap() > 0);
+        assert!(pop["spikes"].is_u64() && pop["rate_hz"].is_f64());
+        // A file of an earlier run that this one does not write (another model's
+        // population, say) does not survive the next run into the same directory.
+        std::fs::write(out.join("spikes_other_model.csv"), b"time_ms,neuron\n").unwrap();
+        run(&args(&example("vogels_abbott_cuba.toml"), &out)).unwrap();
+        let second = files(&out);
+        assert!(
+            !second.contains(&"spikes_other_model.csv".to_string()),
+            "{second:?}"
+        );
+        assert!(second.contains(&"summary.json".to_string()));
+        // Nothing beside it but the directory itself (no staging left).
+        assert_eq!(files(root.path()), ["out"]);
+        // A directory of someone else's files is refused before simulating.
+        let mine = root.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("notes.txt"), b"keep").unwrap();
+        let e = run(&args(&izh, &mine)).unwrap_err().to_string();
+        assert!(e.contains("did not write"), "{e}");
+        assert_eq!(files(&mine), ["notes.txt"]);
+    }
 }

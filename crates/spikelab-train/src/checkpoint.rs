@@ -15,7 +15,7 @@
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use spikelab_core::error::{Error, Result};
-use spikelab_core::io::write_atomic;
+use spikelab_core::io::{write_atomic, Fnv1a};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -28,22 +28,16 @@ pub const CHECKSUM_KEY: &str = "spikelab.checksum";
 fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>) -> String {
     let mut sorted: Vec<_> = tensors.collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = Fnv1a::default();
     for (name, shape, data) in sorted {
-        eat(name.as_bytes());
-        eat(&[0]);
+        h.eat(name.as_bytes());
+        h.eat(&[0]);
         for &d in shape {
-            eat(&(d as u64).to_le_bytes());
+            h.eat(&(d as u64).to_le_bytes());
         }
-        eat(data);
+        h.eat(data);
     }
-    format!("{h:016x}")
+    h.hex()
 }
 
 fn to_bytes(v: &[f32]) -> Vec<u8> {
