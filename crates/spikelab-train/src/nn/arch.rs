@@ -162,46 +162,10 @@ pub fn parse_arch(text: &str, input: FeatShape, opts: &ArchOptions) -> Result<Ne
             format!("`{text}` has an empty layer (tokens are separated by single `-`)"),
         ));
     }
+    let start = leading_input_size(&tokens, input)?;
+    let last_dense = output_token(text, &tokens, start)?;
     let mut spec = NetSpec::new(input);
     let mut shape = input;
-    let mut start = 0;
-    // A leading plain number is the input size.
-    if let Ok(n) = tokens[0].parse::<usize>() {
-        if n != input.len() {
-            return Err(Error::field(
-                "arch",
-                format!(
-                    "the first number ({n}) is the input size but the data have {} features ({input}); write e.g. `{}-1000-10`",
-                    input.len(),
-                    input.len()
-                ),
-            ));
-        }
-        start = 1;
-    }
-    // Index of the last dense token: it gets the output neurons.
-    let last_dense = tokens
-        .iter()
-        .rposition(|t| {
-            leading_number(t).is_some_and(|(_, r)| r.is_empty() || r == "bn" || r == "r")
-        })
-        .filter(|&i| i >= start)
-        .ok_or_else(|| {
-            Error::field(
-                "arch",
-                format!(
-                    "`{text}` has no output layer (end with the number of classes, e.g. `-10`)"
-                ),
-            )
-        })?;
-    if last_dense != tokens.len() - 1
-        && tokens[last_dense + 1..].iter().any(|t| !t.starts_with('d'))
-    {
-        return Err(Error::field(
-            "arch",
-            format!("`{text}` must end with the output layer (the number of classes)"),
-        ));
-    }
     for (i, tok) in tokens.iter().enumerate().skip(start) {
         let field = format!("arch token {} `{tok}`", i + 1);
         if let Some(p) = tok.strip_prefix('d') {
@@ -232,67 +196,10 @@ pub fn parse_arch(text: &str, input: FeatShape, opts: &ArchOptions) -> Result<Ne
             )
         })?;
         if let Some(conv) = rest.strip_prefix('c') {
-            let (k, r) = leading_number(conv).ok_or_else(|| {
-                Error::field(&field, "a convolution is written <channels>C<kernel>")
-            })?;
-            let (stride, pad, bn) = options(r, "spb", &field)?;
-            spec.layers.push(LayerSpec::Conv2d {
-                channels: n,
-                kernel: k,
-                stride: stride.unwrap_or(1),
-                padding: pad.unwrap_or(0),
-                bias: !bn,
-            });
-            if bn {
-                spec.layers.push(LayerSpec::BatchNorm {
-                    per_step: false,
-                    eps: 1e-5,
-                    momentum: 0.1,
-                });
-            }
-            spec.layers.push(neuron_layer(opts));
+            push_conv(&mut spec, n, conv, opts, &field)?;
         } else {
-            let (recurrent, bn) = match rest {
-                "" => (false, false),
-                "r" => (true, false),
-                "bn" => (false, true),
-                _ => {
-                    return Err(Error::field(
-                        &field,
-                        format!(
-                            "unexpected `{rest}` after the layer size; allowed: R (recurrent), bn"
-                        ),
-                    ))
-                }
-            };
-            if !shape.is_flat() {
-                spec.layers.push(LayerSpec::Flatten);
-            }
-            spec.layers.push(LayerSpec::Linear { out: n, bias: !bn });
-            if bn {
-                spec.layers.push(LayerSpec::BatchNorm {
-                    per_step: false,
-                    eps: 1e-5,
-                    momentum: 0.1,
-                });
-            }
-            if i == last_dense {
-                if recurrent {
-                    return Err(Error::field(&field, "the output layer cannot be recurrent"));
-                }
-                match opts.output {
-                    OutputKind::Spiking => spec.layers.push(neuron_layer(opts)),
-                    OutputKind::Membrane { beta } => spec.layers.push(LayerSpec::Readout {
-                        beta,
-                        learn_beta: false,
-                    }),
-                    OutputKind::Linear => {}
-                }
-            } else if recurrent {
-                spec.layers.push(LayerSpec::Rlif(opts.spiking.clone()));
-            } else {
-                spec.layers.push(neuron_layer(opts));
-            }
+            let output = i == last_dense;
+            push_dense(&mut spec, n, rest, shape, output, opts, &field)?;
         }
         shape = *spec
             .shapes()
@@ -302,6 +209,137 @@ pub fn parse_arch(text: &str, input: FeatShape, opts: &ArchOptions) -> Result<Ne
     }
     spec.shapes()?;
     Ok(spec)
+}
+
+/// Index of the first layer token: 1 when a leading plain number gives the input size
+/// (which must be the data's), 0 otherwise.
+fn leading_input_size(tokens: &[String], input: FeatShape) -> Result<usize> {
+    let Ok(n) = tokens[0].parse::<usize>() else {
+        return Ok(0);
+    };
+    if n != input.len() {
+        return Err(Error::field(
+            "arch",
+            format!(
+                "the first number ({n}) is the input size but the data have {} features ({input}); write e.g. `{}-1000-10`",
+                input.len(),
+                input.len()
+            ),
+        ));
+    }
+    Ok(1)
+}
+
+/// Index of the last dense token (it gets the output neurons); only dropout may
+/// follow it.
+fn output_token(text: &str, tokens: &[String], start: usize) -> Result<usize> {
+    let last_dense = tokens
+        .iter()
+        .rposition(|t| {
+            leading_number(t).is_some_and(|(_, r)| r.is_empty() || r == "bn" || r == "r")
+        })
+        .filter(|&i| i >= start)
+        .ok_or_else(|| {
+            Error::field(
+                "arch",
+                format!(
+                    "`{text}` has no output layer (end with the number of classes, e.g. `-10`)"
+                ),
+            )
+        })?;
+    if last_dense != tokens.len() - 1
+        && tokens[last_dense + 1..].iter().any(|t| !t.starts_with('d'))
+    {
+        return Err(Error::field(
+            "arch",
+            format!("`{text}` must end with the output layer (the number of classes)"),
+        ));
+    }
+    Ok(last_dense)
+}
+
+/// The batch norm after a layer written with `bn`.
+fn batch_norm() -> LayerSpec {
+    LayerSpec::BatchNorm {
+        per_step: false,
+        eps: 1e-5,
+        momentum: 0.1,
+    }
+}
+
+/// A `<channels>C<kernel>[s<s>][p<p>][bn]` token (`conv` is what follows the `C`):
+/// the convolution, its batch norm and its neurons.
+fn push_conv(
+    spec: &mut NetSpec,
+    channels: usize,
+    conv: &str,
+    opts: &ArchOptions,
+    field: &str,
+) -> Result<()> {
+    let (k, r) = leading_number(conv)
+        .ok_or_else(|| Error::field(field, "a convolution is written <channels>C<kernel>"))?;
+    let (stride, pad, bn) = options(r, "spb", field)?;
+    spec.layers.push(LayerSpec::Conv2d {
+        channels,
+        kernel: k,
+        stride: stride.unwrap_or(1),
+        padding: pad.unwrap_or(0),
+        bias: !bn,
+    });
+    if bn {
+        spec.layers.push(batch_norm());
+    }
+    spec.layers.push(neuron_layer(opts));
+    Ok(())
+}
+
+/// A `<n>[R|bn]` token after layers of `shape`: flatten if needed, the linear layer,
+/// its batch norm, and its neurons (the output kind for the `output` token).
+fn push_dense(
+    spec: &mut NetSpec,
+    n: usize,
+    rest: &str,
+    shape: FeatShape,
+    output: bool,
+    opts: &ArchOptions,
+    field: &str,
+) -> Result<()> {
+    let (recurrent, bn) = match rest {
+        "" => (false, false),
+        "r" => (true, false),
+        "bn" => (false, true),
+        _ => {
+            return Err(Error::field(
+                field,
+                format!("unexpected `{rest}` after the layer size; allowed: R (recurrent), bn"),
+            ))
+        }
+    };
+    if !shape.is_flat() {
+        spec.layers.push(LayerSpec::Flatten);
+    }
+    spec.layers.push(LayerSpec::Linear { out: n, bias: !bn });
+    if bn {
+        spec.layers.push(batch_norm());
+    }
+    if output {
+        if recurrent {
+            return Err(Error::field(field, "the output layer cannot be recurrent"));
+        }
+        match opts.output {
+            OutputKind::Spiking => spec.layers.push(neuron_layer(opts)),
+            OutputKind::Membrane { beta } => spec.layers.push(LayerSpec::Readout {
+                beta,
+                learn_beta: false,
+            }),
+            OutputKind::Linear => {}
+        }
+    } else if recurrent {
+        spec.layers.push(LayerSpec::Rlif(opts.spiking.clone()));
+    } else {
+        spec.layers.push(neuron_layer(opts));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
