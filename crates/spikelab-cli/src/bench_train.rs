@@ -10,6 +10,7 @@ use clap::Args;
 use spikelab_train::bptt::encode::encode;
 use spikelab_train::bptt::loss;
 use spikelab_train::bptt::trainer::{epoch_order, eval_keys, StepTimes};
+use spikelab_train::data::SampleShape;
 use spikelab_train::nn::layers::Pass;
 use spikelab_train::prelude::*;
 use std::path::PathBuf;
@@ -72,10 +73,10 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<BenchResult> {
     })?;
     let test = load_idx_dataset(&a.data, Split::Test)?;
     let loss_spec = a.run.loss()?;
-    let config = a.run.config(1, train.shape)?;
+    let config = a.run.config(1, train.shape())?;
     let spec = a
         .net
-        .spec(config.encoding.input_shape(train.shape)?, &loss_spec)?;
+        .spec(config.encoding.input_shape(train.shape())?, &loss_spec)?;
     let mut trainer = Trainer::new(&spec, config.clone())?;
     trainer.net.set_fusion(!a.no_fusion);
     let bs = config.batch_size;
@@ -210,7 +211,7 @@ fn infer_batch(t: &mut Trainer, test: &Dataset, k: usize, bs: usize, images: &mu
     let x = encode(
         &c.encoding,
         images,
-        test.shape,
+        test.shape(),
         &eval_keys(&idx),
         c.steps,
         c.seed,

@@ -132,10 +132,13 @@ pub fn standard_files(split: Split) -> (String, String) {
     )
 }
 
-/// A set of labelled grey-scale images, pixels as stored (u8, 0 = background).
+/// A set of labelled images, values as stored (u8, 0 = background): the one dataset
+/// type of Spikelab, which the loaders return and the trainer, the converter and the
+/// STDP recipes take (spikelab-train calls it `Dataset`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSet {
-    /// Pixels of every image, `len × rows × cols`, row-major.
+    /// Values of every image, `len × rows × cols × channels`, row-major, channels
+    /// last.
     pub images: Vec<u8>,
     /// Label of every image.
     pub labels: Vec<u8>,
@@ -143,6 +146,8 @@ pub struct ImageSet {
     pub rows: usize,
     /// Image width (pixels).
     pub cols: usize,
+    /// Values per pixel (1 for grey-scale images).
+    pub channels: usize,
 }
 
 impl ImageSet {
@@ -183,6 +188,7 @@ impl ImageSet {
             labels: labels.into_u8(names.1)?,
             rows,
             cols,
+            channels: 1,
         })
     }
 
@@ -214,9 +220,40 @@ impl ImageSet {
         self.rows * self.cols
     }
 
-    /// The pixels of image `i`.
+    /// Values per image (`rows × cols × channels`).
+    pub fn values_per_image(&self) -> usize {
+        self.rows * self.cols * self.channels
+    }
+
+    /// Number of classes: the largest label + 1 (0 when empty).
+    pub fn classes(&self) -> usize {
+        self.labels
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1)
+    }
+
+    /// The values of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
-        &self.images[i * self.pixels()..(i + 1) * self.pixels()]
+        let n = self.values_per_image();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// Copies the images of `indices` into `out` (cleared first).
+    pub fn gather(&self, indices: &[usize], out: &mut Vec<u8>) {
+        out.clear();
+        for &i in indices {
+            out.extend_from_slice(self.image(i));
+        }
+    }
+
+    /// The first `n` images (all if fewer), keeping this set's storage.
+    pub fn truncated(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.images.truncate(n * self.values_per_image());
+        self.labels.truncate(n);
+        self
     }
 
     /// Image `i` as intensities in `[0, 1]` (pixel / 255).
@@ -227,7 +264,7 @@ impl ImageSet {
     /// Writes the images `indices` as intensities in `[0, 1]` into `out`
     /// (`indices.len() × pixels`), e.g. a training batch for an encoder.
     pub fn batch_f32(&self, indices: &[usize], out: &mut [f32]) -> Result<()> {
-        let p = self.pixels();
+        let p = self.values_per_image();
         if out.len() != indices.len() * p {
             return Err(Error::Invalid(format!(
                 "batch_f32: output has {} values but {} images × {p} pixels = {}",
@@ -254,10 +291,11 @@ impl ImageSet {
     pub fn take(&self, n: usize) -> ImageSet {
         let n = n.min(self.len());
         ImageSet {
-            images: self.images[..n * self.pixels()].to_vec(),
+            images: self.images[..n * self.values_per_image()].to_vec(),
             labels: self.labels[..n].to_vec(),
             rows: self.rows,
             cols: self.cols,
+            channels: self.channels,
         }
     }
 
@@ -371,6 +409,7 @@ mod tests {
             labels: (0..n).map(|k| (k % 3) as u8).collect(),
             rows: 2,
             cols: 3,
+            channels: 1,
         };
         let (img, lab) = standard_files(split);
         let sfx = if gzip { ".gz" } else { "" };
@@ -452,6 +491,7 @@ mod tests {
             labels: vec![1, 1],
             rows: 2,
             cols: 2,
+            channels: 1,
         };
         assert!((set.mean_intensity() - 306.0 / 8.0 / 255.0).abs() < 1e-12);
         assert_eq!(set.nonzero_fraction(), 0.25);

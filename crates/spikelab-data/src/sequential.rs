@@ -128,6 +128,7 @@ mod tests {
             labels: vec![1, 2],
             rows: 2,
             cols: 3,
+            channels: 1,
         }
     }
 

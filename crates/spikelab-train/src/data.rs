@@ -1,51 +1,37 @@
-//! Image classification data as the surrogate-gradient trainer sees it: [`Dataset`]
-//! (bytes, labels, channels-last shape), loaded by [`load_idx_dataset`] through the
-//! dataset crate's MNIST-family reader (`spikelab_data::images`).
+//! Image classification data as the trainer sees it: [`Dataset`] is the one dataset
+//! type of Spikelab, `spikelab_data::images::ImageSet` (bytes, labels, channels-last
+//! `rows × cols × channels`), which the STDP recipes and `data show` use as well;
+//! [`SampleShape`] gives its samples' shape as the layers see it, [`dataset`] makes one
+//! from bytes of any shape, and [`load_idx_dataset`] loads an MNIST-family split.
 
 use crate::nn::tensor::FeatShape;
 use spikelab_core::error::{Error, Result};
 use std::path::Path;
 
-/// Images (bytes, `shape` channels-last) with integer labels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Dataset {
-    /// `len × shape.len()` bytes.
-    pub images: Vec<u8>,
-    /// One label per image.
-    pub labels: Vec<u8>,
-    /// Shape of an image.
-    pub shape: FeatShape,
-    /// Number of classes (largest label + 1).
-    pub classes: usize,
+/// The dataset type of the trainer: the one of `spikelab_data` (images as bytes,
+/// channels-last, with integer labels).
+pub type Dataset = spikelab_data::images::ImageSet;
+
+/// The shape of a dataset's samples as the layers see it.
+pub trait SampleShape {
+    /// `channels × rows × cols` (channels-last in memory).
+    fn shape(&self) -> FeatShape;
 }
 
-impl Dataset {
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.labels.len()
+impl SampleShape for Dataset {
+    fn shape(&self) -> FeatShape {
+        FeatShape::image(self.channels, self.rows, self.cols)
     }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-    /// The bytes of image `i`.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.shape.len();
-        &self.images[i * n..(i + 1) * n]
-    }
-    /// The first `n` samples (all if fewer).
-    pub fn truncated(mut self, n: usize) -> Self {
-        let n = n.min(self.len());
-        self.images.truncate(n * self.shape.len());
-        self.labels.truncate(n);
-        self
-    }
-    /// Copies the images of `indices` into `out` (cleared first).
-    pub fn gather(&self, indices: &[usize], out: &mut Vec<u8>) {
-        out.clear();
-        for &i in indices {
-            out.extend_from_slice(self.image(i));
-        }
+}
+
+/// A dataset of `shape` samples (`images` holds `labels.len() × shape.len()` bytes).
+pub fn dataset(images: Vec<u8>, labels: Vec<u8>, shape: FeatShape) -> Dataset {
+    Dataset {
+        images,
+        labels,
+        rows: shape.h,
+        cols: shape.w,
+        channels: shape.c,
     }
 }
 
@@ -61,18 +47,7 @@ pub fn load_idx_dataset(dir: &Path, split: Split) -> Result<Dataset> {
             dir.display()
         ))
     })?;
-    let classes = set
-        .labels
-        .iter()
-        .copied()
-        .max()
-        .map_or(0, |m| m as usize + 1);
-    Ok(Dataset {
-        shape: FeatShape::image(1, set.rows, set.cols),
-        images: set.images,
-        labels: set.labels,
-        classes,
-    })
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -103,9 +78,9 @@ mod tests {
         )
         .unwrap();
         let d = load_idx_dataset(dir.path(), Split::Test).unwrap();
-        assert_eq!(d.shape, FeatShape::image(1, 3, 4));
+        assert_eq!(d.shape(), FeatShape::image(1, 3, 4));
         assert_eq!(d.labels, vec![7, 1]);
-        assert_eq!(d.classes, 8);
+        assert_eq!(d.classes(), 8);
         assert_eq!(d.image(1), &images[12..]);
         assert_eq!(d.clone().truncated(1).len(), 1);
         let e = load_idx_dataset(dir.path(), Split::Train)

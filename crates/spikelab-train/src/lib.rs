@@ -49,7 +49,7 @@ pub mod prelude {
     pub use crate::bptt::trainer::{
         load_model, FitOptions, FitOutcome, Monitor, Silent, TrainConfig, Trainer,
     };
-    pub use crate::data::{load_idx_dataset, Dataset, Split};
+    pub use crate::data::{load_idx_dataset, Dataset, SampleShape, Split};
     pub use crate::nn::arch::{parse_arch, ArchOptions, NeuronKind, OutputKind};
     pub use crate::nn::layers::spiking::{Learn, SpikingSpec};
     pub use crate::nn::network::{LayerSpec, NetSpec, Network};

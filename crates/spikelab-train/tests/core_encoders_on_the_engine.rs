@@ -3,6 +3,7 @@
 //! for sample: the engine replays exactly the spikes the trainer saw.
 
 use spikelab_train::bptt::trainer::Silent;
+use spikelab_train::data::SampleShape;
 use spikelab_train::export::{evaluate_on_engine, export};
 use spikelab_train::prelude::*;
 
@@ -25,20 +26,15 @@ fn quadrants(n: usize, seed: u64) -> Dataset {
         }
         labels.push(y as u8);
     }
-    Dataset {
-        images,
-        labels,
-        shape: FeatShape::image(1, 4, 4),
-        classes: 4,
-    }
+    spikelab_train::data::dataset(images, labels, FeatShape::image(1, 4, 4))
 }
 
 #[test]
 fn population_and_phase_coded_networks_run_identically_on_the_engine() {
     let (train, test) = (quadrants(300, 1), quadrants(100, 2));
     for (name, arch) in [("population", "6C3p1-MP2-4"), ("phase", "16-24-4")] {
-        let encoding = Encoding::named(name, 10, train.shape).unwrap();
-        let input = encoding.input_shape(train.shape).unwrap();
+        let encoding = Encoding::named(name, 10, train.shape()).unwrap();
+        let input = encoding.input_shape(train.shape()).unwrap();
         let spec = parse_arch(arch, input, &ArchOptions::default()).unwrap();
         let config = TrainConfig {
             steps: 10,

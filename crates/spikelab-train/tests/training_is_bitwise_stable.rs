@@ -4,6 +4,7 @@
 //! convolutions, rate, latency and direct input) are trained and fingerprinted.
 
 use spikelab_core::neuron::discrete_time::DiscreteReset;
+use spikelab_train::data::SampleShape;
 use spikelab_train::prelude::*;
 
 /// A toy task: 4 classes of 16-pixel images, each class lighting one quadrant.
@@ -29,18 +30,13 @@ fn toy_data(n: usize) -> Dataset {
         }
         labels.push(y);
     }
-    Dataset {
-        images,
-        labels,
-        shape: FeatShape::image(1, 4, 4),
-        classes: 4,
-    }
+    spikelab_train::data::dataset(images, labels, FeatShape::image(1, 4, 4))
 }
 
 /// FNV-1a over the bits of every parameter value and of the losses.
 fn fingerprint(arch: &str, opts: &ArchOptions, config: TrainConfig) -> (u64, f64) {
     let data = toy_data(64);
-    let spec = parse_arch(arch, data.shape, opts).unwrap();
+    let spec = parse_arch(arch, data.shape(), opts).unwrap();
     let mut t = Trainer::new(&spec, config).unwrap();
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     let mut eat = |x: u64| {

@@ -212,13 +212,14 @@ mod tests {
     use super::*;
     use crate::bptt::trainer::tests::toy_data;
     use crate::bptt::trainer::{FitOptions, Silent, TrainConfig, Trainer};
+    use crate::data::SampleShape;
     use crate::nn::arch::{parse_arch, ArchOptions};
 
     #[test]
     fn a_saved_model_agrees_on_the_engine_and_bad_steps_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (train, test) = (toy_data(64, 21), toy_data(24, 22));
-        let spec = parse_arch("16-12-4", train.shape, &ArchOptions::default()).unwrap();
+        let spec = parse_arch("16-12-4", train.shape(), &ArchOptions::default()).unwrap();
         let cfg = TrainConfig {
             steps: 4,
             batch_size: 16,

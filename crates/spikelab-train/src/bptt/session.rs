@@ -18,6 +18,7 @@
 
 use crate::bptt::trainer::{FitOptions, FitOutcome, Monitor, Trainer};
 use crate::data::Dataset;
+use crate::data::SampleShape;
 use crate::nn::tensor::FeatShape;
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
@@ -178,14 +179,14 @@ pub fn run_session_with<E: From<Error>>(
             ))
             .into());
         }
-        fresh(train.shape)?
+        fresh(train.shape())?
     };
     monitor.on_session_start(&SessionStart {
         resumed_from: resumed.then_some(ckpt.as_path()),
         trainer: &trainer,
         train_samples: train.len(),
         test_samples: session.test_limit.unwrap_or(test.len()).min(test.len()),
-        shape: train.shape,
+        shape: train.shape(),
     });
     let opts = FitOptions {
         checkpoint: Some(ckpt),
@@ -266,7 +267,7 @@ mod tests {
 
     fn setup() -> (NetSpec, TrainConfig, Dataset, Dataset) {
         let (train, test) = (toy_data(96, 11), toy_data(40, 12));
-        let spec = parse_arch("16-12-4", train.shape, &ArchOptions::default()).unwrap();
+        let spec = parse_arch("16-12-4", train.shape(), &ArchOptions::default()).unwrap();
         let cfg = TrainConfig {
             steps: 4,
             batch_size: 16,

@@ -12,6 +12,7 @@ use crate::bptt::io::{LoadedFile, TensorFile, CHECKPOINT_FORMAT, MODEL_FORMAT};
 use crate::bptt::loss::{self, LossSpec};
 use crate::bptt::optim::{Optimizer, OptimizerSpec, Schedule};
 use crate::data::Dataset;
+use crate::data::SampleShape;
 use crate::nn::layers::Pass;
 use crate::nn::network::{LayerSpec, NetSpec, Network};
 use rand::Rng;
@@ -328,7 +329,7 @@ impl Trainer {
         let x = encode(
             &c.encoding,
             &self.images,
-            data.shape,
+            data.shape(),
             &keys,
             c.steps,
             c.seed,
@@ -386,14 +387,14 @@ impl Trainer {
         opts: &FitOptions,
         monitor: &mut dyn Monitor,
     ) -> Result<FitOutcome> {
-        check_input(&self.config.encoding, train.shape, self.net.input_shape())?;
+        check_input(&self.config.encoding, train.shape(), self.net.input_shape())?;
         let classes = self.net.output_shape().len();
-        if train.classes > classes {
+        if train.classes() > classes {
             return Err(Error::field(
                 "arch",
                 format!(
                     "the output layer has {classes} neurons but the data have {} classes",
-                    train.classes
+                    train.classes()
                 ),
             ));
         }
@@ -599,7 +600,7 @@ pub fn evaluate(
         let x = encode(
             &config.encoding,
             &images,
-            data.shape,
+            data.shape(),
             &eval_keys(&idx),
             config.steps,
             config.seed,
@@ -657,12 +658,7 @@ pub(crate) mod tests {
             }
             labels.push(y);
         }
-        Dataset {
-            images,
-            labels,
-            shape: FeatShape::image(1, 4, 4),
-            classes: 4,
-        }
+        crate::data::dataset(images, labels, FeatShape::image(1, 4, 4))
     }
 
     fn config() -> TrainConfig {
@@ -678,7 +674,7 @@ pub(crate) mod tests {
     #[test]
     fn a_small_network_learns_the_toy_task() {
         let (train, test) = (toy_data(400, 1), toy_data(200, 2));
-        let spec = parse_arch("16-32-4", train.shape, &ArchOptions::default()).unwrap();
+        let spec = parse_arch("16-32-4", train.shape(), &ArchOptions::default()).unwrap();
         let mut t = Trainer::new(&spec, config()).unwrap();
         let before = t.evaluate(&test, None, &mut Silent).accuracy;
         assert_eq!(
@@ -700,7 +696,7 @@ pub(crate) mod tests {
             output: crate::nn::arch::OutputKind::Membrane { beta: 0.9 },
             ..ArchOptions::default()
         };
-        let spec = parse_arch("4C3p1-MP2-4", train.shape, &opts).unwrap();
+        let spec = parse_arch("4C3p1-MP2-4", train.shape(), &opts).unwrap();
         let cfg = TrainConfig {
             loss: LossSpec::CeMembrane,
             encoding: Encoding::Direct,
@@ -730,8 +726,8 @@ pub(crate) mod tests {
             ("temporal_switch", "8C3p1-MP2-4"),
         ];
         for (name, arch) in cases {
-            let encoding = Encoding::named(name, 12, train.shape).unwrap();
-            let input = encoding.input_shape(train.shape).unwrap();
+            let encoding = Encoding::named(name, 12, train.shape()).unwrap();
+            let input = encoding.input_shape(train.shape()).unwrap();
             // One spike per pixel, the class in its timing: read it from a leaky
             // membrane, where earlier spikes weigh more.
             let timing = matches!(name, "latency-log" | "rank_order");
@@ -761,9 +757,9 @@ pub(crate) mod tests {
             assert!(acc > 80.0, "{name} ({arch}, input {input}): accuracy {acc}");
         }
         // A network built for the pixels refuses a widening encoder, naming it.
-        let spec = parse_arch("16-32-4", train.shape, &ArchOptions::default()).unwrap();
+        let spec = parse_arch("16-32-4", train.shape(), &ArchOptions::default()).unwrap();
         let cfg = TrainConfig {
-            encoding: Encoding::named("population", 12, train.shape).unwrap(),
+            encoding: Encoding::named("population", 12, train.shape()).unwrap(),
             ..config()
         };
         let mut t = Trainer::new(&spec, cfg).unwrap();
@@ -786,7 +782,7 @@ pub(crate) mod tests {
     fn a_killed_run_resumes_exactly_and_matches_an_uninterrupted_one() {
         let train = toy_data(100, 5);
         let test = toy_data(50, 6);
-        let mut spec = parse_arch("16-D0.2-12-4", train.shape, &ArchOptions::default()).unwrap();
+        let mut spec = parse_arch("16-D0.2-12-4", train.shape(), &ArchOptions::default()).unwrap();
         spec.layers.insert(
             2,
             LayerSpec::BatchNorm {
@@ -852,7 +848,7 @@ pub(crate) mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let train = toy_data(64, 7);
-        let spec = parse_arch("16-20-4", train.shape, &ArchOptions::default()).unwrap();
+        let spec = parse_arch("16-20-4", train.shape(), &ArchOptions::default()).unwrap();
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -899,12 +895,7 @@ pub(crate) mod tests {
         })
         .contains("readout"));
         let mut t = Trainer::new(&spec, config()).unwrap();
-        let wrong = Dataset {
-            images: vec![0; 9],
-            labels: vec![0],
-            shape: FeatShape::image(1, 3, 3),
-            classes: 1,
-        };
+        let wrong = crate::data::dataset(vec![0; 9], vec![0], FeatShape::image(1, 3, 3));
         let e = t
             .fit(&wrong, None, &FitOptions::default(), &mut Silent)
             .unwrap_err()

@@ -117,12 +117,13 @@ mod tests {
     use super::*;
     use crate::bptt::trainer::tests::toy_data;
     use crate::bptt::trainer::Silent;
+    use crate::data::SampleShape;
 
     #[test]
     fn an_ann_trains_in_a_session_and_a_spiking_network_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (train, test) = (toy_data(64, 31), toy_data(32, 32));
-        let spec = ann_spec("16-8-4", train.shape).unwrap();
+        let spec = ann_spec("16-8-4", train.shape()).unwrap();
         let cfg = AnnConfig {
             epochs: 1,
             batch_size: 16,

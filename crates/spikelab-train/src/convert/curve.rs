@@ -17,6 +17,7 @@ use crate::bptt::encode::{encode, Encoding};
 use crate::bptt::loss::argmax;
 use crate::bptt::trainer::{eval_keys, Monitor};
 use crate::data::Dataset;
+use crate::data::SampleShape;
 use crate::export::compose;
 use crate::nn::layers::pool::MaxPool2d;
 use crate::nn::layers::Pass;
@@ -197,12 +198,12 @@ pub fn accuracy_curve(
     if cps[0] == 0 {
         return Err(Error::field("steps", "time steps must be at least 1"));
     }
-    if data.shape != net.input_shape() {
+    if data.shape() != net.input_shape() {
         return Err(Error::field(
             "data",
             format!(
                 "the samples are {} but the network takes {}",
-                data.shape,
+                data.shape(),
                 net.input_shape()
             ),
         ));
@@ -219,7 +220,14 @@ pub fn accuracy_curve(
     while b0 < n {
         let idx: Vec<usize> = (b0..(b0 + bs).min(n)).collect();
         data.gather(&idx, &mut images);
-        let mut a = encode(encoding, &images, data.shape, &eval_keys(&idx), t_max, seed);
+        let mut a = encode(
+            encoding,
+            &images,
+            data.shape(),
+            &eval_keys(&idx),
+            t_max,
+            seed,
+        );
         if let (Activation::Spikes(s), Some(st)) = (&a, stages.first()) {
             if st.layer.is_none() {
                 count(s, &st.fan_out, t_max, &mut spikes, &mut synops);

@@ -115,6 +115,7 @@ mod tests {
     use crate::bptt::trainer::tests::toy_data;
     use crate::bptt::trainer::{evaluate, FitOptions, Silent, TrainConfig, Trainer};
     use crate::convert::curve::{accuracy_curve, powers_of_two};
+    use crate::data::SampleShape;
     use crate::nn::arch::{parse_arch, ArchOptions, NeuronKind, OutputKind};
     use crate::nn::layers::spiking::{Learn, SpikingSpec};
     use crate::nn::layers::Pass;
@@ -168,12 +169,11 @@ mod tests {
         )
         .unwrap();
         // Calibration set: a few three-pixel "images".
-        let data = Dataset {
-            images: vec![255, 128, 0, 10, 200, 90, 180, 180, 180, 60, 30, 240],
-            labels: vec![0, 1, 0, 1],
-            shape: FeatShape::flat(3),
-            classes: 2,
-        };
+        let data = crate::data::dataset(
+            vec![255, 128, 0, 10, 200, 90, 180, 180, 180, 60, 30, 240],
+            vec![0, 1, 0, 1],
+            FeatShape::flat(3),
+        );
         let opts = ConvertOptions {
             normalization: Normalization::Max,
             ..ConvertOptions::default()
@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn unsupported_layers_are_named() {
         let data = toy_data(8, 1);
-        let shape = data.shape;
+        let shape = data.shape();
         let err = |spec: NetSpec, opts: &ConvertOptions| {
             let net = Network::build(&spec, 1, 0).unwrap();
             convert(&net, &data, opts).unwrap_err().to_string()
@@ -414,7 +414,7 @@ mod tests {
             output: OutputKind::Linear,
             ..ArchOptions::default()
         };
-        let mut spec = parse_arch("4C3p1-AP2-8-4", train.shape, &opts).unwrap();
+        let mut spec = parse_arch("4C3p1-AP2-8-4", train.shape(), &opts).unwrap();
         spec.layers[0] = LayerSpec::Conv2d {
             channels: 4,
             kernel: 3,

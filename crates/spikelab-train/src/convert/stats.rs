@@ -6,6 +6,7 @@
 use super::options::{ConvertOptions, Normalization};
 use crate::bptt::encode::{encode, Encoding};
 use crate::data::Dataset;
+use crate::data::SampleShape;
 use crate::nn::layers::Pass;
 use crate::nn::network::{LayerSpec, NetSpec, Network};
 use crate::nn::tensor::Activation;
@@ -127,12 +128,12 @@ pub fn activation_stats(
     samples: usize,
     batch_size: usize,
 ) -> Result<Vec<(usize, ActivationStats)>> {
-    if data.shape != ann.input_shape() {
+    if data.shape() != ann.input_shape() {
         return Err(Error::field(
             "data",
             format!(
                 "the samples are {} but the network takes {}",
-                data.shape,
+                data.shape(),
                 ann.input_shape()
             ),
         ));
@@ -157,7 +158,7 @@ pub fn activation_stats(
             let idx: Vec<usize> = (b0..(b0 + bs).min(n)).collect();
             data.gather(&idx, &mut images);
             let keys = vec![0u64; idx.len()];
-            let mut a = encode(&Encoding::Direct, &images, data.shape, &keys, 1, 0);
+            let mut a = encode(&Encoding::Direct, &images, data.shape(), &keys, 1, 0);
             let pass = Pass::eval(1, idx.len());
             for (i, l) in ann.layers_mut().iter_mut().enumerate() {
                 a = l.forward(a, &pass);
@@ -203,7 +204,7 @@ pub(crate) fn current_stats(
             let idx: Vec<usize> = (b0..(b0 + bs).min(n)).collect();
             data.gather(&idx, &mut images);
             let keys = crate::bptt::trainer::train_keys(&idx, 0, data.len());
-            let mut a = encode(&opts.encoding, &images, data.shape, &keys, steps, 0);
+            let mut a = encode(&opts.encoding, &images, data.shape(), &keys, steps, 0);
             let pass = Pass::eval(steps, idx.len());
             for l in &mut net.layers_mut()[..neuron] {
                 a = l.forward(a, &pass);

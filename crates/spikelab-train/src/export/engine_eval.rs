@@ -7,6 +7,7 @@ use crate::bptt::encode::encode;
 use crate::bptt::loss::argmax;
 use crate::bptt::trainer::TrainConfig;
 use crate::data::Dataset;
+use crate::data::SampleShape;
 use crate::nn::layers::Pass;
 use crate::nn::network::Network;
 use crate::nn::tensor::Activation;
@@ -61,7 +62,7 @@ pub fn evaluate_on_engine(
         let x = encode(
             &config.encoding,
             &images,
-            data.shape,
+            data.shape(),
             &crate::bptt::trainer::eval_keys(&idx),
             steps,
             config.seed,

@@ -204,6 +204,7 @@ mod tests {
     use crate::bptt::loss::LossSpec;
     use crate::bptt::trainer::{tests::toy_data, FitOptions, Silent, Trainer};
     use crate::data::Dataset;
+    use crate::data::SampleShape;
     use crate::nn::arch::{parse_arch, ArchOptions, OutputKind};
     use crate::nn::layers::spiking::{Learn, SpikingSpec};
     use crate::nn::network::LayerSpec;
@@ -216,7 +217,7 @@ mod tests {
         extra_bn: bool,
     ) -> (Trainer, Dataset) {
         let (train, test) = (toy_data(300, 11), toy_data(120, 12));
-        let mut spec = parse_arch(arch, train.shape, opts).unwrap();
+        let mut spec = parse_arch(arch, train.shape(), opts).unwrap();
         if extra_bn {
             let at = spec
                 .layers
