@@ -179,35 +179,6 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         })
         .collect();
 
-    println!(
-        "{} — {:.1} ms simulated with dt {} ms on {} thread(s)",
-        args.model.display(),
-        sim_ms,
-        sim.dt_ms(),
-        sim.partitions()
-    );
-    println!(
-        "{:<16} {:>10} {:>12} {:>12}",
-        "population", "neurons", "spikes", "rate (Hz)"
-    );
-    for p in &pops {
-        println!(
-            "{:<16} {:>10} {:>12} {:>12.2}",
-            p.name, p.neurons, p.spikes, p.rate_hz
-        );
-    }
-    let neuron_updates: u64 =
-        sim.populations().iter().map(|p| p.size as u64).sum::<u64>() * sim.stats().steps;
-    println!(
-        "build {:.3} s, simulation {:.3} s wall ({:.4} s per simulated second), {:.3e} synaptic events ({:.3e}/s), {:.3e} neuron updates/s",
-        build_s,
-        wall_s,
-        wall_s / (sim_ms * 1e-3).max(1e-12),
-        events as f64,
-        events as f64 / wall_s.max(1e-12),
-        neuron_updates as f64 / wall_s.max(1e-12)
-    );
-
     let summary = RunSummary {
         model: args.model.display().to_string(),
         model_fnv1a64: Fnv1a::of(&model_bytes),
@@ -228,6 +199,37 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         Ok::<(), anyhow::Error>(())
     })?;
     let dir = out.commit()?;
+    // Printed only now: with stdout a closed pipe (`spikelab run m.toml | head -1`)
+    // the process may end at any line below, and the results are already in place.
+    println!(
+        "{} — {:.1} ms simulated with dt {} ms on {} thread(s)",
+        args.model.display(),
+        sim_ms,
+        sim.dt_ms(),
+        sim.partitions()
+    );
+    println!(
+        "{:<16} {:>10} {:>12} {:>12}",
+        "population", "neurons", "spikes", "rate (Hz)"
+    );
+    for p in &summary.populations {
+        println!(
+            "{:<16} {:>10} {:>12} {:>12.2}",
+            p.name, p.neurons, p.spikes, p.rate_hz
+        );
+    }
+    let neuron_updates: u64 =
+        sim.populations().iter().map(|p| p.size as u64).sum::<u64>() * sim.stats().steps;
+    println!(
+        "build {:.3} s, simulation {:.3} s wall ({:.4} s per simulated second), {:.3e} synaptic events ({:.3e}/s), {:.3e} neuron updates/s",
+        build_s,
+        wall_s,
+        wall_s / (sim_ms * 1e-3).max(1e-12),
+        events as f64,
+        events as f64 / wall_s.max(1e-12),
+        neuron_updates as f64 / wall_s.max(1e-12)
+    );
+
     println!("results in {}", dir.display());
     Ok(summary)
 }
