@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod connectivity;
 pub mod encoding;
 pub mod engine;
