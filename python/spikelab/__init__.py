@@ -18,12 +18,22 @@ Arrays go in and out as numpy arrays.
 """
 
 from . import _native
+from . import analysis, convert, datasets, encode, plot, stdp
+from .classifier import SpikingClassifier, set_threads
 from .network import Network, conductance_receptor, current_receptor, delta_receptor
 
 __version__ = _native.version()
 
 __all__ = [
     "Network",
+    "SpikingClassifier",
+    "set_threads",
+    "analysis",
+    "convert",
+    "datasets",
+    "encode",
+    "plot",
+    "stdp",
     "conductance_receptor",
     "current_receptor",
     "delta_receptor",

@@ -1,5 +1,132 @@
-//! placeholder
+//! The data loaders from Python: MNIST-format image sets, event-camera files and
+//! UCR/UEA time series (`spikelab_data`), returned as numpy arrays.
+
+use numpy::prelude::*;
+use numpy::{PyArray1, PyArray3, PyArrayDyn};
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
-    Ok(())
+use spikelab_data::images::{self, DatasetName, Split};
+use spikelab_data::Error as DataError;
+use std::path::PathBuf;
+
+/// A data error as a Python exception: `OSError` for missing or unreadable files,
+/// `ValueError` for malformed contents.
+fn data_err(e: DataError) -> PyErr {
+    match e {
+        DataError::Io { .. } | DataError::NotFound(_) => PyOSError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+type Images<'py> = (Bound<'py, PyArrayDyn<u8>>, Bound<'py, PyArray1<u8>>);
+
+/// A split (`train` or `test`) of an MNIST-format data set (`mnist`,
+/// `fashion-mnist`, `kmnist`) from `root` (the data set's folder or its parent):
+/// `(images uint8 (n, 28, 28), labels uint8 (n,))`, at most `limit` images.
+#[pyfunction]
+#[pyo3(signature = (root, name="mnist", split="train", limit=None))]
+fn load_images<'py>(
+    py: Python<'py>,
+    root: PathBuf,
+    name: &str,
+    split: &str,
+    limit: Option<usize>,
+) -> PyResult<Images<'py>> {
+    let name = DatasetName::parse(name).map_err(data_err)?;
+    let split = Split::parse(split).map_err(data_err)?;
+    let set = py
+        .detach(|| images::load(&root, name, split, limit))
+        .map_err(data_err)?;
+    let mut shape = vec![set.len(), set.rows, set.cols];
+    if set.channels > 1 {
+        shape.push(set.channels);
+    }
+    let imgs = set.images.into_pyarray(py).reshape(shape)?;
+    Ok((imgs, set.labels.into_pyarray(py)))
+}
+
+/// An event-camera file (N-MNIST `.bin`, `.csv` or `.npy` of events):
+/// `(t_us uint64, x uint16, y uint16, polarity int8 (+1 ON / -1 OFF), width, height)`.
+#[pyfunction]
+#[pyo3(signature = (path, size=None))]
+#[allow(clippy::type_complexity)]
+fn load_events<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    size: Option<(usize, usize)>,
+) -> PyResult<(
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u16>>,
+    Bound<'py, PyArray1<u16>>,
+    Bound<'py, PyArray1<i8>>,
+    usize,
+    usize,
+)> {
+    let s = spikelab_data::events::EventStream::read(&path, size).map_err(data_err)?;
+    let t: Vec<u64> = s.events.iter().map(|e| e.t_us).collect();
+    let x: Vec<u16> = s.events.iter().map(|e| e.x).collect();
+    let y: Vec<u16> = s.events.iter().map(|e| e.y).collect();
+    let p: Vec<i8> = s
+        .events
+        .iter()
+        .map(|e| match e.polarity {
+            spikelab_core::encoding::Polarity::On => 1,
+            spikelab_core::encoding::Polarity::Off => -1,
+        })
+        .collect();
+    Ok((
+        t.into_pyarray(py),
+        x.into_pyarray(py),
+        y.into_pyarray(py),
+        p.into_pyarray(py),
+        s.width,
+        s.height,
+    ))
+}
+
+/// A split of a UCR/UEA time-series problem (`.ts` files) from `root`: `(values
+/// float32 (n, steps, dims), labels uint16 (n,), class_names)`; series shorter than
+/// the longest are padded with their last value.
+#[pyfunction]
+#[pyo3(signature = (root, name, split="train"))]
+#[allow(clippy::type_complexity)]
+fn load_timeseries<'py>(
+    py: Python<'py>,
+    root: PathBuf,
+    name: &str,
+    split: &str,
+) -> PyResult<(
+    Bound<'py, PyArray3<f32>>,
+    Bound<'py, PyArray1<u16>>,
+    Vec<String>,
+)> {
+    let split = Split::parse(split).map_err(data_err)?;
+    let set = spikelab_data::timeseries::load_ucr(&root, name, split).map_err(data_err)?;
+    let n = set.samples.len();
+    let steps = set.samples.iter().map(|s| s.steps).max().unwrap_or(0);
+    let dims = set.dims;
+    let mut values = Vec::with_capacity(n * steps * dims);
+    for s in &set.samples {
+        values.extend_from_slice(&s.values);
+        let last = if s.steps > 0 {
+            s.values[(s.steps - 1) * dims..s.steps * dims].to_vec()
+        } else {
+            vec![0.0; dims]
+        };
+        for _ in s.steps..steps {
+            values.extend_from_slice(&last);
+        }
+    }
+    let labels: Vec<u16> = set.samples.iter().map(|s| s.label).collect();
+    Ok((
+        values.into_pyarray(py).reshape([n, steps, dims])?,
+        labels.into_pyarray(py),
+        set.class_names,
+    ))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(load_images, m)?)?;
+    m.add_function(wrap_pyfunction!(load_events, m)?)?;
+    m.add_function(wrap_pyfunction!(load_timeseries, m)?)
 }

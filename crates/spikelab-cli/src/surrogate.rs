@@ -5,11 +5,11 @@
 //! model in the trainer and, exported, on the event-driven engine (accuracy of both,
 //! agreement, synaptic operations per inference).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use spikelab_core::neuron::discrete_time::DiscreteReset;
 use spikelab_train::bptt::evaluation::{self, EvalConfig};
+use spikelab_train::bptt::options::{fresh_run, NetOptions, TrainOptions};
 use spikelab_train::bptt::session::{self, default_out_dir, SessionConfig, SessionStart};
 use spikelab_train::bptt::trainer::{BatchReport, EpochRecord, EvalResult};
 use spikelab_train::export::EngineEval;
@@ -59,66 +59,28 @@ pub struct NetArgs {
     pub readout_beta: f32,
 }
 
-fn parse_learn(s: &str, field: &str) -> Result<Learn> {
-    Ok(match s {
-        "no" | "none" => Learn::No,
-        "layer" => Learn::Layer,
-        "neuron" => Learn::Neuron,
-        _ => bail!(
-            "invalid value for `{field}`: `{s}`; allowed: {}",
-            Learn::NAMES
-        ),
-    })
-}
-
-fn parse_reset(s: &str) -> Result<DiscreteReset> {
-    Ok(match s {
-        "subtract" => DiscreteReset::Subtract,
-        "zero" => DiscreteReset::Zero,
-        "none" => DiscreteReset::None,
-        _ => bail!(
-            "invalid value for `reset`: `{s}`; allowed: {}",
-            DiscreteReset::NAMES
-        ),
-    })
-}
-
 impl NetArgs {
-    /// The network for inputs of `input` shape and the given loss.
-    pub fn spec(&self, input: FeatShape, loss: &LossSpec) -> Result<NetSpec> {
-        if self.arch.ends_with(".json") {
-            let text = std::fs::read_to_string(&self.arch)
-                .with_context(|| format!("cannot read {}", self.arch))?;
-            return Ok(NetSpec::from_json(&text, &self.arch)?);
-        }
-        let kind = SurrogateKind::parse(&self.surrogate)?;
-        let spiking = SpikingSpec {
+    /// The library's network options.
+    pub fn options(&self) -> NetOptions {
+        NetOptions {
+            arch: self.arch.clone(),
+            neuron: self.neuron.clone(),
             beta: self.beta,
             threshold: self.threshold,
-            learn_beta: parse_learn(&self.learn_beta, "learn-beta")?,
-            learn_threshold: parse_learn(&self.learn_threshold, "learn-threshold")?,
-            reset: parse_reset(&self.reset)?,
+            learn_beta: self.learn_beta.clone(),
+            learn_threshold: self.learn_threshold.clone(),
+            reset: self.reset.clone(),
             detach_reset: self.detach_reset,
-            surrogate: Surrogate::with_slope(kind, self.slope.unwrap_or(kind.default_slope())),
-        };
-        let neuron = NeuronKind::parse(&self.neuron)?;
-        let opts = ArchOptions {
-            neuron,
-            spiking,
-            adaptation: (self.adaptation[0], self.adaptation[1]),
-            // A ReLU network (an ANN) ends with its logits: no neurons after the last
-            // linear layer.
-            output: if neuron == NeuronKind::Relu {
-                OutputKind::Linear
-            } else if loss.on_membrane() {
-                OutputKind::Membrane {
-                    beta: self.readout_beta,
-                }
-            } else {
-                OutputKind::Spiking
-            },
-        };
-        Ok(parse_arch(&self.arch, input, &opts)?)
+            surrogate: self.surrogate.clone(),
+            slope: self.slope,
+            adaptation: [self.adaptation[0], self.adaptation[1]],
+            readout_beta: self.readout_beta,
+        }
+    }
+
+    /// The network for inputs of `input` shape and the given loss.
+    pub fn spec(&self, input: FeatShape, loss: &LossSpec) -> Result<NetSpec> {
+        Ok(self.options().spec(input, loss)?)
     }
 }
 
@@ -172,38 +134,35 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The library's training options.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            steps: self.steps,
+            batch_size: self.batch,
+            lr: self.lr,
+            optimizer: self.optimizer.clone(),
+            weight_decay: self.weight_decay,
+            schedule: self.schedule.clone(),
+            encoding: self.encoding.clone(),
+            encoder_toml: None,
+            encoder_file: self.encoder_file.clone(),
+            encoder_dt_ms: self.encoder_dt_ms,
+            gain: self.gain,
+            loss: self.loss.clone(),
+            seed: self.seed,
+        }
+    }
     /// The loss.
     pub fn loss(&self) -> Result<LossSpec> {
-        Ok(LossSpec::parse(&self.loss)?)
+        Ok(self.options().loss()?)
     }
     /// The input encoding for samples of `image` shape.
     pub fn encoding(&self, image: FeatShape) -> Result<Encoding> {
-        if let Some(path) = &self.encoder_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let source = path.display().to_string();
-            return Ok(Encoding::from_toml(&text, &source, self.encoder_dt_ms)?);
-        }
-        Ok(match Encoding::named(&self.encoding, self.steps, image)? {
-            Encoding::Rate { .. } => Encoding::Rate { gain: self.gain },
-            e => e,
-        })
+        Ok(self.options().encoding(image)?)
     }
-
     /// The training configuration for samples of `image` shape.
     pub fn config(&self, epochs: usize, image: FeatShape) -> Result<TrainConfig> {
-        let encoding = self.encoding(image)?;
-        Ok(TrainConfig {
-            steps: self.steps,
-            batch_size: self.batch,
-            epochs,
-            lr: self.lr,
-            encoding,
-            loss: self.loss()?,
-            optimizer: OptimizerSpec::parse(&self.optimizer, self.weight_decay)?,
-            schedule: Schedule::parse(&self.schedule)?,
-            seed: self.seed,
-        })
+        Ok(self.options().config(epochs, image)?)
     }
 }
 
@@ -402,9 +361,7 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
         threads: a.run.threads,
     };
     run_session(&session, |shape| {
-        let loss = a.run.loss()?;
-        let config = a.run.config(a.epochs, shape)?;
-        let spec = a.net.spec(config.encoding.input_shape(shape)?, &loss)?;
+        let (spec, config) = fresh_run(&a.net.options(), &a.run.options(), a.epochs, shape)?;
         Ok(Trainer::new(&spec, config)?)
     })
 }

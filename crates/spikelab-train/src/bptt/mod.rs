@@ -10,5 +10,6 @@ pub mod evaluation;
 pub mod io;
 pub mod loss;
 pub mod optim;
+pub mod options;
 pub mod session;
 pub mod trainer;

@@ -140,6 +140,7 @@ impl ConvertedOutput {
 
 /// Options of [`convert`](crate::convert::convert()).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConvertOptions {
     /// How `λ` is taken from the activations.
     pub normalization: Normalization,

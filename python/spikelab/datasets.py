@@ -1,0 +1,46 @@
+"""Data loaders returning numpy arrays: MNIST-format image sets (MNIST,
+Fashion-MNIST, KMNIST), event-camera files (N-MNIST ``.bin``, ``.csv``, ``.npy``)
+and UCR/UEA time-series problems (``.ts``).
+
+Files are read from a folder you give (the data set's folder or its parent);
+``spikelab data fetch mnist`` downloads them when you have a network.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import _native
+
+__all__ = ["mnist", "fashion_mnist", "load_images", "load_events", "load_timeseries"]
+
+
+def load_images(root: str, name: str = "mnist", split: str = "train",
+                limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 (n, 28, 28), labels uint8 (n,))`` of a split (train/test)."""
+    return _native.load_images(str(root), name, split, limit)
+
+
+def mnist(root: str, split: str = "train", limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """MNIST images and labels from ``root``."""
+    return load_images(root, "mnist", split, limit)
+
+
+def fashion_mnist(root: str, split: str = "train", limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST images and labels from ``root``."""
+    return load_images(root, "fashion-mnist", split, limit)
+
+
+def load_events(path: str, size: Optional[Tuple[int, int]] = None) -> Dict[str, object]:
+    """An event file as a dict of arrays: ``t_us`` (uint64), ``x``, ``y`` (uint16),
+    ``polarity`` (int8, +1 ON / -1 OFF), and the sensor ``width``, ``height``."""
+    t, x, y, p, w, h = _native.load_events(str(path), size)
+    return {"t_us": t, "x": x, "y": y, "polarity": p, "width": w, "height": h}
+
+
+def load_timeseries(root: str, name: str, split: str = "train") -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """``(values float32 (n, steps, dims), labels uint16 (n,), class_names)`` of a
+    UCR/UEA problem (e.g. ``"GunPoint"``) from ``root``."""
+    return _native.load_timeseries(str(root), name, split)

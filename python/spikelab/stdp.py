@@ -1,0 +1,43 @@
+"""Unsupervised learning with STDP: the network of Diehl & Cook (2015) — Poisson
+inputs, excitatory neurons with adaptive thresholds, lateral inhibition — trained
+on MNIST, its neurons labelled by their responses, then evaluated (the workflow of
+``spikelab train stdp`` / ``eval stdp``, with checkpoints that resume).
+
+>>> r = sl.stdp.train("../shared/data/mnist", "out/stdp", neurons=100, examples=1000)
+>>> r["test"]["accuracy"], r["receptive_fields"].shape      # (100, 784)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional
+
+from . import _native
+
+__all__ = ["train", "evaluate"]
+
+
+def train(data: str, out: str, neurons: int = 100, epochs: int = 1,
+          examples: Optional[int] = None, assign_examples: int = 1000,
+          test_examples: int = 1000, seed: int = 0, threads: int = 1,
+          checkpoint_every: int = 1000, fresh: bool = False, progress: bool = False) -> Dict[str, Any]:
+    """Trains in ``out`` (resuming its checkpoint unless ``fresh``). Returns
+    ``receptive_fields`` (neurons × 784), ``labels``, ``train_s``, ``checkpoint``
+    and, with test examples, ``test`` (accuracy, confusion matrix, ...)."""
+    cfg = {"data": str(data), "out": str(out), "neurons": int(neurons), "epochs": int(epochs),
+           "assign_examples": int(assign_examples), "test_examples": int(test_examples),
+           "seed": int(seed), "threads": int(threads), "checkpoint_every": int(checkpoint_every),
+           "fresh": bool(fresh)}
+    if examples is not None:
+        cfg["examples"] = int(examples)
+    r = _native.stdp_train(json.dumps(cfg), bool(progress))
+    r["checkpoint"] = str(r["checkpoint"])
+    return r
+
+
+def evaluate(checkpoint: str, data: str, out: str, examples: Optional[int] = None) -> Dict[str, Any]:
+    """Evaluates a trained network on the test images; writes ``eval.json`` in ``out``."""
+    cfg = {"checkpoint": str(checkpoint), "data": str(data), "out": str(out)}
+    if examples is not None:
+        cfg["examples"] = int(examples)
+    return _native.stdp_evaluate(json.dumps(cfg))
