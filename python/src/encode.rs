@@ -56,7 +56,7 @@ fn encode_batch<'py>(
     let mut out = vec![0u8; steps * batch * n_out];
     py.detach(|| encoder.encode_batch_u8(inputs, n_inputs, &keys, &grid, seed, &mut out))
         .py()?;
-    Ok(out.into_pyarray(py).reshape([steps, batch, n_out])?)
+    out.into_pyarray(py).reshape([steps, batch, n_out])
 }
 
 /// Encodes one sample (float32 `(features,)`) into spike trains over `steps` ×
@@ -76,7 +76,7 @@ fn encode_trains<'py>(
     encoder_toml: Option<&str>,
     width: usize,
     height: usize,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u32>>)> {
+) -> crate::ArrayPair<'py, f64, u32> {
     let grid = TimeGrid::new(steps, dt_ms).py()?;
     let spec = spec(name, encoder_toml, &grid, width, height)?;
     let mut trains = spec.encoder().encode(x.as_slice()?, &grid, seed, key);
@@ -173,7 +173,7 @@ fn psth<'py>(
     t_start_ms: f64,
     t_stop_ms: f64,
     bin_ms: f64,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> crate::ArrayPair<'py, f64, f64> {
     let (starts, rates) = analysis::psth(
         times_ms.as_slice()?,
         n_neurons,

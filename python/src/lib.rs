@@ -39,6 +39,12 @@ impl<T> IntoPy<T> for spikelab_core::error::Result<T> {
     }
 }
 
+/// Two numpy vectors (e.g. spike times and neuron indices), as a Python result.
+pub(crate) type ArrayPair<'py, A, B> = PyResult<(
+    Bound<'py, numpy::PyArray1<A>>,
+    Bound<'py, numpy::PyArray1<B>>,
+)>;
+
 /// The Spikelab version this module was built from.
 #[pyfunction]
 fn version() -> &'static str {

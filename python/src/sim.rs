@@ -182,11 +182,7 @@ impl Simulator {
 
     /// Recorded spikes of `population` (it needs a spikes monitor):
     /// `(times_ms: float64[n], neurons: uint32[n])`, in time order.
-    fn spikes<'py>(
-        &self,
-        py: Python<'py>,
-        population: &str,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u32>>)> {
+    fn spikes<'py>(&self, py: Python<'py>, population: &str) -> crate::ArrayPair<'py, f64, u32> {
         self.pop(population)?;
         let rec = self
             .sim
@@ -233,11 +229,7 @@ impl Simulator {
 
     /// Recorded population rate of `population` (it needs a rate monitor):
     /// `(bin_start_ms: float64[bins], rate_hz: float64[bins])`.
-    fn rates<'py>(
-        &self,
-        py: Python<'py>,
-        population: &str,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    fn rates<'py>(&self, py: Python<'py>, population: &str) -> crate::ArrayPair<'py, f64, f64> {
         self.pop(population)?;
         let rec = self
             .sim

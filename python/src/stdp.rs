@@ -62,7 +62,7 @@ fn fields<'py>(py: Python<'py>, net: &DiehlCook) -> PyResult<Bound<'py, PyArray2
     let n = rf.len();
     let flat: Vec<f32> = rf.into_iter().flatten().collect();
     let per = flat.len() / n.max(1);
-    Ok(flat.into_pyarray(py).reshape([n, per])?)
+    flat.into_pyarray(py).reshape([n, per])
 }
 
 /// Trains a Diehl & Cook network with the JSON of `StdpTrainConfig` (data, neurons,

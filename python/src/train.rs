@@ -11,13 +11,14 @@ use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use spikelab_train::bptt::encode::check_input;
 use spikelab_train::bptt::options::{fresh_run, NetOptions, TrainOptions};
 use spikelab_train::bptt::trainer::{
     evaluate, load_model, BatchReport, EpochRecord, EvalResult, FitOptions, FitOutcome, Model,
     Monitor, TrainConfig, Trainer as CoreTrainer,
 };
 use spikelab_train::convert::hybrid::{hybrid_trainer, load_converted, HybridConfig};
-use spikelab_train::data::{dataset, Dataset};
+use spikelab_train::data::{dataset, Dataset, SampleShape};
 use spikelab_train::export::{evaluate_on_engine, export};
 use spikelab_train::nn::network::Network as CoreNet;
 use spikelab_train::nn::tensor::FeatShape;
@@ -43,7 +44,7 @@ pub(crate) fn to_dataset(
             )))
         }
     };
-    if n == 0 || feat.len() == 0 {
+    if n == 0 || feat.is_empty() {
         return Err(PyValueError::new_err(format!(
             "`x` is empty (shape {shape:?})"
         )));
@@ -71,6 +72,7 @@ struct PyMonitor {
     progress: bool,
     interrupted: bool,
     last: Instant,
+    last_signal_check: Instant,
     epochs: usize,
 }
 
@@ -80,6 +82,7 @@ impl PyMonitor {
             progress,
             interrupted: false,
             last: Instant::now(),
+            last_signal_check: Instant::now(),
             epochs,
         }
     }
@@ -100,6 +103,12 @@ impl Monitor for PyMonitor {
             );
             self.last = Instant::now();
         }
+        // Signals are looked at every 50 ms: taking the GIL at every batch would
+        // cost time when other Python threads hold it.
+        if self.last_signal_check.elapsed().as_secs_f64() < 0.05 {
+            return true;
+        }
+        self.last_signal_check = Instant::now();
         let stop = Python::attach(|py| py.check_signals().is_err());
         self.interrupted |= stop;
         !stop
@@ -308,7 +317,8 @@ impl Trainer {
         let data = to_dataset(&x, Some(&y))?;
         let r = self.with(|held| {
             let (net, config, _) = held.parts();
-            py.detach(|| {
+            check_input(&config.encoding, data.shape(), net.input_shape()).py()?;
+            Ok::<_, PyErr>(py.detach(|| {
                 evaluate(
                     net,
                     config,
@@ -316,8 +326,8 @@ impl Trainer {
                     limit,
                     &mut spikelab_train::prelude::Silent,
                 )
-            })
-        });
+            }))
+        })?;
         eval_dict(py, &r)
     }
 
@@ -330,7 +340,8 @@ impl Trainer {
         let data = to_dataset(&x, None)?;
         let r = self.with(|held| {
             let (net, config, _) = held.parts();
-            py.detach(|| {
+            check_input(&config.encoding, data.shape(), net.input_shape()).py()?;
+            Ok::<_, PyErr>(py.detach(|| {
                 evaluate(
                     net,
                     config,
@@ -338,8 +349,8 @@ impl Trainer {
                     None,
                     &mut spikelab_train::prelude::Silent,
                 )
-            })
-        });
+            }))
+        })?;
         let p: Vec<i64> = r.predictions.iter().map(|&p| p as i64).collect();
         Ok(p.into_pyarray(py))
     }
@@ -442,6 +453,7 @@ impl Trainer {
         let data = to_dataset(&x, Some(&y))?;
         let (engine, trainer) = self.with(|held| {
             let (net, config, _) = held.parts();
+            check_input(&config.encoding, data.shape(), net.input_shape()).py()?;
             py.detach(|| -> spikelab_core::error::Result<_> {
                 let exported = export(net, config, dt_ms)?;
                 let engine = evaluate_on_engine(net, config, &exported, &data, limit)?;

@@ -1,0 +1,183 @@
+"""The simulator from Python: building, running, numpy results, state and weights
+in and out, determinism (threads, the CLI), the GIL, Ctrl-C and errors."""
+
+import subprocess
+import threading
+import time
+import _thread
+
+import numpy as np
+import pytest
+
+import spikelab as sl
+
+
+def small_net(seed=1, threads=1):
+    net = sl.Network(dt_ms=0.1, seed=seed, threads=threads)
+    net.population("in", 200, "poisson", rate_hz=20.0)
+    net.population("exc", 100, "lif", tau_m_ms=20.0, v_rest_mv=-65.0, v_reset_mv=-65.0,
+                   v_thresh_mv=-50.0, t_ref_ms=2.0,
+                   receptors=[sl.current_receptor("e", tau_ms=5.0)],
+                   initial={"v": {"uniform": {"low": -65.0, "high": -55.0}}})
+    net.projection("in", "exc", "e", "fixed_probability", p=0.2,
+                   weight={"normal": {"mean": 5.0, "std": 0.5}}, delay_ms=1.0)
+    net.monitor_spikes("exc")
+    net.monitor_state("exc", ["v"], neurons=[0, 1, 2], every_ms=1.0)
+    net.monitor_rate("exc", bin_ms=10.0)
+    return net
+
+
+def test_results_come_out_as_numpy_arrays():
+    net = small_net()
+    net.run(200.0)
+    t, n = net.spikes("exc")
+    assert t.dtype == np.float64 and n.dtype == np.uint32 and len(t) == len(n) > 0
+    assert np.all(np.diff(t) >= 0) and t.min() >= 0 and t.max() < 200.0 and n.max() < 100
+    st = net.states("exc")
+    assert st["v"].shape == (200, 3) and st["v"].dtype == np.float32
+    assert st["times_ms"].shape == (200,) and list(st["neurons"]) == [0, 1, 2]
+    starts, rate = net.rates("exc")
+    assert starts.shape == rate.shape == (20,)
+    assert np.isclose(rate.mean(), len(t) / 100 / 0.2, rtol=1e-9)
+    assert net.time_ms == pytest.approx(200.0)
+
+
+def test_same_seed_same_spikes_for_any_thread_count():
+    a, b, c = small_net(threads=1), small_net(threads=2), small_net(seed=2)
+    for net in (a, b, c):
+        net.run(100.0)
+    ta, na = a.spikes("exc")
+    tb, nb = b.spikes("exc")
+    assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert not np.array_equal(na, c.spikes("exc")[1])
+
+
+def test_spikes_match_the_command_line(tmp_path, root, cli):
+    model = root / "examples" / "vogels_abbott_cuba.toml"
+    out = tmp_path / "cli"
+    subprocess.run([str(cli), "run", str(model), "--duration-ms", "200", "--threads", "1",
+                    "--format", "npy", "--no-plot", "--quiet", "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    net = sl.Network.load(str(model), threads=2)
+    net.run(200.0)
+    for pop in ("exc", "inh"):
+        cli_spikes = np.load(out / f"spikes_{pop}.npy")
+        t, n = net.spikes(pop)
+        assert len(t) > 0
+        assert np.allclose(cli_spikes[:, 0], t) and np.array_equal(cli_spikes[:, 1], n)
+
+
+def test_model_files_round_trip(tmp_path, root):
+    net = sl.Network.load(str(root / "examples" / "vogels_abbott_coba.toml"))
+    path = tmp_path / "coba.toml"
+    net.save(str(path))
+    again = sl.Network.load(str(path))
+    assert again.to_dict() == net.to_dict()
+    a, b = small_net(), sl.Network.from_toml(small_net().to_toml())
+    a.run(50.0)
+    b.run(50.0)
+    assert np.array_equal(a.spikes("exc")[1], b.spikes("exc")[1])
+
+
+def test_weights_and_state_in_and_out():
+    net = small_net().build()
+    syn = net.synapses("in->exc")
+    w = net.weights("in->exc")
+    assert w.dtype == np.float32 and len(w) == len(syn["targets"]) == len(syn["sources"])
+    assert np.all(syn["delays_ms"] == pytest.approx(1.0))
+    net.set_weights("in->exc", np.zeros_like(w))
+    assert np.all(net.weights("in->exc") == 0)
+    net.run(50.0)
+    assert len(net.spikes("exc")[0]) == 0  # no input, no spikes
+    net.set_state("exc", "v", -40.0)  # above threshold: every neuron fires once
+    assert np.all(net.state("exc", "v") == np.float32(-40.0))
+    net.run(1.0)
+    assert len(np.unique(net.spikes("exc")[1])) == 100
+
+
+def test_poisson_rates_and_spike_times_between_runs():
+    net = sl.Network(dt_ms=1.0, seed=3)
+    net.population("src", 50, "poisson", rate_hz=0.0)
+    net.population("gen", 3, "spike_generator", neurons=[], times_ms=[])
+    net.monitor_spikes("src")
+    net.monitor_spikes("gen")
+    net.run(100.0)
+    assert len(net.spikes("src")[0]) == 0
+    net.set_poisson_rates("src", 100.0)
+    net.run(1000.0)
+    assert len(net.spikes("src")[0]) / 50 == pytest.approx(100.0, rel=0.1)
+    net.set_spike_times("gen", [5.0, 7.0, 9.0], [2, 0, 1])
+    net.run(20.0)
+    t, n = net.spikes("gen")
+    assert list(n) == [2, 0, 1] and np.allclose(t, [1105.0, 1107.0, 1109.0])
+
+
+def test_the_gil_is_released_during_a_run():
+    net = small_net()
+    count = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            count[0] += 1
+
+    th = threading.Thread(target=spin)
+    th.start()
+    time.sleep(0.01)
+    before = count[0]
+    net.run(3000.0)
+    during = count[0] - before
+    stop.set()
+    th.join()
+    assert during > 1000, f"the Python thread advanced only {during} times during the run"
+
+
+def test_ctrl_c_stops_a_run_between_chunks_and_it_can_go_on():
+    net = small_net()
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        net.run(1e7)
+    timer.cancel()
+    stopped_at = net.time_ms
+    assert 0 < stopped_at < 1e7
+    net.run(10.0)
+    assert net.time_ms == pytest.approx(stopped_at + 10.0)
+
+
+def test_bad_input_raises_python_exceptions_naming_the_field():
+    with pytest.raises(ValueError, match="lifx"):
+        sl.Network.from_dict({"population": [{"name": "a", "size": 5, "neuron": {"model": "lifx"}}]})
+    net = sl.Network()
+    net.population("a", 5, "lif", tau_m_ms=-1.0)
+    with pytest.raises(ValueError, match="tau_m_ms"):
+        net.build()
+    net = small_net().build()
+    with pytest.raises(ValueError, match="nope"):
+        net.spikes("nope")
+    with pytest.raises(ValueError, match="spikes monitor"):
+        net.spikes("in")
+    with pytest.raises(ValueError, match="weights"):
+        net.set_weights("in->exc", np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="duration_ms"):
+        net.run(-5.0)
+    with pytest.raises(ValueError, match="state variable"):
+        net.state("exc", "w")
+    with pytest.raises(RuntimeError, match="built"):
+        net.population("late", 3)
+    with pytest.raises(OSError):
+        sl.Network.load("/nonexistent/model.toml")
+    with pytest.raises(TypeError):
+        sl.Network.from_dict({"population": [{"name": "a", "size": object()}]})
+
+
+def test_raster_plot(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    net = small_net()
+    net.run(100.0)
+    ax = net.plot_raster()
+    ax.figure.savefig(tmp_path / "raster.png")
+    assert (tmp_path / "raster.png").stat().st_size > 1000
+    ax = sl.plot.traces(net.states("exc"))
+    assert ax.get_ylabel() == "v (mV)"

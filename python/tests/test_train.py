@@ -1,0 +1,99 @@
+"""Training from numpy: it learns, resumes exactly, saves and loads, exports to the
+engine with the trainer's predictions; loaders and their errors."""
+
+import numpy as np
+import pytest
+
+import spikelab as sl
+
+
+@pytest.fixture(scope="module")
+def data(mnist_dir):
+    x, y = sl.datasets.mnist(str(mnist_dir), "train", limit=1500)
+    xt, yt = sl.datasets.mnist(str(mnist_dir), "test", limit=300)
+    return x, y, xt, yt
+
+
+def test_loaders_return_arrays_and_refuse_bad_input(mnist_dir, tmp_path):
+    x, y = sl.datasets.mnist(str(mnist_dir), "test", limit=10)
+    assert x.shape == (10, 28, 28) and x.dtype == np.uint8 and y.dtype == np.uint8
+    assert list(y[:3]) == [7, 2, 1]
+    x2, _ = sl.datasets.load_images(str(mnist_dir.parent), "mnist", "test", limit=10)
+    assert np.array_equal(x, x2)
+    with pytest.raises(OSError, match="not found"):
+        sl.datasets.mnist(str(tmp_path), "test")
+    with pytest.raises(ValueError, match="split"):
+        sl.datasets.mnist(str(mnist_dir), "validation")
+    bad = tmp_path / "t10k-images-idx3-ubyte"
+    bad.write_bytes(b"\x00\x00\x08\x03garbage")
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
+    with pytest.raises(ValueError):
+        sl.datasets.mnist(str(tmp_path), "test")
+
+
+def test_a_small_network_learns(data):
+    x, y, xt, yt = data
+    clf = sl.SpikingClassifier("784-64-10", steps=8, batch_size=50, lr=5e-3, seed=1)
+    history = clf.fit(x, y, epochs=2, validation=(xt, yt))
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["test_accuracy"] > 70.0
+    r = clf.evaluate(xt, yt)
+    assert r["accuracy"] == pytest.approx(history[-1]["test_accuracy"])
+    pred = clf.predict(xt)
+    assert pred.dtype == np.int64 and (pred == yt).mean() * 100 == pytest.approx(r["accuracy"])
+    params = clf.parameters()
+    assert any(p.ndim == 2 for p in params.values())
+
+
+def test_float_input_and_shape_errors(data):
+    x, y, _, _ = data
+    clf = sl.SpikingClassifier("784-10", steps=4, batch_size=100)
+    clf.fit(x[:200] / 255.0, y[:200], epochs=1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        clf.predict(x[:2].astype(np.float32))
+    with pytest.raises(ValueError, match="labels"):
+        clf.evaluate(x[:10], y[:5])
+    with pytest.raises(ValueError, match="1x28x28"):
+        clf.evaluate(x[:10, :14, :14], y[:10])
+    with pytest.raises(TypeError, match="unknown option"):
+        sl.SpikingClassifier("784-10", stepz=3)
+    with pytest.raises(ValueError, match="surrogate"):
+        sl.SpikingClassifier("784-10", surrogate="magic").fit(x[:10], y[:10])
+
+
+def test_checkpoint_resume_continues_exactly(data, tmp_path):
+    x, y, _, _ = data
+    x, y = x[:400], y[:400]
+    opts = dict(steps=5, batch_size=100, lr=5e-3, seed=4)
+    straight = sl.SpikingClassifier("784-32-10", **opts)
+    straight.fit(x, y, epochs=2)
+    first = sl.SpikingClassifier("784-32-10", **opts)
+    ckpt = tmp_path / "checkpoint.safetensors"
+    first.fit(x, y, epochs=1, checkpoint=str(ckpt))
+    resumed = sl.SpikingClassifier.resume(str(ckpt))
+    assert resumed.trainer.epochs_done == 1
+    resumed.fit(x, y, epochs=2)
+    for name, p in straight.parameters().items():
+        assert np.array_equal(p, resumed.parameters()[name]), name
+    model = tmp_path / "model.safetensors"
+    resumed.save(str(model))
+    loaded = sl.SpikingClassifier.load(str(model))
+    assert np.array_equal(loaded.predict(x[:50]), resumed.predict(x[:50]))
+    assert len(loaded.history) == 2
+    with pytest.raises(ValueError):
+        loaded.fit(x, y, epochs=3)
+    model.write_bytes(model.read_bytes()[:-10] + b"\x00" * 10)
+    with pytest.raises(ValueError, match="checksum|safetensors"):
+        sl.SpikingClassifier.load(str(model))
+
+
+def test_export_to_the_engine_gives_the_trainers_predictions(data):
+    x, y, xt, yt = data
+    clf = sl.SpikingClassifier("784-32-10", steps=6, batch_size=100, lr=5e-3)
+    clf.fit(x[:500], y[:500], epochs=1)
+    r = clf.evaluate_on_engine(xt, yt, limit=40)
+    assert r["samples"] == 40 and r["agreement"] == 100.0
+    assert r["synops_per_inference"] > 0
+    net = clf.to_network()
+    sim = net.build().simulator
+    assert [p["name"] for p in sim.populations()][0] == "input"
