@@ -8,6 +8,8 @@ import tempfile
 import spikelab as sl
 
 quick = "--quick" in sys.argv
+out_dir = os.path.join("out", "python")  # figures go here
+os.makedirs(out_dir, exist_ok=True)
 root = os.environ.get("SPIKELAB_MNIST", os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                                      "shared", "data", "mnist"))
 x, y = sl.datasets.mnist(root, "train", limit=2000 if quick else None)
@@ -24,7 +26,7 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     ax = sl.plot.accuracy_curve(r["steps"], r["accuracy"], ann_accuracy=r["ann_accuracy"])
-    ax.figure.savefig("conversion_curve.png", dpi=120)
-    print("curve: conversion_curve.png")
+    ax.figure.savefig(os.path.join(out_dir, "conversion_curve.png"), dpi=120)
+    print("curve:", os.path.join(out_dir, "conversion_curve.png"))
 except ImportError:
     print("(pip install matplotlib for the curve)")

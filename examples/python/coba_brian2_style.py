@@ -2,6 +2,7 @@
 Python, Brian2-style: 4000 LIF neurons with conductance synapses, run for 1 s,
 firing statistics and a raster. ``--quick`` runs 200 ms (CI)."""
 
+import os
 import sys
 
 import numpy as np
@@ -9,6 +10,8 @@ import numpy as np
 import spikelab as sl
 
 quick = "--quick" in sys.argv
+out_dir = os.path.join("out", "python")  # figures go here
+os.makedirs(out_dir, exist_ok=True)
 net = sl.Network(dt_ms=0.1, seed=1, threads=1)
 lif = dict(tau_m_ms=20.0, v_rest_mv=-60.0, v_reset_mv=-60.0, v_thresh_mv=-50.0, t_ref_ms=5.0,
            i_bias_mv=20.0, integration="euler")
@@ -35,7 +38,7 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     ax = net.plot_raster(title="COBA network")
-    ax.figure.savefig("coba_raster.png", dpi=120)
-    print("raster: coba_raster.png")
+    ax.figure.savefig(os.path.join(out_dir, "coba_raster.png"), dpi=120)
+    print("raster:", os.path.join(out_dir, "coba_raster.png"))
 except ImportError:
     print("(pip install matplotlib for the raster)")

@@ -9,6 +9,8 @@ import tempfile
 import spikelab as sl
 
 quick = "--quick" in sys.argv
+out_dir = os.path.join("out", "python")  # figures go here
+os.makedirs(out_dir, exist_ok=True)
 root = os.environ.get("SPIKELAB_MNIST", os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                                      "shared", "data", "mnist"))
 n = 30 if quick else 1000
@@ -28,7 +30,7 @@ try:
     for ax, field in zip(axes.flat, fields):
         ax.imshow(field.reshape(28, 28), cmap="hot")
         ax.axis("off")
-    fig.savefig("receptive_fields.png", dpi=100)
-    print("receptive fields: receptive_fields.png")
+    fig.savefig(os.path.join(out_dir, "receptive_fields.png"), dpi=100)
+    print("receptive fields:", os.path.join(out_dir, "receptive_fields.png"))
 except ImportError:
     print("(pip install matplotlib for the receptive fields)")
