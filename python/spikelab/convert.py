@@ -3,18 +3,19 @@ normalisation, and read the accuracy-vs-T curve as arrays (the workflow of
 ``spikelab train ann`` + ``spikelab convert``).
 
 >>> ann = sl.convert.train_ann(x, y, "784-128-10", epochs=2)
->>> ann.save("runs/ann/model.safetensors")
->>> report = sl.convert.convert("runs/ann/model.safetensors", "../shared/data/mnist", max_steps=64)
+>>> report = sl.convert.convert(ann, train=(x, y), test=(xt, yt), max_steps=64)
 >>> sl.plot.accuracy_curve(report["steps"], report["accuracy"], ann_accuracy=report["ann_accuracy"])
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+import os
+import tempfile
+from typing import Any, Dict, Optional, Tuple
 
 from . import _native
-from .classifier import SpikingClassifier
+from .classifier import SpikingClassifier, _labels, as_samples
 
 __all__ = ["train_ann", "convert", "hybrid"]
 
@@ -30,26 +31,47 @@ def train_ann(x: Any, y: Any, arch: str = "784-128-10", epochs: int = 10, batch_
     return ann
 
 
-def convert(model: str, data: str, out: Optional[str] = None, input: str = "analog",
-            steps: int = 64, max_steps: int = 256, limit: Optional[int] = None,
-            batch: int = 32, seed: int = 0, **options: Any) -> Dict[str, Any]:
-    """Converts the ANN of model file ``model`` with the data set in ``data``
-    (training samples calibrate, test samples evaluate) and writes the spiking
-    model into ``out`` (default ``<model dir>/snn``). Returns a dict: ann_accuracy,
-    the curve arrays ``steps``, ``accuracy``, ``synops_per_inference``,
-    ``spikes_per_inference``, and ``model`` (the spiking model file, which
-    :meth:`SpikingClassifier.load` reads). ``options`` are conversion options
-    (``calibration_samples``, ``batch_size``, ``balance_steps``, ...)."""
-    cfg: Dict[str, Any] = {"model": str(model), "data": str(data), "input": input,
-                           "steps": int(steps), "max_steps": int(max_steps), "batch": int(batch),
-                           "seed": int(seed)}
+def convert(model: Any, data: Optional[str] = None, out: Optional[str] = None,
+            input: str = "analog", steps: int = 64, max_steps: int = 256,
+            limit: Optional[int] = None, batch: int = 32, seed: int = 0,
+            train: Optional[Tuple[Any, Any]] = None, test: Optional[Tuple[Any, Any]] = None,
+            **options: Any) -> Dict[str, Any]:
+    """Converts an ANN — a model file, or a :class:`SpikingClassifier` trained by
+    :func:`train_ann` — to a spiking network. The data come from the arrays
+    ``train = (x, y)`` (calibration) and ``test = (x, y)`` (evaluation), or from
+    the data set folder ``data``. The spiking model is written into ``out``
+    (default ``<model dir>/snn``, or a temporary folder for an in-memory ANN).
+
+    Returns a dict: ``ann_accuracy``, the curve arrays ``steps``, ``accuracy``,
+    ``synops_per_inference``, ``spikes_per_inference``, and ``model`` (the spiking
+    model file, which :meth:`SpikingClassifier.load` and :func:`hybrid` read).
+    ``options`` are conversion options (``calibration_samples``, ``batch_size``,
+    ``balance_steps``, ...)."""
+    if isinstance(model, SpikingClassifier):
+        work = tempfile.mkdtemp(prefix="spikelab-ann-")
+        path = os.path.join(work, "model.safetensors")
+        model.save(path)
+        model = path
+        if out is None:
+            out = os.path.join(work, "snn")
+    cfg: Dict[str, Any] = {"model": str(model), "input": input, "steps": int(steps),
+                           "max_steps": int(max_steps), "batch": int(batch), "seed": int(seed)}
+    if data is not None:
+        cfg["data"] = str(data)
+    elif train is None or test is None:
+        raise ValueError("give the data set folder `data`, or both `train=(x, y)` and `test=(x, y)`")
     if out is not None:
         cfg["out"] = str(out)
     if limit is not None:
         cfg["limit"] = int(limit)
     if options:
         cfg["options"] = options
-    report = _native.convert_ann(json.dumps(cfg))
+    arrays = ()
+    if train is not None and test is not None:
+        x, y = as_samples(train[0]), train[1]
+        xt, yt = as_samples(test[0]), test[1]
+        arrays = (x, _labels(y, len(x)), xt, _labels(yt, len(xt)))
+    report = _native.convert_ann(json.dumps(cfg), *arrays)
     report["out"] = str(report["out"])
     report["model"] = str(report["model"])
     return report

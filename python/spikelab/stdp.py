@@ -4,33 +4,49 @@ on MNIST, its neurons labelled by their responses, then evaluated (the workflow 
 ``spikelab train stdp`` / ``eval stdp``, with checkpoints that resume).
 
 >>> r = sl.stdp.train("../shared/data/mnist", "out/stdp", neurons=100, examples=1000)
+>>> r = sl.stdp.train(out="out/stdp2", train=(x, y), test=(xt, yt))   # or from arrays
 >>> r["test"]["accuracy"], r["receptive_fields"].shape      # (100, 784)
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from . import _native
+from .classifier import _labels, as_samples
 
 __all__ = ["train", "evaluate"]
 
 
-def train(data: str, out: str, neurons: int = 100, epochs: int = 1,
+def train(data: Optional[str] = None, out: str = "out/stdp", neurons: int = 100, epochs: int = 1,
           examples: Optional[int] = None, assign_examples: int = 1000,
           test_examples: int = 1000, seed: int = 0, threads: int = 1,
-          checkpoint_every: int = 1000, fresh: bool = False, progress: bool = False) -> Dict[str, Any]:
-    """Trains in ``out`` (resuming its checkpoint unless ``fresh``). Returns
-    ``receptive_fields`` (neurons × 784), ``labels``, ``train_s``, ``checkpoint``
-    and, with test examples, ``test`` (accuracy, confusion matrix, ...)."""
-    cfg = {"data": str(data), "out": str(out), "neurons": int(neurons), "epochs": int(epochs),
+          checkpoint_every: int = 1000, fresh: bool = False, progress: bool = False,
+          train: Optional[Tuple[Any, Any]] = None, test: Optional[Tuple[Any, Any]] = None) -> Dict[str, Any]:
+    """Trains in ``out`` (resuming its checkpoint unless ``fresh``) on MNIST from the
+    data set folder ``data``, or from arrays ``train = (x, y)`` and ``test = (x, y)``
+    (uint8 ``(n, 28, 28)`` images). Returns ``receptive_fields`` (neurons × 784),
+    ``labels``, ``train_s``, ``checkpoint`` and, with test examples, ``test``
+    (accuracy, accuracy_weighted, confusion matrix, wall_s)."""
+    cfg = {"out": str(out), "neurons": int(neurons), "epochs": int(epochs),
            "assign_examples": int(assign_examples), "test_examples": int(test_examples),
            "seed": int(seed), "threads": int(threads), "checkpoint_every": int(checkpoint_every),
            "fresh": bool(fresh)}
+    if data is not None:
+        cfg["data"] = str(data)
+    elif train is None:
+        raise ValueError("give the data set folder `data`, or `train=(x, y)`")
     if examples is not None:
         cfg["examples"] = int(examples)
-    r = _native.stdp_train(json.dumps(cfg), bool(progress))
+    arrays: tuple = ()
+    if train is not None:
+        x = as_samples(train[0])
+        arrays = (x, _labels(train[1], len(x)))
+        if test is not None:
+            xt = as_samples(test[0])
+            arrays += (xt, _labels(test[1], len(xt)))
+    r = _native.stdp_train(json.dumps(cfg), bool(progress), *arrays)
     r["checkpoint"] = str(r["checkpoint"])
     return r
 

@@ -4,24 +4,52 @@
 //! ANN training itself is a `Trainer` with ReLU neurons, one step and direct input
 //! (see `spikelab.convert.train_ann`); hybrid fine-tuning is `Trainer.from_converted`.
 
+use crate::train::to_dataset;
 use crate::IntoPy;
 use numpy::prelude::*;
+use numpy::{PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use spikelab_train::bptt::trainer::Silent;
-use spikelab_train::convert::pipeline::{convert_model, ConvertConfig};
+use spikelab_train::convert::pipeline::{convert_model, convert_model_on, ConvertConfig};
 
 /// Converts the ANN of a model file (or ANN run directory) with the JSON of
 /// `ConvertConfig` (model, data, out, input, steps, max_steps, limit, batch, seed,
 /// options): a dict with the ANN's accuracy, the curve (`steps`, `accuracy`,
 /// `synops_per_inference`, `spikes_per_inference` arrays), the output directory and
 /// the spiking model file.
+/// With `x`, `y`, `x_test`, `y_test` (uint8 samples and labels, as the trainer
+/// takes them) the data come from these arrays and `data` is not read.
 #[pyfunction]
-fn convert_ann<'py>(py: Python<'py>, config_json: &str) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (config_json, x=None, y=None, x_test=None, y_test=None))]
+fn convert_ann<'py>(
+    py: Python<'py>,
+    config_json: &str,
+    x: Option<PyReadonlyArrayDyn<'_, u8>>,
+    y: Option<PyReadonlyArray1<'_, u8>>,
+    x_test: Option<PyReadonlyArrayDyn<'_, u8>>,
+    y_test: Option<PyReadonlyArray1<'_, u8>>,
+) -> PyResult<Bound<'py, PyDict>> {
     let cfg: ConvertConfig = serde_json::from_str(config_json)
         .map_err(|e| PyValueError::new_err(format!("invalid conversion option: {e}")))?;
-    let r = py.detach(|| convert_model(&cfg, &mut Silent)).py()?;
+    let arrays = match (&x, &y, &x_test, &y_test) {
+        (Some(x), Some(y), Some(xt), Some(yt)) => {
+            Some((to_dataset(x, Some(y))?, to_dataset(xt, Some(yt))?))
+        }
+        (None, None, None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "give all of `x`, `y`, `x_test`, `y_test`, or none (then `data` is read)",
+            ))
+        }
+    };
+    let r = py
+        .detach(|| match &arrays {
+            Some((train, test)) => convert_model_on(&cfg, train, test, &mut Silent),
+            None => convert_model(&cfg, &mut Silent),
+        })
+        .py()?;
     let d = PyDict::new(py);
     d.set_item("ann_accuracy", r.ann_accuracy)?;
     d.set_item("ann_macs", r.ann.macs)?;

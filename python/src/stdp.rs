@@ -3,14 +3,15 @@
 //! that resume, label assignment, test evaluation), with receptive fields and the
 //! confusion matrix as numpy arrays.
 
+use crate::train::to_dataset;
 use numpy::prelude::*;
-use numpy::{PyArray1, PyArray2};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use spikelab_train::stdp::diehl_cook::{DiehlCook, DiehlCookError};
 use spikelab_train::stdp::session::{
-    run_eval, run_train, StdpEvalConfig, StdpMonitor, StdpTrainConfig,
+    run_eval, run_train, run_train_on, StdpEvalConfig, StdpMonitor, StdpTrainConfig,
 };
 use spikelab_train::stdp::train::Evaluation;
 
@@ -69,22 +70,46 @@ fn fields<'py>(py: Python<'py>, net: &DiehlCook) -> PyResult<Bound<'py, PyArray2
 /// epochs, examples, assign_examples, test_examples, seed, threads, out,
 /// checkpoint_every, fresh): a dict with the receptive fields (neurons × 784), the
 /// neurons' labels, the training wall time and, with test examples, the evaluation.
+/// With `x`, `y` (uint8 `(n, 28, 28)` images and labels) the training images come
+/// from these arrays, and the test images from `x_test`, `y_test` (none: no test);
+/// `data` is not read.
 #[pyfunction]
-#[pyo3(signature = (config_json, progress=false))]
+#[pyo3(signature = (config_json, progress=false, x=None, y=None, x_test=None, y_test=None))]
 fn stdp_train<'py>(
     py: Python<'py>,
     config_json: &str,
     progress: bool,
+    x: Option<PyReadonlyArrayDyn<'_, u8>>,
+    y: Option<PyReadonlyArray1<'_, u8>>,
+    x_test: Option<PyReadonlyArrayDyn<'_, u8>>,
+    y_test: Option<PyReadonlyArray1<'_, u8>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cfg: StdpTrainConfig = serde_json::from_str(config_json)
         .map_err(|e| PyValueError::new_err(format!("invalid STDP option: {e}")))?;
+    let train = match (&x, &y) {
+        (Some(x), Some(y)) => Some(to_dataset(x, Some(y))?),
+        (None, None) => None,
+        _ => return Err(PyValueError::new_err("give both `x` and `y`, or neither")),
+    };
+    let test = match (&x_test, &y_test) {
+        (Some(x), Some(y)) => Some(to_dataset(x, Some(y))?),
+        (None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "give both `x_test` and `y_test`, or neither",
+            ))
+        }
+    };
     let mut monitor = PyStdpMonitor {
         progress,
         interrupted: false,
         last: std::time::Instant::now(),
     };
     let r = py
-        .detach(|| run_train(&cfg, &mut monitor))
+        .detach(|| match &train {
+            Some(train) => run_train_on(&cfg, train, test.as_ref(), &mut monitor),
+            None => run_train(&cfg, &mut monitor),
+        })
         .map_err(stdp_err)?;
     if monitor.interrupted {
         return Err(PyKeyboardInterrupt::new_err("interrupted"));

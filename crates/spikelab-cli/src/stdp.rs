@@ -208,7 +208,9 @@ impl TrainStdpArgs {
 pub fn train(args: &TrainStdpArgs) -> Result<()> {
     let cfg = args.config();
     let mut bars = Bars::new();
-    let mut trained = session::train_in_dir(&cfg, &mut bars)?;
+    // Both data sets first: a damaged test set fails now, not after training.
+    let (train_set, test_set) = session::load_data(&cfg)?;
+    let mut trained = session::train_in_dir_on(&cfg, &train_set, &mut bars)?;
     bars.assign.finish();
     println!(
         "trained {} examples in {:.1} s ({:.2} ms/example) with {} neurons",
@@ -221,7 +223,9 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
     if let Some(TestReport {
         evaluation: ev,
         images,
-    }) = session::test_trained(&cfg, &mut trained, &mut bars)?
+    }) = test_set
+        .map(|t| session::test_net_on(&mut trained.net, &trained.labels, &t, &mut bars))
+        .transpose()?
     {
         bars.test.finish();
         println!(

@@ -16,7 +16,7 @@ use crate::bptt::evaluation::model_file;
 use crate::bptt::loss::LossSpec;
 use crate::bptt::optim::{OptimizerSpec, Schedule};
 use crate::bptt::trainer::{evaluate, load_model, Monitor, Silent, TrainConfig, Trainer};
-use crate::data::{load_idx_dataset, Split};
+use crate::data::{load_idx_dataset, Dataset, Split};
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
 use spikelab_core::recording::write_csv;
@@ -119,11 +119,8 @@ pub struct ConvertReport {
     pub model: PathBuf,
 }
 
-/// Runs the conversion workflow of `cfg` (see the module docs).
-pub fn convert_model(
-    cfg: &ConvertConfig,
-    monitor: &mut dyn ConvertMonitor,
-) -> Result<ConvertReport> {
+/// The conversion options of `cfg`, checked, with the encoding of its `input`.
+fn checked_options(cfg: &ConvertConfig) -> Result<ConvertOptions> {
     let mut opts = cfg.options.clone();
     opts.encoding = input_encoding(&cfg.input)?;
     if cfg.steps == 0 || cfg.max_steps == 0 {
@@ -131,14 +128,35 @@ pub fn convert_model(
             "invalid value for `steps`/`max-steps`: must be at least 1".into(),
         ));
     }
+    Ok(opts)
+}
+
+/// Runs the conversion workflow of `cfg` (see the module docs).
+pub fn convert_model(
+    cfg: &ConvertConfig,
+    monitor: &mut dyn ConvertMonitor,
+) -> Result<ConvertReport> {
+    checked_options(cfg)?;
+    let train = load_idx_dataset(&cfg.data, Split::Train)?;
+    let test = load_idx_dataset(&cfg.data, Split::Test)?;
+    convert_model_on(cfg, &train, &test, monitor)
+}
+
+/// [`convert_model`] on data sets in memory (`train` calibrates, `test` evaluates);
+/// `cfg.data` is not read.
+pub fn convert_model_on(
+    cfg: &ConvertConfig,
+    train: &Dataset,
+    test: &Dataset,
+    monitor: &mut dyn ConvertMonitor,
+) -> Result<ConvertReport> {
+    let opts = checked_options(cfg)?;
     let path = model_file(&cfg.model);
     let mut ann = load_model(&path)?;
     let out = cfg
         .out
         .clone()
         .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join("snn"));
-    let train = load_idx_dataset(&cfg.data, Split::Train)?;
-    let test = load_idx_dataset(&cfg.data, Split::Test)?;
     let ann_eval = evaluate(&mut ann.net, &ann.config, &test, cfg.limit, &mut Silent);
     let summary = AnnSummary {
         model: path.clone(),

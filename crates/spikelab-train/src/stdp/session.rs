@@ -126,23 +126,25 @@ pub struct StdpReport {
 
 /// Loads a split of MNIST from `dir` (28×28 images), keeping the first `limit` images.
 pub fn load_images(dir: &Path, split: Split, limit: Option<usize>) -> Result<ImageSet> {
-    let mut set = load_mnist(dir, split).map_err(|e| {
+    let set = load_mnist(dir, split).map_err(|e| {
         DiehlCookError::Invalid(format!("loading MNIST from {}: {e}", dir.display()))
     })?;
-    if set.rows * set.cols != PIXELS {
+    check_images(&set, &dir.display().to_string())?;
+    Ok(match limit {
+        Some(n) => set.truncated(n),
+        None => set,
+    })
+}
+
+/// Checks that `set` (named `what` in the error) holds 28×28 grey-scale images.
+pub fn check_images(set: &ImageSet, what: &str) -> Result<()> {
+    if set.rows * set.cols * set.channels != PIXELS {
         return Err(DiehlCookError::Invalid(format!(
-            "{}: images are {}×{}, the network needs 28×28",
-            dir.display(),
-            set.rows,
-            set.cols
+            "{what}: images are {}×{}×{}, the network needs 28×28",
+            set.rows, set.cols, set.channels
         )));
     }
-    if let Some(n) = limit {
-        let n = n.min(set.labels.len());
-        set.images.truncate(n * PIXELS);
-        set.labels.truncate(n);
-    }
-    Ok(set)
+    Ok(())
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -154,6 +156,16 @@ fn create_dir(dir: &Path) -> Result<()> {
 /// it otherwise, and leaves the trained network (with labels) there.
 pub fn train_in_dir(cfg: &StdpTrainConfig, monitor: &mut dyn StdpMonitor) -> Result<Trained> {
     let train_set = load_images(&cfg.data, Split::Train, None)?;
+    train_in_dir_on(cfg, &train_set, monitor)
+}
+
+/// [`train_in_dir`] on training images in memory (`cfg.data` is not read).
+pub fn train_in_dir_on(
+    cfg: &StdpTrainConfig,
+    train_set: &ImageSet,
+    monitor: &mut dyn StdpMonitor,
+) -> Result<Trained> {
+    check_images(train_set, "training images")?;
     create_dir(&cfg.out)?;
     let checkpoint = cfg.checkpoint();
     if cfg.fresh && checkpoint.exists() {
@@ -180,6 +192,17 @@ pub fn test_net(
     monitor: &mut dyn StdpMonitor,
 ) -> Result<TestReport> {
     let test = load_images(data, Split::Test, examples)?;
+    test_net_on(net, labels, &test, monitor)
+}
+
+/// Classifies the images of `test` with `net` and its labels.
+pub fn test_net_on(
+    net: &mut DiehlCook,
+    labels: &Labels,
+    test: &ImageSet,
+    monitor: &mut dyn StdpMonitor,
+) -> Result<TestReport> {
+    check_images(test, "test images")?;
     monitor.on_test_start(test.labels.len());
     let evaluation = dc::evaluate(net, labels, &test.images, &test.labels, |p| {
         monitor.on_progress(p)
@@ -188,25 +211,6 @@ pub fn test_net(
         evaluation,
         images: test.labels.len(),
     })
-}
-
-/// The test evaluation of a training run (`None` when `test_examples` is 0).
-pub fn test_trained(
-    cfg: &StdpTrainConfig,
-    trained: &mut Trained,
-    monitor: &mut dyn StdpMonitor,
-) -> Result<Option<TestReport>> {
-    if cfg.test_examples == 0 {
-        return Ok(None);
-    }
-    let r = test_net(
-        &mut trained.net,
-        &trained.labels,
-        &cfg.data,
-        Some(cfg.test_examples),
-        monitor,
-    )?;
-    Ok(Some(r))
 }
 
 /// Writes `eval.json` (accuracies, confusion matrix, wall time) into `dir`.
@@ -220,10 +224,45 @@ pub fn write_eval_json(dir: &Path, ev: &Evaluation) -> Result<()> {
     })
 }
 
-/// Trains, tests and writes `eval.json` (see the module docs).
+/// Trains, tests and writes `eval.json` (see the module docs). Both data sets are
+/// loaded before training starts, so a missing or damaged test set is reported at
+/// once, not after the training it would waste.
 pub fn run_train(cfg: &StdpTrainConfig, monitor: &mut dyn StdpMonitor) -> Result<StdpReport> {
-    let mut trained = train_in_dir(cfg, monitor)?;
-    let test = test_trained(cfg, &mut trained, monitor)?;
+    let (train, test) = load_data(cfg)?;
+    run_train_on(cfg, &train, test.as_ref(), monitor)
+}
+
+/// The training images and the first `cfg.test_examples` test images (None when it
+/// is 0) of `cfg.data`: load both before training, so that a missing or damaged test
+/// set is reported before the training it would waste.
+pub fn load_data(cfg: &StdpTrainConfig) -> Result<(ImageSet, Option<ImageSet>)> {
+    let train = load_images(&cfg.data, Split::Train, None)?;
+    let test = match cfg.test_examples {
+        0 => None,
+        n => Some(load_images(&cfg.data, Split::Test, Some(n))?),
+    };
+    Ok((train, test))
+}
+
+/// [`run_train`] on data in memory: `train` images, and `test` images (None: no
+/// test; at most `cfg.test_examples` of them are used). `cfg.data` is not read.
+pub fn run_train_on(
+    cfg: &StdpTrainConfig,
+    train: &ImageSet,
+    test: Option<&ImageSet>,
+    monitor: &mut dyn StdpMonitor,
+) -> Result<StdpReport> {
+    if let Some(t) = test {
+        check_images(t, "test images")?;
+    }
+    let mut trained = train_in_dir_on(cfg, train, monitor)?;
+    let test = match test {
+        Some(t) if cfg.test_examples > 0 => {
+            let t = t.take(cfg.test_examples);
+            Some(test_net_on(&mut trained.net, &trained.labels, &t, monitor)?)
+        }
+        _ => None,
+    };
     if let Some(t) = &test {
         write_eval_json(&cfg.out, &t.evaluation)?;
     }
@@ -378,5 +417,61 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("none.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_test_set_fails_before_training() {
+        let dir = tempfile::tempdir().unwrap();
+        write_idx(dir.path(), "train", 4, 28);
+        write_idx(dir.path(), "t10k", 2, 28);
+        let images = dir.path().join("t10k-images-idx3-ubyte");
+        let bytes = std::fs::read(&images).unwrap();
+        std::fs::write(&images, &bytes[..bytes.len() - 100]).unwrap();
+        let cfg = StdpTrainConfig {
+            data: dir.path().to_path_buf(),
+            neurons: 4,
+            examples: Some(2),
+            assign_examples: 2,
+            test_examples: 2,
+            out: dir.path().join("out"),
+            ..StdpTrainConfig::default()
+        };
+        let e = run_train(&cfg, &mut ()).err().unwrap().to_string();
+        assert!(e.contains("t10k-images"), "{e}");
+        // Nothing was trained or written.
+        assert!(!cfg.checkpoint().exists() && !cfg.out.exists());
+    }
+
+    #[test]
+    fn trains_on_images_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        write_idx(dir.path(), "train", 4, 28);
+        write_idx(dir.path(), "t10k", 2, 28);
+        let train = load_images(dir.path(), Split::Train, None).unwrap();
+        let test = load_images(dir.path(), Split::Test, None).unwrap();
+        let cfg = StdpTrainConfig {
+            data: dir.path().join("not-read"),
+            neurons: 4,
+            examples: Some(2),
+            assign_examples: 2,
+            test_examples: 1,
+            out: dir.path().join("out"),
+            ..StdpTrainConfig::default()
+        };
+        let r = run_train_on(&cfg, &train, Some(&test), &mut ()).unwrap();
+        assert_eq!(r.trained.trained_examples, 2);
+        assert_eq!(r.test.unwrap().images, 1);
+        let small = ImageSet {
+            rows: 8,
+            cols: 8,
+            images: vec![0; 64],
+            labels: vec![0],
+            channels: 1,
+        };
+        let e = run_train_on(&cfg, &small, None, &mut ())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("28×28"), "{e}");
     }
 }
