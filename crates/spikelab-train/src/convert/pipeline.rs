@@ -157,7 +157,7 @@ pub fn convert_model_on(
         .out
         .clone()
         .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join("snn"));
-    let ann_eval = evaluate(&mut ann.net, &ann.config, &test, cfg.limit, &mut Silent);
+    let ann_eval = evaluate(&mut ann.net, &ann.config, test, cfg.limit, &mut Silent);
     let summary = AnnSummary {
         model: path.clone(),
         accuracy: ann_eval.accuracy,
@@ -166,7 +166,7 @@ pub fn convert_model_on(
     };
     monitor.on_ann(&summary);
     let t0 = std::time::Instant::now();
-    let converted = convert(&ann.net, &train, &opts)?;
+    let converted = convert(&ann.net, train, &opts)?;
     let calibration = opts.calibration_samples.min(train.len());
     monitor.on_converted(&converted, t0.elapsed().as_secs_f64(), calibration);
     let mut net = converted.network(cfg.max_steps)?;
@@ -174,7 +174,7 @@ pub fn convert_model_on(
         &mut net,
         &opts.encoding,
         cfg.seed,
-        &test,
+        test,
         cfg.limit,
         &(1..=cfg.max_steps).collect::<Vec<_>>(),
         cfg.batch,
