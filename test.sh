@@ -22,6 +22,8 @@ py="$venv/bin/python"
 # Builds the extension in release mode into the workspace's target/ (the crates are
 # already compiled by the cargo test above).
 "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
+# The wheel the README promises (one for every CPython >= 3.9, abi3).
+"$venv/bin/maturin" build --release --quiet -m python/Cargo.toml -o target/wheels
 export MPLBACKEND=Agg
 "$py" -m pytest -q python/tests
 for example in examples/python/*.py; do

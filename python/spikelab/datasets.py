@@ -14,7 +14,8 @@ import numpy as np
 
 from . import _native
 
-__all__ = ["mnist", "fashion_mnist", "load_images", "load_events", "load_timeseries"]
+__all__ = ["mnist", "fashion_mnist", "load_images", "load_events", "events_to_frames",
+           "load_timeseries"]
 
 
 def load_images(root: str, name: str = "mnist", split: str = "train",
@@ -38,6 +39,21 @@ def load_events(path: str, size: Optional[Tuple[int, int]] = None) -> Dict[str, 
     ``polarity`` (int8, +1 ON / -1 OFF), and the sensor ``width``, ``height``."""
     t, x, y, p, w, h = _native.load_events(str(path), size)
     return {"t_us": t, "x": x, "y": y, "polarity": p, "width": w, "height": h}
+
+
+def events_to_frames(events: Dict[str, object], n_frames: Optional[int] = None,
+                     bin_us: Optional[int] = None, event_bins: Optional[int] = None
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Bins events (a dict as :func:`load_events` returns) into frames of counts:
+    ``(frames float32 (n, 2, height, width), start_us)``, polarity 0 = OFF, 1 = ON.
+    Give exactly one of ``n_frames`` (equal durations), ``bin_us`` (fixed duration)
+    or ``event_bins`` (equal numbers of events)."""
+    return _native.events_to_frames(
+        np.ascontiguousarray(events["t_us"], dtype=np.uint64),
+        np.ascontiguousarray(events["x"], dtype=np.uint16),
+        np.ascontiguousarray(events["y"], dtype=np.uint16),
+        np.ascontiguousarray(events["polarity"], dtype=np.int8),
+        int(events["width"]), int(events["height"]), n_frames, bin_us, event_bins)
 
 
 def load_timeseries(root: str, name: str, split: str = "train") -> Tuple[np.ndarray, np.ndarray, List[str]]:

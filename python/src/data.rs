@@ -2,7 +2,7 @@
 //! UCR/UEA time series (`spikelab_data`), returned as numpy arrays.
 
 use numpy::prelude::*;
-use numpy::{PyArray1, PyArray3, PyArrayDyn};
+use numpy::{PyArray1, PyArray3, PyArrayDyn, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use spikelab_data::images::{self, DatasetName, Split};
@@ -84,6 +84,74 @@ fn load_events<'py>(
     ))
 }
 
+/// Events binned into frames: `(counts float32 (frames, 2, height, width), start_us
+/// uint64 (frames,))` (polarity 0 = OFF, 1 = ON), with exactly one of `n_frames`
+/// (equal durations), `bin_us` (fixed duration) or `event_bins` (equal event counts).
+#[pyfunction]
+#[pyo3(signature = (t_us, x, y, polarity, width, height, n_frames=None, bin_us=None, event_bins=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn events_to_frames<'py>(
+    py: Python<'py>,
+    t_us: PyReadonlyArray1<'_, u64>,
+    x: PyReadonlyArray1<'_, u16>,
+    y: PyReadonlyArray1<'_, u16>,
+    polarity: PyReadonlyArray1<'_, i8>,
+    width: usize,
+    height: usize,
+    n_frames: Option<usize>,
+    bin_us: Option<u64>,
+    event_bins: Option<usize>,
+) -> PyResult<(Bound<'py, PyArrayDyn<f32>>, Bound<'py, PyArray1<u64>>)> {
+    use spikelab_core::encoding::{Event, Polarity};
+    use spikelab_data::events::{EventStream, FrameBinning};
+    let binning = match (n_frames, bin_us, event_bins) {
+        (Some(n), None, None) => FrameBinning::TimeBins(n),
+        (None, Some(d), None) => FrameBinning::BinDurationUs(d),
+        (None, None, Some(n)) => FrameBinning::EventCountBins(n),
+        _ => {
+            return Err(PyValueError::new_err(
+                "give exactly one of `n_frames`, `bin_us` or `event_bins`",
+            ))
+        }
+    };
+    let (t, xs, ys, ps) = (
+        t_us.as_slice()?,
+        x.as_slice()?,
+        y.as_slice()?,
+        polarity.as_slice()?,
+    );
+    if xs.len() != t.len() || ys.len() != t.len() || ps.len() != t.len() {
+        return Err(PyValueError::new_err(
+            "`t_us`, `x`, `y` and `polarity` must have the same length",
+        ));
+    }
+    let mut events = Vec::with_capacity(t.len());
+    for i in 0..t.len() {
+        let polarity = match ps[i] {
+            1 => Polarity::On,
+            -1 | 0 => Polarity::Off,
+            p => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid value for `polarity`: {p} at index {i}; allowed: 1 (ON), -1 or 0 (OFF)"
+                )))
+            }
+        };
+        events.push(Event {
+            t_us: t[i],
+            x: xs[i],
+            y: ys[i],
+            polarity,
+        });
+    }
+    let stream = EventStream::new(width, height, events).map_err(data_err)?;
+    let frames = stream.to_frames(binning).map_err(data_err)?;
+    let shape = vec![frames.n_frames, 2, frames.height, frames.width];
+    Ok((
+        frames.data.into_pyarray(py).reshape(shape)?,
+        frames.starts_us.into_pyarray(py),
+    ))
+}
+
 /// A split of a UCR/UEA time-series problem (`.ts` files) from `root`: `(values
 /// float32 (n, steps, dims), labels uint16 (n,), class_names)`; series shorter than
 /// the longest are padded with their last value.
@@ -128,5 +196,6 @@ fn load_timeseries<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_images, m)?)?;
     m.add_function(wrap_pyfunction!(load_events, m)?)?;
+    m.add_function(wrap_pyfunction!(events_to_frames, m)?)?;
     m.add_function(wrap_pyfunction!(load_timeseries, m)?)
 }

@@ -97,3 +97,45 @@ def test_export_to_the_engine_gives_the_trainers_predictions(data):
     net = clf.to_network()
     sim = net.build().simulator
     assert [p["name"] for p in sim.populations()][0] == "input"
+
+
+def test_event_files_and_frames(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("t_us,x,y,p\n0,1,2,1\n500,3,0,0\n999,1,2,1\n")
+    ev = sl.datasets.load_events(str(path), size=(4, 3))
+    assert list(ev["t_us"]) == [0, 500, 999] and list(ev["polarity"]) == [1, -1, 1]
+    assert (ev["width"], ev["height"]) == (4, 3)
+    frames, starts = sl.datasets.events_to_frames(ev, n_frames=2)
+    assert frames.shape == (2, 2, 3, 4) and frames.sum() == 3
+    assert frames[0, 1, 2, 1] == 1 and frames[1, 1, 2, 1] == 1 and frames[1, 0, 0, 3] == 1
+    assert list(starts) == [0, 500]
+    with pytest.raises(ValueError, match="exactly one"):
+        sl.datasets.events_to_frames(ev, n_frames=2, bin_us=10)
+    with pytest.raises(ValueError, match="outside"):
+        sl.datasets.events_to_frames({**ev, "width": 2}, n_frames=1)
+    path.write_text("t_us,x,y,p\n0,1,two,1\n")
+    with pytest.raises(ValueError):
+        sl.datasets.load_events(str(path))
+    with pytest.raises(OSError):
+        sl.datasets.load_events(str(tmp_path / "missing.csv"))
+
+
+def test_timeseries_loader(root):
+    ucr = root.parent / "shared" / "data"
+    found = [p for p in ucr.rglob("GunPoint_TRAIN.ts")]
+    assert found, f"GunPoint_TRAIN.ts not found under {ucr}"
+    values, labels, names = sl.datasets.load_timeseries(str(found[0].parent), "GunPoint", "train")
+    assert values.dtype == np.float32 and values.ndim == 3 and values.shape[2] == 1
+    assert len(labels) == len(values) == 50 and len(names) == 2
+
+
+def test_native_calls_refuse_wrong_dtypes():
+    net = sl.Network()
+    net.population("a", 3, "poisson", rate_hz=1.0)
+    sim = net.build().simulator
+    with pytest.raises(TypeError):
+        sim.set_poisson_rates("a", np.zeros(3, dtype=np.float32))
+    with pytest.raises(TypeError):
+        sl._native.encode_batch(np.zeros((2, 3), dtype=np.float64), "rate", 5)
+    with pytest.raises(ValueError, match="rates"):
+        sim.set_poisson_rates("a", np.zeros(4))
