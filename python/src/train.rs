@@ -274,6 +274,7 @@ impl Trainer {
             checkpoint,
             every_s: checkpoint_every_s,
             test_limit,
+            ..FitOptions::default()
         };
         let (outcome, done) = self.with(|held| {
             let Held::Training(t) = held else {

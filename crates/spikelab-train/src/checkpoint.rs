@@ -94,7 +94,53 @@ impl TensorFile {
             .collect();
         let bytes = safetensors::serialize(views, Some(self.meta))
             .map_err(|e| Error::Invalid(format!("cannot serialise {}: {e}", path.display())))?;
-        write_atomic(path, &bytes)
+        write_atomic(path, &sorted_header(bytes))
+    }
+}
+
+/// The file with its JSON header's keys in sorted order. safetensors writes the
+/// metadata from a `HashMap`, whose order changes from one run to the next; sorted,
+/// the same tensors and metadata always give the same bytes. The header keeps its
+/// length (the same keys and values, compact), so the data offsets stay valid.
+fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    let trimmed = std::str::from_utf8(header).map(str::trim_end);
+    let Ok(value) = trimmed.map(serde_json::from_str::<serde_json::Value>) else {
+        return bytes;
+    };
+    let Ok(Ok(sorted)) = value.map(|v| serde_json::to_string(&sort_keys(v))) else {
+        return bytes;
+    };
+    if sorted.len() <= len {
+        let mut padded = sorted.into_bytes();
+        padded.resize(len, b' ');
+        bytes[8..8 + len].copy_from_slice(&padded);
+    }
+    bytes
+}
+
+/// `v` with every object's keys in sorted order.
+fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        other => other,
     }
 }
 

@@ -188,10 +188,13 @@ pub fn run_session_with<E: From<Error>>(
         test_samples: session.test_limit.unwrap_or(test.len()).min(test.len()),
         shape: train.shape(),
     });
+    // Model, model.json and history.csv after every epoch, as well as at the end.
     let opts = FitOptions {
         checkpoint: Some(ckpt),
         every_s: session.checkpoint_every_s,
         test_limit: session.test_limit,
+        model: Some(session.model()),
+        summary_dir: Some(session.out.clone()),
     };
     let fit = trainer.fit(&train, Some(test), &opts, monitor)?;
     let model = session.model();
@@ -398,5 +401,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("resume") && e.contains("force"), "{e}");
+    }
+
+    /// Looks into the output directory at the end of every epoch.
+    struct EpochFiles {
+        dir: PathBuf,
+        seen: Vec<(bool, usize)>,
+    }
+    impl Monitor for EpochFiles {
+        fn on_epoch(&mut self, r: &crate::bptt::trainer::EpochRecord) {
+            let model = crate::bptt::trainer::load_model(&self.dir.join(MODEL_FILE))
+                .map(|m| m.history.len());
+            let history = std::fs::read_to_string(self.dir.join("history.csv")).unwrap_or_default();
+            self.seen.push((
+                model.ok() == Some(r.epoch),
+                history.lines().count().saturating_sub(1),
+            ));
+        }
+    }
+
+    #[test]
+    fn the_model_and_its_history_are_written_after_every_epoch() {
+        let (spec, mut cfg, train, test) = setup();
+        cfg.epochs = 3;
+        let dir = tempfile::tempdir().unwrap();
+        let mut monitor = EpochFiles {
+            dir: dir.path().to_path_buf(),
+            seen: Vec::new(),
+        };
+        run_session(
+            &spec,
+            &cfg,
+            train,
+            &test,
+            &session(dir.path(), 3),
+            &mut monitor,
+        )
+        .unwrap();
+        // After epoch k the model file holds k epochs and history.csv k rows.
+        assert_eq!(monitor.seen, vec![(true, 1), (true, 2), (true, 3)]);
+        assert!(dir.path().join("model.json").is_file());
     }
 }

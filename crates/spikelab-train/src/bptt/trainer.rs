@@ -115,9 +115,12 @@ pub struct EpochRecord {
     pub test_loss: Option<f64>,
     /// Learning rate at the end of the epoch.
     pub lr: f32,
-    /// Training wall time (s).
+    /// Training wall time (s). Not stored in model files (they hold no timings, so
+    /// identical training gives byte-identical models); 0 when read from one.
+    #[serde(default)]
     pub seconds: f64,
-    /// Training samples per second.
+    /// Training samples per second (like `seconds`, not in model files).
+    #[serde(default)]
     pub samples_per_s: f64,
 }
 
@@ -242,6 +245,11 @@ pub struct FitOptions {
     pub every_s: f64,
     /// Evaluate on at most this many test samples after each epoch.
     pub test_limit: Option<usize>,
+    /// Model file written after every epoch (see [`Trainer::save_model`]).
+    pub model: Option<PathBuf>,
+    /// Directory that gets `model.json` and `history.csv` after every epoch (see
+    /// [`crate::bptt::session::write_summary`]).
+    pub summary_dir: Option<PathBuf>,
 }
 
 /// How [`Trainer::fit`] ended.
@@ -468,6 +476,12 @@ impl Trainer {
                 self.save_checkpoint(path)?;
                 last_save = Instant::now();
             }
+            if let Some(path) = &opts.model {
+                self.save_model(path)?;
+            }
+            if let Some(dir) = &opts.summary_dir {
+                crate::bptt::session::write_summary(dir, self)?;
+            }
             monitor.on_epoch(&record);
         }
         Ok(FitOutcome::Finished)
@@ -487,10 +501,22 @@ impl Trainer {
     /// Writes the trained model (weights, architecture, configuration, history).
     pub fn save_model(&self, path: &Path) -> Result<()> {
         let mut f = self.file(MODEL_FORMAT);
-        f.meta(
-            "spikelab.history",
-            serde_json::to_string(&self.state.history).expect("json"),
-        );
+        // The history without its wall times: a model file depends only on what was
+        // trained (history.csv and summary files keep the timings).
+        let history: Vec<serde_json::Value> = self
+            .state
+            .history
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("json");
+                if let Some(fields) = v.as_object_mut() {
+                    fields.remove("seconds");
+                    fields.remove("samples_per_s");
+                }
+                v
+            })
+            .collect();
+        f.json("spikelab.history", &history);
         f.write(path)
     }
 
@@ -779,6 +805,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn identical_training_gives_byte_identical_model_files() {
+        let train = toy_data(64, 7);
+        let test = toy_data(16, 8);
+        let spec = parse_arch("16-12-4", train.shape(), &ArchOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for run in 0..2 {
+            let mut t = Trainer::new(&spec, config()).unwrap();
+            t.fit(&train, Some(&test), &FitOptions::default(), &mut Silent)
+                .unwrap();
+            // Wall times differ from run to run; the model file must not show it.
+            t.state.history[0].seconds = run as f64 + 0.5;
+            let path = dir.path().join(format!("model{run}.safetensors"));
+            t.save_model(&path).unwrap();
+            files.push(std::fs::read(&path).unwrap());
+        }
+        assert!(files[0] == files[1], "model files differ");
+        let m = load_model(&dir.path().join("model0.safetensors")).unwrap();
+        assert_eq!(m.history.len(), config().epochs);
+        assert_eq!(m.history[0].seconds, 0.0);
+        assert!(m.history[0].train_loss > 0.0);
+    }
+
+    #[test]
     fn a_killed_run_resumes_exactly_and_matches_an_uninterrupted_one() {
         let train = toy_data(100, 5);
         let test = toy_data(50, 6);
@@ -806,7 +856,7 @@ pub(crate) mod tests {
         let opts = FitOptions {
             checkpoint: Some(ck.clone()),
             every_s: 1e-9, // after every batch
-            test_limit: None,
+            ..FitOptions::default()
         };
         let mut first = Trainer::new(&spec, cfg).unwrap();
         // 7 batches per epoch: stop in the middle of the second epoch.
