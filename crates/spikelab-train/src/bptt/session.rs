@@ -170,7 +170,11 @@ pub fn run_session_with<E: From<Error>>(
     let ckpt = session.checkpoint();
     let resumed = session.resume;
     let mut trainer = if resumed {
-        resume(&ckpt, session.epochs)?
+        let trainer = resume(&ckpt, session.epochs)?;
+        // What this command asks for must be what the checkpoint was trained with.
+        let requested = fresh(train.shape())?;
+        check_same_settings(&requested, &trainer, &ckpt)?;
+        trainer
     } else {
         if ckpt.exists() && !session.force {
             return Err(Error::Invalid(format!(
@@ -206,6 +210,62 @@ pub fn run_session_with<E: From<Error>>(
         resumed,
         model,
     })
+}
+
+/// Refuses to resume `resumed` (from `ckpt`) with settings that change the result:
+/// the network, or any hyper-parameter but the number of epochs (which a resumed run
+/// may extend). Names each difference with both values.
+pub fn check_same_settings(requested: &Trainer, resumed: &Trainer, ckpt: &Path) -> Result<()> {
+    let (a, b) = (&requested.config, &resumed.config);
+    let mut diffs: Vec<String> = Vec::new();
+    let mut differ = |name: &str, asked: String, stored: String| {
+        if asked != stored {
+            diffs.push(format!("{name}: {asked} (checkpoint: {stored})"));
+        }
+    };
+    differ("steps", a.steps.to_string(), b.steps.to_string());
+    differ("batch", a.batch_size.to_string(), b.batch_size.to_string());
+    differ("lr", a.lr.to_string(), b.lr.to_string());
+    differ("seed", a.seed.to_string(), b.seed.to_string());
+    differ(
+        "encoding",
+        format!("{:?}", a.encoding),
+        format!("{:?}", b.encoding),
+    );
+    differ("loss", format!("{:?}", a.loss), format!("{:?}", b.loss));
+    differ(
+        "optimizer",
+        format!("{:?}", a.optimizer),
+        format!("{:?}", b.optimizer),
+    );
+    differ(
+        "schedule",
+        format!("{:?}", a.schedule),
+        format!("{:?}", b.schedule),
+    );
+    let (x, y) = (&requested.net.spec, &resumed.net.spec);
+    if x.input != y.input {
+        diffs.push(format!("input: {} (checkpoint: {})", x.input, y.input));
+    } else if x.layers.len() != y.layers.len() {
+        diffs.push(format!(
+            "arch: {} layers (checkpoint: {})",
+            x.layers.len(),
+            y.layers.len()
+        ));
+    } else if let Some(i) = (0..x.layers.len()).find(|&i| x.layers[i] != y.layers[i]) {
+        diffs.push(format!(
+            "arch or neuron options, layer {i}: {:?} (checkpoint: {:?})",
+            x.layers[i], y.layers[i]
+        ));
+    }
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "--resume: {} was trained with other settings: {}; give the checkpoint's settings, or --force to start over",
+        ckpt.display(),
+        diffs.join("; ")
+    )))
 }
 
 /// The trainer of checkpoint `ckpt`, extended to at least `epochs` epochs.
@@ -441,5 +501,48 @@ mod tests {
         // After epoch k the model file holds k epochs and history.csv k rows.
         assert_eq!(monitor.seen, vec![(true, 1), (true, 2), (true, 3)]);
         assert!(dir.path().join("model.json").is_file());
+    }
+
+    #[test]
+    fn resuming_with_other_settings_is_refused_by_name() {
+        let (spec, cfg, train, test) = setup();
+        let dir = tempfile::tempdir().unwrap();
+        run_session(
+            &spec,
+            &cfg,
+            train.clone(),
+            &test,
+            &session(dir.path(), 1),
+            &mut Silent,
+        )
+        .unwrap();
+        let resume = SessionConfig {
+            resume: true,
+            ..session(dir.path(), 2)
+        };
+        let other = TrainConfig {
+            lr: 1e-2,
+            seed: 9,
+            ..cfg.clone()
+        };
+        let e = run_session(&spec, &other, train.clone(), &test, &resume, &mut Silent)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("lr: 0.01 (checkpoint: 0.005)") && e.contains("seed: 9"),
+            "{e}"
+        );
+        let wider = parse_arch("16-20-4", train.shape(), &ArchOptions::default()).unwrap();
+        let e = run_session(&wider, &cfg, train.clone(), &test, &resume, &mut Silent)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("out: 20") && e.contains("out: 12"), "{e}");
+        // The same settings (and more epochs) resume.
+        let more = TrainConfig { epochs: 2, ..cfg };
+        let r = run_session(&spec, &more, train, &test, &resume, &mut Silent).unwrap();
+        assert!(r.resumed);
+        assert_eq!(r.trainer.state.history.len(), 2);
     }
 }
