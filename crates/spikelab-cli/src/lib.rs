@@ -38,3 +38,54 @@ pub enum EvalCommand {
     /// trainer and (`--engine`) exported to the event-driven engine.
     Surrogate(surrogate::EvalArgs),
 }
+
+/// The message for a negative number given to an option (`--duration-ms -5`,
+/// `--seed=-1`), which clap would report as an unknown argument or an invalid digit:
+/// no option of `spikelab` takes a negative number. None when `args` (the command
+/// line without the program name) has no such value.
+pub fn negative_number_message(args: &[String]) -> Option<String> {
+    let negative = |v: &str| v.starts_with('-') && v[1..].parse::<f64>().is_ok();
+    let mut previous: Option<&str> = None;
+    for arg in args {
+        if let Some((flag, value)) = arg.split_once('=') {
+            if flag.starts_with("--") && negative(value) {
+                return Some(message_for(flag, value));
+            }
+        }
+        if let Some(flag) = previous.filter(|p| p.starts_with("--") && !p.contains('=')) {
+            if negative(arg) {
+                return Some(message_for(flag, arg));
+            }
+        }
+        previous = Some(arg);
+    }
+    None
+}
+
+fn message_for(flag: &str, value: &str) -> String {
+    format!("invalid value for `{flag}`: {value}; allowed: a number >= 0 (no spikelab option takes a negative number)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::negative_number_message;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn negative_numbers_get_a_message_naming_the_option() {
+        let m = negative_number_message(&args("run m.toml --duration-ms -5")).unwrap();
+        assert!(
+            m.contains("`--duration-ms`: -5") && m.contains(">= 0"),
+            "{m}"
+        );
+        let m = negative_number_message(&args("train surrogate --seed=-1")).unwrap();
+        assert!(m.contains("`--seed`: -1"), "{m}");
+        let m = negative_number_message(&args("run m.toml --lr -1e-3")).unwrap();
+        assert!(m.contains("-1e-3"), "{m}");
+        assert!(negative_number_message(&args("run m.toml --duration-ms 5 -q")).is_none());
+        assert!(negative_number_message(&args("run m.toml --quiet -x")).is_none());
+    }
+}

@@ -57,7 +57,21 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     keep_freed_memory();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let shown = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            let argv: Vec<String> = std::env::args().skip(1).collect();
+            match spikelab_cli::negative_number_message(&argv).filter(|_| !shown) {
+                Some(message) => {
+                    eprintln!("error: {message}");
+                    std::process::exit(2);
+                }
+                None => e.exit(),
+            }
+        }
+    };
     let result = match &cli.command {
         Command::Run(args) => run::run(args).map(|_| ()),
         Command::Bench(cmd) => bench::run(cmd),
