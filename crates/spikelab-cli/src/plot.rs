@@ -87,12 +87,25 @@ pub fn raster(path: &Path, title: &str, groups: &[RasterGroup], t_max_ms: f64) -
             .draw()
             .map_err(plot_err)?;
         let area = chart.plotting_area();
+        let spikes: usize = groups.iter().map(|g| g.times_ms.len()).sum();
+        // Up to 200,000 spikes each is a tick 3 pixels wide over its row (a single
+        // pixel is nearly invisible when few neurons fire, e.g. latency codes); more
+        // are drawn as pixels.
+        let half_tick_ms = 1.5 * t_max_ms.max(1e-9) / 1200.0;
         let mut offset = 0usize;
         for (gi, g) in groups.iter().enumerate() {
             let color = PALETTE[gi % PALETTE.len()];
             for (&t, &n) in g.times_ms.iter().zip(g.neurons) {
-                area.draw_pixel((t, (offset + n as usize) as f64 + 0.5), &color)
+                let row = (offset + n as usize) as f64;
+                if spikes <= 200_000 {
+                    area.draw(&Rectangle::new(
+                        [(t - half_tick_ms, row), (t + half_tick_ms, row + 1.0)],
+                        color.filled(),
+                    ))
                     .map_err(plot_err)?;
+                } else {
+                    area.draw_pixel((t, row + 0.5), &color).map_err(plot_err)?;
+                }
             }
             offset += g.size;
         }

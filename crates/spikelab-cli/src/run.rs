@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// Simulated duration in ms (default: the model file's simulation.duration_ms).
     #[arg(long)]
     pub duration_ms: Option<f64>,
-    /// Worker threads (default: the model file's, 0 = one per core).
+    /// Worker threads (default: the model file's; 0 = automatic: one per core, fewer
+    /// for small networks or when cores are busy; the spikes never depend on it).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Seed (default: the model file's).
@@ -109,6 +110,13 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     }
     if let Some(t) = args.threads {
         spec.simulation.threads = t;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if spec.simulation.threads > cores {
+        eprintln!(
+            "warning: {} threads on {cores} cores: the threads wait for each other at every step, so this is slower than {cores} (the spikes are the same); use --threads 0 to choose automatically",
+            spec.simulation.threads
+        );
     }
     // Without spike monitors, record every neuron population so there is a raster.
     if !spec
@@ -192,7 +200,7 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         synaptic_events: events,
         populations: pops,
     };
-    write_outputs(&sim, out.path(), args)?;
+    write_outputs(&sim, &spec, out.path(), args)?;
     // The summary last: a directory with a summary is complete.
     write_atomic_with(&out.path().join("summary.json"), |w| {
         serde_json::to_writer_pretty(&mut *w, &summary)?;
@@ -234,7 +242,25 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     Ok(summary)
 }
 
-fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs) -> Result<()> {
+/// The raster rows of a spike record: its neurons and the rows they occupy — the
+/// neuron indices themselves when the recorded neurons are the first ones, else each
+/// neuron's rank among the neurons that spiked (the recorded set is not kept).
+fn recorded_rows(s: &spikelab_core::monitor::SpikeRecord) -> (Vec<u32>, usize) {
+    let n = s.recorded_neurons.max(1);
+    if s.neurons.iter().all(|&k| (k as usize) < n) {
+        return (s.neurons.clone(), n);
+    }
+    let mut seen: Vec<u32> = s.neurons.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    let rank = |k: u32| seen.binary_search(&k).unwrap_or(0) as u32;
+    (
+        s.neurons.iter().map(|&k| rank(k)).collect(),
+        n.max(seen.len()),
+    )
+}
+
+fn write_outputs(sim: &Simulator, spec: &NetworkSpec, dir: &Path, args: &RunArgs) -> Result<()> {
     let dt = sim.dt_ms();
     let rec = sim.recordings();
     let format = match args.format {
@@ -244,26 +270,19 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs) -> Result<()> {
     write_recordings(rec, dt, dir, format)?;
     if !args.no_plot {
         let times: Vec<Vec<f64>> = rec.spikes.iter().map(|s| s.times_ms(dt)).collect();
-        let sizes: Vec<usize> = rec
-            .spikes
-            .iter()
-            .map(|s| {
-                sim.populations()
-                    .iter()
-                    .find(|p| p.name == s.population)
-                    .map_or(1, |p| p.size)
-            })
-            .collect();
+        // Rows for the recorded neurons only (625 of 12,500 recorded fill the plot):
+        // neurons numbered by rank among the recorded ones when they are a subset.
+        let rows: Vec<(Vec<u32>, usize)> = rec.spikes.iter().map(recorded_rows).collect();
         let groups: Vec<RasterGroup> = rec
             .spikes
             .iter()
             .zip(&times)
-            .zip(&sizes)
-            .map(|((s, t), &size)| RasterGroup {
+            .zip(&rows)
+            .map(|((s, t), (neurons, size))| RasterGroup {
                 label: &s.population,
                 times_ms: t,
-                neurons: &s.neurons,
-                size,
+                neurons,
+                size: *size,
             })
             .collect();
         let title = format!(
@@ -295,9 +314,18 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs) -> Result<()> {
                     points: p,
                 })
                 .collect();
+            let monitored: Vec<&str> = rec.rates.iter().map(|r| r.population.as_str()).collect();
             plot::lines(
                 &dir.join("rates.png"),
-                "population rate",
+                &format!(
+                    "population rate ({} monitored: {})",
+                    if monitored.len() == 1 {
+                        "population"
+                    } else {
+                        "populations"
+                    },
+                    monitored.join(", ")
+                ),
                 "time (ms)",
                 "rate (Hz)",
                 &series,
@@ -329,11 +357,21 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs) -> Result<()> {
                         points: p,
                     })
                     .collect();
+                let unit = spec
+                    .populations
+                    .iter()
+                    .find(|p| p.name == s.population)
+                    .map_or("", |p| p.state_unit(v));
+                let axis = if unit.is_empty() {
+                    v.clone()
+                } else {
+                    format!("{v} ({unit})")
+                };
                 plot::lines(
                     &dir.join(format!("state_{}_{k}_{v}.png", s.population)),
                     &format!("{} {v}", s.population),
                     "time (ms)",
-                    v,
+                    &axis,
                     &series,
                     false,
                 )?;
@@ -346,6 +384,23 @@ fn write_outputs(sim: &Simulator, dir: &Path, args: &RunArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raster_rows_are_the_recorded_neurons() {
+        let first = spikelab_core::monitor::SpikeRecord {
+            population: "exc".into(),
+            steps: vec![1, 2],
+            neurons: vec![3, 600],
+            recorded_neurons: 625,
+        };
+        assert_eq!(recorded_rows(&first), (vec![3, 600], 625));
+        // A subset that is not the first neurons: ranks, still 625 rows.
+        let spread = spikelab_core::monitor::SpikeRecord {
+            neurons: vec![9000, 20, 9000, 12000],
+            ..first
+        };
+        assert_eq!(recorded_rows(&spread), (vec![1, 0, 1, 2], 625));
+    }
 
     fn args(model: &Path, out: &Path) -> RunArgs {
         RunArgs {

@@ -214,6 +214,42 @@ impl ProjectionSpec {
 }
 
 impl PopulationSpec {
+    /// The unit of state variable `var` of this population, for axis labels and
+    /// files ("" for dimensionless or unknown variables); see the units section of
+    /// [`crate::synapse`] for receptor states.
+    pub fn state_unit(&self, var: &str) -> &'static str {
+        use crate::synapse::ReceptorKind;
+        if let Some(name) = var.strip_prefix("g_") {
+            let kind = self
+                .receptors
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.kind);
+            return match (&self.neuron, kind) {
+                (
+                    NeuronSpec::Lif(_) | NeuronSpec::EscapeLif(_),
+                    Some(ReceptorKind::Conductance),
+                ) => "× leak conductance",
+                (NeuronSpec::Lif(_) | NeuronSpec::EscapeLif(_), Some(_)) => "mV",
+                (
+                    NeuronSpec::If(_) | NeuronSpec::Adex(_) | NeuronSpec::Hh(_),
+                    Some(ReceptorKind::Conductance),
+                ) => "nS",
+                (NeuronSpec::If(_) | NeuronSpec::Adex(_) | NeuronSpec::Hh(_), Some(_)) => "pA",
+                (NeuronSpec::Izhikevich(_), Some(ReceptorKind::Conductance)) => "1/mV",
+                (NeuronSpec::Izhikevich(_), Some(_)) => "mV/ms",
+                _ => "",
+            };
+        }
+        match (var, &self.neuron) {
+            ("v" | "theta", _) => "mV",
+            ("w", NeuronSpec::Adex(_)) => "pA",
+            ("u", NeuronSpec::Izhikevich(_)) => "mV/ms",
+            ("refractory_steps", _) => "steps",
+            _ => "",
+        }
+    }
+
     /// A population without receptors or initial values.
     pub fn new(name: &str, size: usize, neuron: NeuronSpec) -> Self {
         PopulationSpec {
@@ -351,6 +387,20 @@ impl NetworkSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_units_follow_the_model_and_the_receptor() {
+        let lif = PopulationSpec::new("a", 1, NeuronSpec::Lif(Lif::default()))
+            .with_receptor(ReceptorSpec::current_exp("e", 5.0));
+        assert_eq!(lif.state_unit("v"), "mV");
+        assert_eq!(lif.state_unit("g_e"), "mV");
+        assert_eq!(lif.state_unit("refractory_steps"), "steps");
+        assert_eq!(lif.state_unit("g_nope"), "");
+        let adex = PopulationSpec::new("b", 1, NeuronSpec::Adex(Adex::default()))
+            .with_receptor(ReceptorSpec::current_exp("e", 5.0));
+        assert_eq!(adex.state_unit("w"), "pA");
+        assert_eq!(adex.state_unit("g_e"), "pA");
+    }
 
     const GOOD: &str = r#"
 [simulation]
