@@ -11,12 +11,112 @@ const BYTES_PER_SYNAPSE: f64 = 2.0 * 10.0;
 /// Bytes of neuron state assumed per neuron.
 const BYTES_PER_NEURON: f64 = 64.0;
 
-/// Available memory in bytes (MemAvailable), if the OS tells.
-fn available_memory() -> Option<f64> {
+/// Memory the network may use, in bytes, and what limits it: the tightest of the
+/// memory the OS has available (`MemAvailable`), the address space left under the
+/// process's limit (`ulimit -v`) and the memory left in its control group (a
+/// container's limit); None when none of them is known.
+pub(crate) fn available_memory() -> Option<(f64, &'static str)> {
+    [
+        meminfo_available().map(|b| (b, "available memory")),
+        address_space_left().map(|b| (b, "address-space limit (ulimit -v)")),
+        cgroup_left().map(|b| (b, "control-group memory limit")),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+fn meminfo_available() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024.0)
+}
+
+/// The soft `RLIMIT_AS` less the address space in use and a reserve for the worker
+/// threads' stacks and allocator arenas (which count against the limit).
+fn address_space_left() -> Option<f64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let limit = parse_address_space_limit(&limits)?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let used_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let reserve = cores * 72.0 * 1048576.0;
+    Some((limit - used_kib * 1024.0 - reserve).max(0.0))
+}
+
+/// The soft limit of `Max address space` in `/proc/self/limits` text (None when
+/// unlimited).
+fn parse_address_space_limit(limits: &str) -> Option<f64> {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    let soft = line
+        .trim_start_matches("Max address space")
+        .split_whitespace()
+        .next()?;
+    soft.parse().ok()
+}
+
+/// The memory limit of the process's control group less its usage (cgroup v2, or
+/// v1's memory controller).
+fn cgroup_left() -> Option<f64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in groups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let candidates: Vec<(String, String)> = if controllers.is_empty() {
+            vec![
+                (
+                    format!("/sys/fs/cgroup{path}/memory.max"),
+                    format!("/sys/fs/cgroup{path}/memory.current"),
+                ),
+                (
+                    "/sys/fs/cgroup/memory.max".into(),
+                    "/sys/fs/cgroup/memory.current".into(),
+                ),
+            ]
+        } else if controllers.split(',').any(|c| c == "memory") {
+            vec![
+                (
+                    format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"),
+                    format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"),
+                ),
+                (
+                    "/sys/fs/cgroup/memory/memory.limit_in_bytes".into(),
+                    "/sys/fs/cgroup/memory/memory.usage_in_bytes".into(),
+                ),
+            ]
+        } else {
+            continue;
+        };
+        for (limit, usage) in candidates {
+            if let Some(left) = cgroup_values(&limit, &usage) {
+                return Some(left);
+            }
+        }
+    }
+    None
+}
+
+/// `limit - usage` from two cgroup files; None for "max" or an effectively
+/// unlimited value.
+fn cgroup_values(limit: &str, usage: &str) -> Option<f64> {
+    let limit: f64 = std::fs::read_to_string(limit).ok()?.trim().parse().ok()?;
+    if limit >= 2f64.powi(60) {
+        return None;
+    }
+    let usage: f64 = std::fs::read_to_string(usage)
+        .ok()
+        .and_then(|u| u.trim().parse().ok())
+        .unwrap_or(0.0);
+    Some((limit - usage).max(0.0))
 }
 
 /// Estimated bytes of the network and a description of its largest part.
@@ -60,14 +160,29 @@ pub(super) fn estimate(plan: &BuildPlan) -> (f64, String) {
 /// memory.
 pub(super) fn check(plan: &BuildPlan) -> Result<()> {
     let (bytes, what) = estimate(plan);
-    if let Some(avail) = available_memory() {
+    if let Some((avail, limit)) = available_memory() {
         if bytes > 0.9 * avail {
             return Err(Error::TooLarge {
                 needed_mib: bytes / 1048576.0,
                 available_mib: avail / 1048576.0,
-                what,
+                what: format!("{what}; limited by the {limit}"),
             });
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_space_limit_is_read_from_proc_limits() {
+        let unlimited = "Limit                     Soft Limit           Hard Limit           Units\nMax address space         unlimited            unlimited            bytes\n";
+        assert_eq!(parse_address_space_limit(unlimited), None);
+        let limited = "Max cpu time              unlimited            unlimited            seconds\nMax address space         3072000000           unlimited            bytes\n";
+        assert_eq!(parse_address_space_limit(limited), Some(3072000000.0));
+        let (bytes, _) = available_memory().expect("Linux reports available memory");
+        assert!(bytes > 0.0);
+    }
 }
