@@ -149,28 +149,7 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     let build_s = t0.elapsed().as_secs_f64();
     let steps = (spec.simulation.duration_ms / spec.simulation.dt_ms).round() as u64;
 
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(steps);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
-            )
-            .expect("valid template"),
-        );
-        b
-    };
-    let chunk = (steps / 200).max(1);
-    let mut done = 0;
-    while done < steps {
-        let n = chunk.min(steps - done);
-        sim.run_steps(n);
-        done += n;
-        bar.set_position(done);
-        bar.set_message(format!("{:.0} ms simulated", sim.time_ms()));
-    }
-    bar.finish_and_clear();
+    simulate(&mut sim, steps, args, &spec)?;
 
     let wall_s = sim.stats().wall_s;
     let sim_ms = sim.time_ms();
@@ -240,6 +219,113 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
 
     println!("results in {}", dir.display());
     Ok(summary)
+}
+
+/// Resident memory of this process (MiB), if the OS tells.
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `s` seconds as `1h 02m`, `3m 05s` or `4.2 s`.
+fn human_s(s: f64) -> String {
+    if s >= 3600.0 {
+        format!(
+            "{}h {:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
+    } else if s >= 60.0 {
+        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// Runs `steps` steps: first a header (network size, threads, memory) on stderr,
+/// then a short calibration and the estimated wall time, then chunks of about 0.2 s
+/// with a progress bar and ETA on a terminal, or a progress line every 10 s (and at
+/// the end) when stderr is not one. `--quiet` prints nothing.
+fn simulate(sim: &mut Simulator, steps: u64, args: &RunArgs, spec: &NetworkSpec) -> Result<()> {
+    let dt = sim.dt_ms();
+    let loud = !args.quiet;
+    if loud {
+        let neurons: usize = sim.populations().iter().map(|p| p.size).sum();
+        let synapses: usize = sim.projections().iter().map(|p| p.synapses).sum();
+        eprintln!(
+            "{}: {neurons} neurons, {synapses} synapses, {} thread(s); {:.1} ms in {steps} steps of {dt} ms{}",
+            args.model.display(),
+            sim.partitions(),
+            spec.simulation.duration_ms,
+            resident_mib().map_or(String::new(), |m| format!("; {m:.0} MiB in use"))
+        );
+    }
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = if loud && tty {
+        let b = ProgressBar::new(steps);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+            )
+            .expect("valid template"),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(500));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let mut last_line = Instant::now();
+    let mut estimated = false;
+    let mut chunk = 1u64;
+    let mut done = 0u64;
+    while done < steps {
+        let n = chunk.min(steps - done);
+        let t = Instant::now();
+        sim.run_steps(n);
+        done += n;
+        let took = t.elapsed().as_secs_f64();
+        // Chunks of about 0.2 s: the bar moves and Ctrl-C is felt at least 5 times a
+        // second, at a negligible cost per chunk.
+        if took < 0.1 {
+            chunk = (chunk * 2).min(1 << 24);
+        } else if took > 0.4 && chunk > 1 {
+            chunk /= 2;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        if loud && !estimated && (elapsed >= 0.2 || done == steps) && done < steps {
+            estimated = true;
+            let total = elapsed * steps as f64 / done as f64;
+            bar.suspend(|| {
+                eprintln!(
+                    "estimated wall time {} (from the first {done} steps)",
+                    human_s(total)
+                )
+            });
+        }
+        bar.set_position(done);
+        bar.set_message(format!("{:.0} ms simulated", sim.time_ms()));
+        if loud && !tty && (last_line.elapsed().as_secs_f64() >= 10.0 || done == steps) {
+            last_line = Instant::now();
+            let left = elapsed * (steps - done) as f64 / done.max(1) as f64;
+            eprintln!(
+                "progress: {:.0}% ({:.1} ms simulated, {} elapsed, ETA {})",
+                100.0 * done as f64 / steps.max(1) as f64,
+                sim.time_ms(),
+                human_s(elapsed),
+                human_s(left)
+            );
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// The raster rows of a spike record: its neurons and the rows they occupy — the
