@@ -28,8 +28,9 @@ pub struct TrainStdpArgs {
     /// Passes over the training images.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
-    /// Training images per epoch (default: all 60,000).
-    #[arg(long)]
+    /// Training images per epoch (default: all 60,000); `--train-limit` as in
+    /// `train surrogate`.
+    #[arg(long, visible_alias = "train-limit")]
     pub examples: Option<usize>,
     /// Training images shown with learning frozen to assign labels.
     #[arg(long, default_value_t = 10_000)]
@@ -49,8 +50,9 @@ pub struct TrainStdpArgs {
     /// Examples between checkpoints.
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_every: usize,
-    /// Start afresh even if a checkpoint exists in the output directory.
-    #[arg(long)]
+    /// Start afresh even if a checkpoint exists in the output directory (`--force`
+    /// as in `train surrogate`); without it a checkpoint there is resumed.
+    #[arg(long, visible_alias = "force")]
     pub fresh: bool,
     /// Neuron integration: exponential-euler (stable) or euler (the paper's code;
     /// unstable in large networks).
@@ -70,9 +72,22 @@ pub struct EvalStdpArgs {
     /// Test images to classify (default all 10,000).
     #[arg(long)]
     pub examples: Option<usize>,
-    /// Output directory for the confusion matrix and metrics.
-    #[arg(long, default_value = "out/stdp")]
-    pub out: PathBuf,
+    /// Output directory for the confusion matrix and metrics (default: the
+    /// checkpoint's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl EvalStdpArgs {
+    /// The output directory: `--out`, or the checkpoint's folder.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            self.checkpoint
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        })
+    }
 }
 
 fn bar(total: usize, prefix: &str) -> ProgressBar {
@@ -254,7 +269,7 @@ pub fn eval(args: &EvalStdpArgs) -> Result<()> {
         checkpoint: args.checkpoint.clone(),
         data: args.data.clone(),
         examples: args.examples,
-        out: args.out.clone(),
+        out: args.out_dir(),
     };
     let mut bars = Bars::new();
     let (net, r) = session::run_eval(&cfg, &mut bars)?;
@@ -268,11 +283,58 @@ pub fn eval(args: &EvalStdpArgs) -> Result<()> {
         net.config.n_neurons,
         100.0 * ev.accuracy_weighted
     );
+    let out = args.out_dir();
     confusion_png(
-        &args.out,
+        &out,
         ev,
         &format!("Diehl & Cook, {} neurons, test", net.config.n_neurons),
     )?;
-    receptive_field_png(&net, &args.out.join("receptive_fields.png"))?;
+    receptive_field_png(&net, &out.join("receptive_fields.png"))?;
+    println!(
+        "eval.json, confusion.png and receptive_fields.png in {}",
+        out.display()
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct TrainCli {
+        #[command(flatten)]
+        args: TrainStdpArgs,
+    }
+    #[derive(Parser)]
+    struct EvalCli {
+        #[command(flatten)]
+        args: EvalStdpArgs,
+    }
+
+    #[test]
+    fn train_stdp_takes_the_words_of_train_surrogate() {
+        let a = TrainCli::try_parse_from(["x", "--force", "--train-limit", "100"])
+            .unwrap()
+            .args;
+        assert!(a.fresh);
+        assert_eq!(a.examples, Some(100));
+    }
+
+    #[test]
+    fn eval_stdp_writes_beside_its_checkpoint_by_default() {
+        let e = EvalCli::try_parse_from(["x", "--checkpoint", "runs/a/model.safetensors"])
+            .unwrap()
+            .args;
+        assert_eq!(e.out_dir(), PathBuf::from("runs/a"));
+        let e = EvalCli::try_parse_from(["x", "--checkpoint", "m.safetensors", "--out", "o"])
+            .unwrap()
+            .args;
+        assert_eq!(e.out_dir(), PathBuf::from("o"));
+        let e = EvalCli::try_parse_from(["x", "--checkpoint", "m.safetensors"])
+            .unwrap()
+            .args;
+        assert_eq!(e.out_dir(), PathBuf::from("."));
+    }
 }

@@ -350,8 +350,41 @@ fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-/// The image and label files of `split` in `dir` (the folder that holds them).
+/// The image and label files of `split` in `dir`: the data set's folder, or its
+/// parent when exactly one of its sub-folders holds the files (`../shared/data` with
+/// only `mnist/` in it); with several such sub-folders the error names them.
 pub fn find_split_files(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf)> {
+    let found = find_split_files_in(dir, split);
+    if found.is_ok() {
+        return found;
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && find_split_files_in(p, split).is_ok())
+        .collect();
+    candidates.sort();
+    match candidates.len() {
+        0 => found,
+        1 => find_split_files_in(&candidates[0], split),
+        _ => Err(Error::NotFound(format!(
+            "{} holds several data sets ({}): give the folder of one of them",
+            dir.display(),
+            candidates
+                .iter()
+                .map(|p| p
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The image and label files of `split` directly in `dir`.
+fn find_split_files_in(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf)> {
     let (img, lab) = standard_files(split);
     match (find_file(dir, &img), find_file(dir, &lab)) {
         (Some(a), Some(b)) => Ok((a, b)),
@@ -378,8 +411,10 @@ pub fn load(
     split: Split,
     limit: Option<usize>,
 ) -> Result<ImageSet> {
+    // Named: its own folder under the root, or the root itself (never another data
+    // set's folder).
     let sub = root.join(name.dir_name());
-    let found = find_split_files(&sub, split).or_else(|_| find_split_files(root, split));
+    let found = find_split_files_in(&sub, split).or_else(|_| find_split_files_in(root, split));
     match found {
         Ok((img, lab)) => ImageSet::load(&img, &lab, limit),
         Err(_) => {
@@ -458,6 +493,26 @@ mod tests {
             e.contains("KMNIST train files not found") && e.contains("spikelab data fetch kmnist"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_parent_folder_of_one_data_set_is_accepted_and_of_several_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let mnist = root.path().join("mnist");
+        std::fs::create_dir(&mnist).unwrap();
+        let test = write_set(&mnist, Split::Test, 4, false);
+        assert_eq!(load_mnist(root.path(), Split::Test).unwrap(), test);
+        let fashion = root.path().join("fashion-mnist");
+        std::fs::create_dir(&fashion).unwrap();
+        write_set(&fashion, Split::Test, 2, false);
+        let e = load_mnist(root.path(), Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("several data sets") && e.contains("fashion-mnist, mnist"),
+            "{e}"
+        );
+        assert_eq!(load_mnist(&mnist, Split::Test).unwrap(), test);
     }
 
     #[test]
