@@ -234,6 +234,23 @@ impl LoadedFile {
         SafeTensors::deserialize(&self.bytes).map_err(|e| self.error(e.to_string()))
     }
 
+    /// Number of values in all tensors of the file (at most its size: the header's
+    /// shapes are checked against the data).
+    pub fn tensor_values(&self) -> Result<usize> {
+        let st = self.tensors()?;
+        Ok(st
+            .tensors()
+            .iter()
+            .map(|(_, t)| t.shape().iter().product::<usize>())
+            .sum())
+    }
+
+    /// The shape of tensor `name`, if the file holds it.
+    pub fn tensor_shape(&self, name: &str) -> Option<Vec<usize>> {
+        let st = self.tensors().ok()?;
+        st.tensor(name).ok().map(|t| t.shape().to_vec())
+    }
+
     /// Whether the file holds a tensor `name`.
     pub fn has_tensor(&self, name: &str) -> bool {
         self.tensors().is_ok_and(|st| st.tensor(name).is_ok())

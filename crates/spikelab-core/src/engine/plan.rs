@@ -15,6 +15,7 @@ use crate::monitor::MonitorSpec;
 use crate::network::{NetworkSpec, NeuronSpec, PopulationSpec, ProjectionSpec, SimulationSpec};
 use crate::neuron::NeuronModel;
 use crate::plasticity::Rule;
+use crate::selection::NeuronSelection;
 use crate::synapse::{ReceptorKind, ReceptorSpec};
 use crate::value::Value;
 use std::collections::HashSet;
@@ -119,18 +120,21 @@ pub struct MonitorPlan<'a> {
     pub kind: MonitorPlanKind,
 }
 
-/// What a monitor records, with indices resolved.
+/// What a monitor records, with indices resolved. The recorded neurons stay a
+/// selection (checked against the population size): the plan holds nothing per neuron,
+/// so validating a file with a huge population allocates nothing in proportion to it;
+/// a backend lists them with [`NeuronSelection::indices`] after its memory check.
 #[derive(Debug)]
 pub enum MonitorPlanKind {
-    /// Spikes of these neurons (ascending).
+    /// Spikes of these neurons.
     Spikes {
         /// Recorded neurons.
-        neurons: Vec<u32>,
+        neurons: NeuronSelection,
     },
     /// State variables of these neurons every `every_steps` steps.
     State {
         /// Recorded neurons.
-        neurons: Vec<u32>,
+        neurons: NeuronSelection,
         /// Recorded variables.
         variables: Vec<StateVariable>,
         /// Sampling interval (steps).
@@ -550,7 +554,7 @@ fn resolve_monitor<'a>(plan: &BuildPlan, k: usize, m: &'a MonitorSpec) -> Result
         MonitorSpec::Spikes { neurons, .. } => {
             neurons.validate(&format!("{f}.neurons"), p.size)?;
             MonitorPlanKind::Spikes {
-                neurons: neurons.indices(p.size),
+                neurons: neurons.clone(),
             }
         }
         MonitorSpec::State {
@@ -562,7 +566,7 @@ fn resolve_monitor<'a>(plan: &BuildPlan, k: usize, m: &'a MonitorSpec) -> Result
             neurons.validate(&format!("{f}.neurons"), p.size)?;
             let variables = resolve_state_variables(&f, pop, variables)?;
             MonitorPlanKind::State {
-                neurons: neurons.indices(p.size),
+                neurons: neurons.clone(),
                 variables,
                 every_steps: every_ms.map_or(1, |e| whole_steps(e, dt)),
             }

@@ -39,9 +39,10 @@ pub(crate) fn monitors(plan: &BuildPlan) -> (Vec<Mon>, Recordings) {
         let p = plan.populations[pi].spec;
         match &m.kind {
             MonitorPlanKind::Spikes { neurons } => {
+                let neurons = neurons.indices(p.size);
                 let mask = (neurons.len() != p.size).then(|| {
                     let mut mask = vec![false; p.size];
-                    for &i in neurons {
+                    for &i in &neurons {
                         mask[i as usize] = true;
                     }
                     mask
@@ -74,7 +75,7 @@ pub(crate) fn monitors(plan: &BuildPlan) -> (Vec<Mon>, Recordings) {
                 recordings.states.push(StateRecord {
                     population: p.name.clone(),
                     variables: variables.clone(),
-                    neurons: neurons.clone(),
+                    neurons: neurons.indices(p.size),
                     every_steps: *every_steps,
                     ..Default::default()
                 });

@@ -36,10 +36,27 @@ impl TensorFile {
 }
 
 impl LoadedFile {
-    /// Builds the network described in the metadata and loads its parameters.
+    /// Builds the network described in the metadata and loads its parameters. The
+    /// metadata is not covered by the checksum, so the description is first checked
+    /// against the file: a network needing more parameter values than the file's
+    /// tensors hold is refused before anything is allocated for it.
     pub fn network(&self) -> Result<Network> {
         let spec: NetSpec = self.json("spikelab.network")?;
         let steps: usize = self.json("spikelab.steps")?;
+        let held = self.tensor_values()?;
+        let counts = spec
+            .param_values(steps)
+            .map_err(|e| self.error(format!("metadata `spikelab.network`: {e}")))?;
+        let mut needed = 0usize;
+        for (i, n) in counts.into_iter().enumerate() {
+            needed = needed.saturating_add(n);
+            if needed > held {
+                return Err(self.error(format!(
+                    "metadata `spikelab.network` (layer[{i}], {}) describes more parameter values than the file's tensors hold ({held})",
+                    spec.layers[i].name()
+                )));
+            }
+        }
         let mut net = Network::build(&spec, steps, 0)?;
         let names: Vec<(String, Vec<usize>)> = net
             .named_params()

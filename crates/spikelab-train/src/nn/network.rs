@@ -28,7 +28,7 @@ use crate::nn::layers::pool::{AvgPool2d, MaxPool2d, PoolGeom};
 use crate::nn::layers::readout::Readout;
 use crate::nn::layers::recurrent::RecurrentLif;
 use crate::nn::layers::relu::Relu;
-use crate::nn::layers::spiking::{Spiking, SpikingModel, SpikingSpec};
+use crate::nn::layers::spiking::{Learn, Spiking, SpikingModel, SpikingSpec};
 use crate::nn::layers::{Layer, Param, Pass};
 use crate::nn::tensor::{Activation, FeatShape, Tensor};
 use serde::{Deserialize, Serialize};
@@ -244,8 +244,10 @@ impl NetSpec {
     /// name the layer (`layer[3].kernel`).
     pub fn shapes(&self) -> Result<Vec<FeatShape>> {
         let mut shape = self.input;
-        if shape.is_empty() {
-            return Err(Error::field("input", "the input has no features"));
+        match shape.checked_len() {
+            None => return Err(Error::field("input", too_many_features(shape))),
+            Some(0) => return Err(Error::field("input", "the input has no features")),
+            Some(_) => {}
         }
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
@@ -357,6 +359,9 @@ impl NetSpec {
                     shape
                 }
             };
+            if shape.checked_len().is_none() {
+                return Err(Error::field(f, too_many_features(shape)));
+            }
             out.push(shape);
         }
         if out.is_empty() {
@@ -364,6 +369,80 @@ impl NetSpec {
         }
         Ok(out)
     }
+
+    /// Number of parameter and buffer values of each layer built for `steps` steps
+    /// (what [`Network::build`] allocates, values and gradients), computed without
+    /// building anything; an error names a layer whose count overflows. Loaders check it
+    /// against the values a file holds before they build the network it describes.
+    pub fn param_values(&self, steps: usize) -> Result<Vec<usize>> {
+        let shapes = self.shapes()?;
+        let mut input = self.input;
+        let mut counts = Vec::with_capacity(self.layers.len());
+        for (i, (l, &shape)) in self.layers.iter().zip(&shapes).enumerate() {
+            let n = input.len();
+            let with_bias =
+                |w: Option<usize>, bias: bool, b: usize| w?.checked_add(if bias { b } else { 0 });
+            let count = match l {
+                LayerSpec::Linear { out, bias } => with_bias(n.checked_mul(*out), *bias, *out),
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    bias,
+                    ..
+                } => with_bias(
+                    kernel
+                        .checked_mul(*kernel)
+                        .and_then(|k| k.checked_mul(input.c))
+                        .and_then(|k| k.checked_mul(*channels)),
+                    *bias,
+                    *channels,
+                ),
+                // Weight, bias, running mean and variance, per step or shared.
+                LayerSpec::BatchNorm { per_step, .. } => (if *per_step { steps } else { 1 })
+                    .checked_mul(input.c)
+                    .and_then(|v| v.checked_mul(4)),
+                LayerSpec::Lif(s) | LayerSpec::Alif(AlifSpec { neuron: s, .. }) => {
+                    Some(neuron_values(s, n, false))
+                }
+                LayerSpec::If(s) => Some(neuron_values(s, n, true)),
+                LayerSpec::Rlif(s) => n
+                    .checked_mul(n)
+                    .and_then(|v| v.checked_add(neuron_values(s, n, false))),
+                LayerSpec::Readout { .. } => Some(1),
+                LayerSpec::MaxPool2d { .. }
+                | LayerSpec::AvgPool2d { .. }
+                | LayerSpec::Flatten
+                | LayerSpec::Dropout { .. }
+                | LayerSpec::Relu => Some(0),
+            };
+            counts.push(count.ok_or_else(|| {
+                Error::field(
+                    format!("layer[{i}]"),
+                    format!(
+                        "a {} layer on {input} inputs has more parameters than fit in memory",
+                        l.name()
+                    ),
+                )
+            })?);
+            input = shape;
+        }
+        Ok(counts)
+    }
+}
+
+fn too_many_features(shape: FeatShape) -> String {
+    format!(
+        "{}x{}x{} (CxHxW) has more features than fit in memory",
+        shape.c, shape.h, shape.w
+    )
+}
+
+/// Values of a spiking layer's β and θ on `n` neurons (one, or one per neuron when
+/// learned per neuron; β is fixed for IF neurons), as `neuron_params` allocates them.
+fn neuron_values(s: &SpikingSpec, n: usize, fixed_beta: bool) -> usize {
+    let per = |l: Learn| if l == Learn::Neuron { n } else { 1 };
+    let beta = if fixed_beta { 1 } else { per(s.learn_beta) };
+    beta + per(s.learn_threshold)
 }
 
 fn conv_geom(s: FeatShape, c_out: usize, k: usize, stride: usize, pad: usize) -> Option<ConvGeom> {
@@ -723,6 +802,91 @@ mod tests {
             }
         }
         assert!(a.iter().any(|(_, g)| g.iter().any(|&v| v != 0.0)));
+    }
+
+    /// `param_values` counts exactly what `build` allocates, for every layer kind.
+    #[test]
+    fn param_values_count_what_build_allocates() {
+        use crate::nn::layers::spiking::Learn;
+        let per_neuron = SpikingSpec {
+            learn_beta: Learn::Neuron,
+            learn_threshold: Learn::Neuron,
+            ..SpikingSpec::default()
+        };
+        let steps = 3;
+        let specs = [
+            NetSpec::new(FeatShape::image(2, 6, 6))
+                .layer(LayerSpec::Conv2d {
+                    channels: 3,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    bias: true,
+                })
+                .layer(LayerSpec::BatchNorm {
+                    per_step: true,
+                    eps: 1e-5,
+                    momentum: 0.1,
+                })
+                .lif(per_neuron.clone())
+                .layer(LayerSpec::AvgPool2d {
+                    kernel: 2,
+                    stride: None,
+                })
+                .max_pool(3)
+                .flatten()
+                .layer(LayerSpec::Dropout { p: 0.2 })
+                .layer(LayerSpec::Linear {
+                    out: 5,
+                    bias: false,
+                })
+                .layer(LayerSpec::Rlif(per_neuron.clone()))
+                .layer(LayerSpec::If(per_neuron.clone()))
+                .linear(4)
+                .layer(LayerSpec::Readout {
+                    beta: 0.9,
+                    learn_beta: true,
+                }),
+            NetSpec::new(FeatShape::flat(7))
+                .layer(LayerSpec::BatchNorm {
+                    per_step: false,
+                    eps: 1e-5,
+                    momentum: 0.1,
+                })
+                .layer(LayerSpec::Relu)
+                .linear(3)
+                .layer(LayerSpec::Alif(AlifSpec {
+                    neuron: per_neuron,
+                    rho: 0.9,
+                    gamma: 0.1,
+                }))
+                .layer(LayerSpec::Rlif(SpikingSpec::default())),
+        ];
+        for spec in specs {
+            let net = Network::build(&spec, steps, 1).unwrap();
+            let built: Vec<usize> = net
+                .layers()
+                .iter()
+                .map(|l| l.params().iter().map(|p| p.len()).sum())
+                .collect();
+            assert_eq!(spec.param_values(steps).unwrap(), built);
+        }
+        // Sizes read from a file that overflow are errors naming the layer or input.
+        let huge = NetSpec::new(FeatShape::flat(1 << 40)).linear(1 << 40);
+        let e = huge.param_values(1).unwrap_err().to_string();
+        assert!(e.contains("layer[0]"), "{e}");
+        let huge = NetSpec::new(FeatShape::image(1 << 40, 1 << 40, 1)).flatten();
+        let e = huge.shapes().unwrap_err().to_string();
+        assert!(e.contains("`input`"), "{e}");
+        let huge = NetSpec::new(FeatShape::image(1, 4, 4)).layer(LayerSpec::Conv2d {
+            channels: 1,
+            kernel: 3,
+            stride: 1,
+            padding: usize::MAX / 2,
+            bias: true,
+        });
+        let e = huge.shapes().unwrap_err().to_string();
+        assert!(e.contains("layer[0].kernel"), "{e}");
     }
 
     #[test]

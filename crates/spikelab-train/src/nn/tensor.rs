@@ -40,6 +40,11 @@ impl FeatShape {
     pub fn len(&self) -> usize {
         self.c * self.h * self.w
     }
+    /// Number of features, or None when it does not fit a `usize` (shapes read from
+    /// files are checked with it before [`FeatShape::len`] is used).
+    pub fn checked_len(&self) -> Option<usize> {
+        self.c.checked_mul(self.h)?.checked_mul(self.w)
+    }
     /// True when there are no features.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -31,6 +31,8 @@ use spikelab_core::source::PoissonProcess;
 
 /// Pixels of an input image.
 pub const PIXELS: usize = 784;
+/// Most excitatory neurons of a network (five times the paper's largest, 6,400).
+pub const MAX_NEURONS: usize = 32768;
 
 /// Parameters of a Diehl & Cook network and its presentation protocol.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -239,6 +241,14 @@ impl DiehlCook {
             return Err(DiehlCookError::Invalid(
                 "n_neurons must be at least 1".into(),
             ));
+        }
+        // The inhibition is listed pair by pair (n² − n pairs) before the engine checks
+        // the memory, so an absurd size must be refused here.
+        if config.n_neurons > MAX_NEURONS {
+            return Err(DiehlCookError::Invalid(format!(
+                "n_neurons must be at most {MAX_NEURONS} (got {}; the lateral inhibition alone would be n² synapses)",
+                config.n_neurons
+            )));
         }
         if !matches!(
             config.integration,
@@ -547,6 +557,14 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+        let e = DiehlCook::new(DiehlCookConfig {
+            n_neurons: MAX_NEURONS + 1,
+            ..Default::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("n_neurons must be at most"), "{e}");
         let mut dc = DiehlCook::new(DiehlCookConfig {
             n_neurons: 4,
             ..Default::default()

@@ -181,6 +181,18 @@ pub fn load(path: &Path) -> Result<(DiehlCook, usize, usize, Option<Labels>)> {
             .ok_or_else(|| bad(&format!("no {k}")))
     };
     let (epoch, next) = (num("epoch")?, num("next_example")?);
+    // The config is metadata, not covered by the checksum: check its size against the
+    // weights before building a network of that size.
+    let n = config.n_neurons;
+    match file.tensor_shape("weights") {
+        Some(s) if s == [PIXELS, n] => {}
+        Some(s) => {
+            return Err(bad(&format!(
+                "config n_neurons = {n} does not match the weights tensor {s:?} (expected [{PIXELS}, {n}])"
+            )))
+        }
+        None => return Err(bad("tensor `weights` is missing")),
+    }
     let mut net = DiehlCook::new(config)?;
     net.load_state(&file)?;
     let n = net.config.n_neurons;

@@ -23,6 +23,7 @@ pub(super) fn add_state_probes(
             continue;
         };
         let pi = m.population;
+        let neurons = neurons.indices(plan.populations[pi].spec.size);
         let vars: Vec<(bool, usize)> = variables
             .iter()
             .map(|v| match *v {

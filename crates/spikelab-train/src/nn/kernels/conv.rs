@@ -59,8 +59,8 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
-    /// The geometry, or None when the kernel does not fit the padded input or the
-    /// stride is zero.
+    /// The geometry, or None when the kernel does not fit the padded input, the
+    /// stride is zero or the padded input's size overflows.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,
@@ -72,7 +72,9 @@ impl ConvGeom {
         stride: usize,
         pad: usize,
     ) -> Option<Self> {
-        if stride == 0 || kh == 0 || kw == 0 || h_in + 2 * pad < kh || w_in + 2 * pad < kw {
+        let padded = |n: usize| pad.checked_mul(2).and_then(|p| n.checked_add(p));
+        let (hp, wp) = (padded(h_in)?, padded(w_in)?);
+        if stride == 0 || kh == 0 || kw == 0 || hp < kh || wp < kw {
             return None;
         }
         Some(ConvGeom {
@@ -84,8 +86,8 @@ impl ConvGeom {
             kw,
             stride,
             pad,
-            h_out: (h_in + 2 * pad - kh) / stride + 1,
-            w_out: (w_in + 2 * pad - kw) / stride + 1,
+            h_out: (hp - kh) / stride + 1,
+            w_out: (wp - kw) / stride + 1,
         })
     }
     /// Rows of the weight matrix (`kh·kw·c_in`).
