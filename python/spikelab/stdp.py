@@ -22,17 +22,19 @@ __all__ = ["train", "evaluate"]
 def train(data: Optional[str] = None, out: str = "out/stdp", neurons: int = 100, epochs: int = 1,
           examples: Optional[int] = None, assign_examples: int = 1000,
           test_examples: int = 1000, seed: int = 0, threads: int = 1,
-          checkpoint_every: int = 1000, fresh: bool = False, progress: bool = False,
+          checkpoint_every: int = 1000, fresh: bool = False, resume: bool = False,
+          progress: bool = False,
           train: Optional[Tuple[Any, Any]] = None, test: Optional[Tuple[Any, Any]] = None) -> Dict[str, Any]:
-    """Trains in ``out`` (resuming its checkpoint unless ``fresh``) on MNIST from the
+    """Trains in ``out`` on MNIST from the
     data set folder ``data``, or from arrays ``train = (x, y)`` and ``test = (x, y)``
-    (uint8 ``(n, 28, 28)`` images). Returns ``receptive_fields`` (neurons × 784),
+    (uint8 ``(n, 28, 28)`` images). A checkpoint already in ``out`` is continued
+    with ``resume=True``, replaced with ``fresh=True``, and an error otherwise. Returns ``receptive_fields`` (neurons × 784),
     ``labels``, ``train_s``, ``checkpoint`` and, with test examples, ``test``
     (accuracy, accuracy_weighted, confusion matrix, wall_s)."""
     cfg = {"out": str(out), "neurons": int(neurons), "epochs": int(epochs),
            "assign_examples": int(assign_examples), "test_examples": int(test_examples),
            "seed": int(seed), "threads": int(threads), "checkpoint_every": int(checkpoint_every),
-           "fresh": bool(fresh)}
+           "fresh": bool(fresh), "resume": bool(resume)}
     if data is not None:
         cfg["data"] = str(data)
     elif train is None:

@@ -50,8 +50,14 @@ pub struct TrainStdpArgs {
     /// Examples between checkpoints.
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_every: usize,
+    /// Seconds between checkpoints (0 = by examples only); whichever comes first.
+    #[arg(long, default_value_t = 60.0)]
+    pub checkpoint_every_s: f64,
+    /// Continue the run in the output directory from its checkpoint.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
     /// Start afresh even if a checkpoint exists in the output directory (`--force`
-    /// as in `train surrogate`); without it a checkpoint there is resumed.
+    /// as in `train surrogate`).
     #[arg(long, visible_alias = "force")]
     pub fresh: bool,
     /// Neuron integration: exponential-euler (stable) or euler (the paper's code;
@@ -209,6 +215,8 @@ impl TrainStdpArgs {
             threads: self.threads,
             out: self.out.clone(),
             checkpoint_every: self.checkpoint_every,
+            checkpoint_every_s: self.checkpoint_every_s,
+            resume: self.resume,
             fresh: self.fresh,
             integration: if self.integration == "euler" {
                 Integration::Euler

@@ -42,6 +42,11 @@ pub struct StdpTrainConfig {
     pub out: PathBuf,
     /// Examples between checkpoints.
     pub checkpoint_every: usize,
+    /// Seconds between checkpoints (0 = by examples only), whichever comes first.
+    pub checkpoint_every_s: f64,
+    /// Continue the checkpoint in the output directory (without it, or `fresh`, a
+    /// checkpoint there is an error, as for `train surrogate`).
+    pub resume: bool,
     /// Start afresh even if a checkpoint exists in the output directory.
     pub fresh: bool,
     /// Neuron integration (exponential Euler is stable; Euler is the paper's code).
@@ -61,6 +66,8 @@ impl Default for StdpTrainConfig {
             threads: 1,
             out: PathBuf::from("out/stdp"),
             checkpoint_every: 1000,
+            checkpoint_every_s: 60.0,
+            resume: false,
             fresh: false,
             integration: Integration::ExponentialEuler,
         }
@@ -87,6 +94,7 @@ impl StdpTrainConfig {
             assign_examples: self.assign_examples,
             checkpoint: Some(self.checkpoint()),
             checkpoint_every: self.checkpoint_every,
+            checkpoint_every_s: self.checkpoint_every_s,
             ..Default::default()
         }
     }
@@ -174,6 +182,12 @@ pub fn train_in_dir_on(
         })?;
     }
     if checkpoint.exists() {
+        if !cfg.resume {
+            return Err(DiehlCookError::Invalid(format!(
+                "{} holds a checkpoint; pass --resume to continue it or --force to start over",
+                cfg.out.display()
+            )));
+        }
         monitor.on_resume(&checkpoint);
     }
     let n = train_set.labels.len();
@@ -298,7 +312,7 @@ impl Default for StdpEvalConfig {
 pub fn load_trained(checkpoint: &Path) -> Result<(DiehlCook, Labels)> {
     let (net, _, _, labels) = dc::load(checkpoint)?;
     let Some(labels) = labels else {
-        return Err(DiehlCookError::Invalid(format!("{} holds no label assignments: training did not finish; run `spikelab train stdp` again to resume it", checkpoint.display())));
+        return Err(DiehlCookError::Invalid(format!("{} holds no label assignments: training did not finish; run `spikelab train stdp --resume` with the same options to finish it", checkpoint.display())));
     };
     Ok((net, labels))
 }
@@ -377,9 +391,19 @@ mod tests {
         assert_eq!(r.trained.trained_examples, 2);
         assert_eq!(r.test.unwrap().images, 2);
         assert!(cfg.out.join("eval.json").is_file() && cfg.checkpoint().is_file());
-        // Again in the same directory: it resumes (nothing left to learn).
+        // Again in the same directory: refused without --resume, as train surrogate.
+        let e = train_in_dir(&cfg, &mut Log::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--resume") && e.contains("--force"), "{e}");
+        // With it, it resumes (nothing left to learn).
+        let resume = StdpTrainConfig {
+            resume: true,
+            ..cfg.clone()
+        };
         let mut log = Log::default();
-        let again = train_in_dir(&cfg, &mut log).unwrap();
+        let again = train_in_dir(&resume, &mut log).unwrap();
         assert_eq!((log.resumed, again.trained_examples), (1, 0));
         // `fresh` starts over.
         let fresh = StdpTrainConfig {

@@ -33,6 +33,8 @@ pub struct TrainOptions {
     pub checkpoint: Option<PathBuf>,
     /// Examples between checkpoints.
     pub checkpoint_every: usize,
+    /// Seconds between checkpoints (0 = by examples only); whichever comes first.
+    pub checkpoint_every_s: f64,
 }
 
 impl Default for TrainOptions {
@@ -45,6 +47,7 @@ impl Default for TrainOptions {
             update_interval: 250,
             checkpoint: None,
             checkpoint_every: 1000,
+            checkpoint_every_s: 0.0,
         }
     }
 }
@@ -253,6 +256,7 @@ pub fn train(
     let mut assignments: Option<Labels> = None;
     let (mut correct, mut judged, mut spikes, mut shown) = (0usize, 0usize, 0u64, 0usize);
     let first_done = epoch * per_epoch + next;
+    let mut last_save = std::time::Instant::now();
     while epoch < opts.epochs {
         while next < per_epoch {
             let i = next;
@@ -275,8 +279,11 @@ pub fn train(
                 assignments = Some(assign_labels(&r, &l, CLASSES));
             }
             if let Some(path) = &opts.checkpoint {
-                if done % opts.checkpoint_every.max(1) == 0 {
+                let by_time = opts.checkpoint_every_s > 0.0
+                    && last_save.elapsed().as_secs_f64() >= opts.checkpoint_every_s;
+                if done % opts.checkpoint_every.max(1) == 0 || by_time {
                     save(&net, path, epoch, next, None)?;
+                    last_save = std::time::Instant::now();
                 }
             }
             on_progress(&Progress {
