@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 /// Arguments of `spikelab train stdp`.
 #[derive(Args, Debug)]
 pub struct TrainStdpArgs {
-    /// Directory with the MNIST IDX files (gzip or raw).
-    #[arg(long, default_value = "../shared/data/mnist")]
-    pub data: PathBuf,
+    /// Directory with the MNIST IDX files (gzip or raw), or its parent (default: the
+    /// `mnist` folder of the data cache that `spikelab data fetch mnist` fills).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// Excitatory neurons (the paper reports 100, 400, 1600, 6400).
     #[arg(long, default_value_t = 400)]
     pub neurons: usize,
@@ -72,9 +73,10 @@ pub struct EvalStdpArgs {
     /// Checkpoint written by `spikelab train stdp` (its `model.safetensors`).
     #[arg(long, default_value = "out/stdp/model.safetensors")]
     pub checkpoint: PathBuf,
-    /// Directory with the MNIST IDX files.
-    #[arg(long, default_value = "../shared/data/mnist")]
-    pub data: PathBuf,
+    /// Directory with the MNIST IDX files, or its parent (default: the data cache's
+    /// `mnist` folder, as for `train stdp`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// Test images to classify (default all 10,000).
     #[arg(long)]
     pub examples: Option<usize>,
@@ -82,6 +84,13 @@ pub struct EvalStdpArgs {
     /// checkpoint's folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `--data`, or the data cache's `mnist` folder (where `spikelab data fetch mnist`
+/// puts the files), the one default every command shares.
+pub fn mnist_dir(data: &Option<PathBuf>) -> PathBuf {
+    data.clone()
+        .unwrap_or_else(|| spikelab_data::fetch::default_data_root().join("mnist"))
 }
 
 impl EvalStdpArgs {
@@ -205,7 +214,7 @@ impl TrainStdpArgs {
     /// The library's training configuration.
     pub fn config(&self) -> StdpTrainConfig {
         StdpTrainConfig {
-            data: self.data.clone(),
+            data: mnist_dir(&self.data),
             neurons: self.neurons,
             epochs: self.epochs,
             examples: self.examples,
@@ -275,7 +284,7 @@ pub fn train(args: &TrainStdpArgs) -> Result<()> {
 pub fn eval(args: &EvalStdpArgs) -> Result<()> {
     let cfg = StdpEvalConfig {
         checkpoint: args.checkpoint.clone(),
-        data: args.data.clone(),
+        data: mnist_dir(&args.data),
         examples: args.examples,
         out: args.out_dir(),
     };
@@ -328,6 +337,15 @@ mod vocabulary_tests {
             .args;
         assert!(a.fresh);
         assert_eq!(a.examples, Some(100));
+    }
+
+    #[test]
+    fn without_data_the_fetch_cache_is_read() {
+        let a = TrainCli::try_parse_from(["x"]).unwrap().args;
+        let root = spikelab_data::fetch::default_data_root();
+        assert_eq!(a.config().data, root.join("mnist"));
+        let e = EvalCli::try_parse_from(["x", "--data", "d"]).unwrap().args;
+        assert_eq!(mnist_dir(&e.data), PathBuf::from("d"));
     }
 
     #[test]
