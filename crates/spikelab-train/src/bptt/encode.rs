@@ -63,6 +63,19 @@ pub enum Encoding {
     },
     /// The intensities as a constant input current.
     Direct,
+    /// A sequence: each sample (its values in row-major order) is cut into `steps`
+    /// equal parts presented one per time step as input currents — an image row by
+    /// row (sequential MNIST: 28 steps of 28 pixels), pixel by pixel (784 steps of
+    /// 1), or a time series of `steps × channels` values step by step. With
+    /// `permute_seed` the values of each sample are first shuffled by one fixed
+    /// permutation of that seed (permuted sequential MNIST).
+    Sequence {
+        /// Time steps per sample (the trainer's `steps`).
+        steps: usize,
+        /// Seed of a fixed permutation of the values (None: their order).
+        #[serde(default)]
+        permute_seed: Option<u64>,
+    },
     /// Any encoder of `spikelab_core::encoding`, on a grid of `T` steps of `dt_ms`.
     Encoder {
         /// The encoder and its parameters (`kind = "phase"`, ...).
@@ -88,7 +101,7 @@ enum Layout {
 impl Encoding {
     /// Names accepted on the command line: the trainer's own three and every encoder
     /// of the core (dashes or underscores).
-    pub const NAMES: &'static str = "rate, latency, direct, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
+    pub const NAMES: &'static str = "rate, latency, direct, sequence, permuted_sequence, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
 
     /// Parses one of the trainer's own names (`rate`, `latency`, `direct`) with default
     /// parameters; [`Encoding::named`] knows every encoder.
@@ -110,6 +123,21 @@ impl Encoding {
     pub fn named(name: &str, steps: usize, image: FeatShape) -> Result<Self> {
         if let Ok(own) = Self::parse(name) {
             return Ok(own);
+        }
+        match name.replace('-', "_").as_str() {
+            "sequence" => {
+                return Ok(Encoding::Sequence {
+                    steps,
+                    permute_seed: None,
+                })
+            }
+            "permuted_sequence" => {
+                return Ok(Encoding::Sequence {
+                    steps,
+                    permute_seed: Some(PERMUTATION_SEED),
+                })
+            }
+            _ => {}
         }
         let core_name = name.replace('-', "_");
         let spec = EncoderSpec::by_name(&core_name).map_err(|_| {
@@ -141,6 +169,20 @@ impl Encoding {
     /// The shape of the network input for samples of `image` shape (the encoders with
     /// several outputs per pixel widen it).
     pub fn input_shape(&self, image: FeatShape) -> Result<FeatShape> {
+        if let Encoding::Sequence { steps, .. } = *self {
+            let n = image.len();
+            if steps == 0 || n % steps != 0 {
+                return Err(Error::field(
+                    "steps",
+                    format!(
+                        "sequence input cuts each sample ({image}, {n} values) into `steps` equal parts: {steps} does not divide {n} (e.g. {} steps of {} values)",
+                        image.h.max(1),
+                        n / image.h.max(1)
+                    ),
+                ));
+            }
+            return Ok(FeatShape::image(1, 1, n / steps));
+        }
         let Encoding::Encoder { encoder, .. } = self else {
             return Ok(image);
         };
@@ -184,6 +226,10 @@ impl Encoding {
                     format!("must be in [0, 1) (got {threshold})"),
                 ))
             }
+            Encoding::Sequence { steps: 0, .. } => Err(Error::field(
+                "encoding.steps",
+                "a sequence needs at least 1 step",
+            )),
             Encoding::Encoder { ref encoder, dt_ms } => {
                 if !(dt_ms.is_finite() && dt_ms > 0.0) {
                     return Err(Error::field(
@@ -203,13 +249,17 @@ impl Encoding {
             Encoding::Rate { .. } => "rate",
             Encoding::Latency { .. } => "latency",
             Encoding::Direct => "direct",
+            Encoding::Sequence {
+                permute_seed: None, ..
+            } => "sequence",
+            Encoding::Sequence { .. } => "permuted_sequence",
             Encoding::Encoder { encoder, .. } => encoder.name(),
         }
     }
 
     /// True when the encoding produces spikes.
     pub fn is_spiking(&self) -> bool {
-        !matches!(self, Encoding::Direct)
+        !matches!(self, Encoding::Direct | Encoding::Sequence { .. })
     }
 }
 
@@ -256,6 +306,32 @@ pub fn encode(
     if let Encoding::Direct = enc {
         return Activation::Static(Tensor::from_vec(x, batch, shape));
     }
+    if let Encoding::Sequence {
+        steps: parts,
+        permute_seed,
+    } = *enc
+    {
+        assert_eq!(parts, steps, "sequence encoding: steps");
+        let row = enc
+            .input_shape(shape)
+            .expect("the encoding fits the samples (checked by the caller)");
+        // Samples are row-major and the trainer's rows are sample-major (sample b,
+        // step t at row b·T + t): the values are already in place.
+        let x = match permute_seed {
+            None => x,
+            Some(seed) => {
+                let perm = permutation(n, seed);
+                let mut out = vec![0.0; x.len()];
+                for (src, dst) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+                    for (d, &p) in dst.iter_mut().zip(&perm) {
+                        *d = src[p];
+                    }
+                }
+                out
+            }
+        };
+        return Activation::Dense(Tensor::from_vec(x, batch * steps, row));
+    }
     let out_shape = enc
         .input_shape(shape)
         .expect("the encoding fits the samples (checked by the caller)");
@@ -293,7 +369,7 @@ pub fn encode(
             }
             r
         }
-        Encoding::Direct => unreachable!(),
+        Encoding::Direct | Encoding::Sequence { .. } => unreachable!(),
     };
     done.expect("encoder shapes are consistent by construction");
     let mut s = SpikeTensor::zeros(batch * steps, out_shape);
@@ -308,6 +384,27 @@ pub fn encode(
             }
         });
     Activation::Spikes(s)
+}
+
+/// The seed of the permutation of `permuted_sequence` (a fixed one, so that every
+/// run and every tool permutes alike).
+pub const PERMUTATION_SEED: u64 = 0x5eed_5e9;
+
+/// A fixed permutation of `n` values drawn from `seed` (Fisher–Yates on the
+/// library's seeded stream).
+pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    use rand::Rng;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = spikelab_core::rng::stream(
+        seed,
+        spikelab_core::rng::Domain::Training,
+        &[0x9e7, n as u64],
+    );
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+    order
 }
 
 /// How the outputs of `encoder` relate to its inputs.

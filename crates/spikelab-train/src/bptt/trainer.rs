@@ -81,6 +81,17 @@ impl TrainConfig {
             ));
         }
         self.encoding.validate()?;
+        if let Encoding::Sequence { steps, .. } = self.encoding {
+            if steps != self.steps {
+                return Err(Error::field(
+                    "steps",
+                    format!(
+                        "the sequence encoding has {steps} steps but the trainer {}",
+                        self.steps
+                    ),
+                ));
+            }
+        }
         self.optimizer.validate()?;
         let last = net.layers.last();
         let readout = matches!(last, Some(LayerSpec::Readout { .. }));

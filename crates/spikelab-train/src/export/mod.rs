@@ -52,6 +52,7 @@ mod pieces;
 pub(crate) use compose::compose;
 pub use engine_eval::{evaluate_on_engine, EngineEval};
 
+use crate::bptt::encode::Encoding;
 use crate::bptt::trainer::TrainConfig;
 use crate::nn::layers::pool::MaxPool2d;
 use crate::nn::network::Network;
@@ -115,6 +116,12 @@ impl Exported {
 
 /// Exports `net` (trained with `config`) for the engine with time step `dt_ms`.
 pub fn export(net: &mut Network, config: &TrainConfig, dt_ms: f64) -> Result<Exported> {
+    if let Encoding::Sequence { .. } = config.encoding {
+        return Err(Error::field(
+            "encoding",
+            "a network trained on sequence input cannot be exported to the engine yet: its input changes at every step, and the engine takes spike trains or a constant current",
+        ));
+    }
     let pieces = pieces(net)?;
     let steps = config.steps;
     let inputs = config
