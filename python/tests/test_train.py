@@ -139,3 +139,12 @@ def test_native_calls_refuse_wrong_dtypes():
         sl._native.encode_batch(np.zeros((2, 3), dtype=np.float64), "rate", 5)
     with pytest.raises(ValueError, match="rates"):
         sim.set_poisson_rates("a", np.zeros(4))
+
+
+def test_a_test_set_of_another_shape_is_refused_by_name(data):
+    x, y, xt, yt = data
+    clf = sl.SpikingClassifier("28-16R-10", encoding="sequence", steps=28, batch_size=100)
+    with pytest.raises(ValueError, match="test data"):
+        clf.fit(x[:100], y[:100], epochs=1, validation=(xt[:10, :14], yt[:10]))
+    history = clf.fit(x[:300], y[:300], epochs=1, validation=(xt[:50], yt[:50]))
+    assert history[0]["test_accuracy"] is not None

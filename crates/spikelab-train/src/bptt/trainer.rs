@@ -407,6 +407,10 @@ impl Trainer {
         monitor: &mut dyn Monitor,
     ) -> Result<FitOutcome> {
         check_input(&self.config.encoding, train.shape(), self.net.input_shape())?;
+        if let Some(test) = test {
+            check_input(&self.config.encoding, test.shape(), self.net.input_shape())
+                .map_err(|e| Error::field("test data", e.to_string()))?;
+        }
         let classes = self.net.output_shape().len();
         if train.classes() > classes {
             return Err(Error::field(
