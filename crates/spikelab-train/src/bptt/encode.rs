@@ -388,7 +388,7 @@ pub fn encode(
 
 /// The seed of the permutation of `permuted_sequence` (a fixed one, so that every
 /// run and every tool permutes alike).
-pub const PERMUTATION_SEED: u64 = 0x5eed_5e9;
+pub const PERMUTATION_SEED: u64 = 0x05ee_d5e9;
 
 /// A fixed permutation of `n` values drawn from `seed` (Fisher–Yates on the
 /// library's seeded stream).
