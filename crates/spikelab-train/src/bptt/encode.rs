@@ -171,7 +171,7 @@ impl Encoding {
     pub fn input_shape(&self, image: FeatShape) -> Result<FeatShape> {
         if let Encoding::Sequence { steps, .. } = *self {
             let n = image.len();
-            if steps == 0 || n % steps != 0 {
+            if steps == 0 || !n.is_multiple_of(steps) {
                 return Err(Error::field(
                     "steps",
                     format!(
