@@ -39,11 +39,16 @@ pub enum LossSpec {
     },
     /// Cross-entropy on the membrane at every step.
     CeMembrane,
+    /// Cross-entropy on the membrane at the last step (sequences: the answer after
+    /// the whole input); the prediction is the last step's too.
+    CeLast,
+    /// Cross-entropy on the membrane's mean over the steps.
+    CeMean,
 }
 
 impl LossSpec {
     /// Names accepted on the command line.
-    pub const NAMES: &'static str = "ce-count, mse-count, ce-membrane";
+    pub const NAMES: &'static str = "ce-count, mse-count, ce-membrane, ce-last, ce-mean";
 
     /// Parses a name (with default parameters).
     pub fn parse(s: &str) -> Result<Self> {
@@ -54,6 +59,8 @@ impl LossSpec {
                 incorrect_rate: 0.2,
             }),
             "ce-membrane" | "ce-mem" => Ok(LossSpec::CeMembrane),
+            "ce-last" => Ok(LossSpec::CeLast),
+            "ce-mean" => Ok(LossSpec::CeMean),
             _ => Err(Error::field(
                 "loss",
                 format!("unknown loss `{s}`; known: {}", Self::NAMES),
@@ -63,7 +70,10 @@ impl LossSpec {
 
     /// True for losses on the membrane (the output must be a readout).
     pub fn on_membrane(&self) -> bool {
-        matches!(self, LossSpec::CeMembrane)
+        matches!(
+            self,
+            LossSpec::CeMembrane | LossSpec::CeLast | LossSpec::CeMean
+        )
     }
 }
 
@@ -142,7 +152,7 @@ pub fn compute(spec: &LossSpec, out: &Activation, labels: &[u8], steps: usize) -
     let batch = labels.len();
     let rows = out.rows();
     let (z, _) = step_sums(out, steps);
-    let predictions = z.chunks_exact(c).map(argmax).collect();
+    let mut predictions: Vec<usize> = z.chunks_exact(c).map(argmax).collect();
     let mut grad = Tensor::zeros(rows, out.shape());
     let mut loss = 0.0f64;
     let mut gz = vec![0.0f32; c];
@@ -167,12 +177,39 @@ pub fn compute(spec: &LossSpec, out: &Activation, labels: &[u8], steps: usize) -
                             gz[k] = 2.0 * d / (c * batch) as f32;
                         }
                     }
-                    LossSpec::CeMembrane => unreachable!(),
+                    LossSpec::CeMembrane | LossSpec::CeLast | LossSpec::CeMean => unreachable!(),
                 }
                 // d z / d s_t = 1 for every step.
                 let per_sample = rows / batch;
                 for r in b * per_sample..(b + 1) * per_sample {
                     grad.row_mut(r).copy_from_slice(&gz);
+                }
+            }
+        }
+        LossSpec::CeLast => {
+            let d = out.to_dense(steps);
+            for (b, p) in predictions.iter_mut().enumerate() {
+                let r = b * steps + steps - 1;
+                loss += softmax_ce(d.row(r), labels[b] as usize, &mut gz);
+                for (g, v) in grad.row_mut(r).iter_mut().zip(&gz) {
+                    *g = v / batch as f32;
+                }
+                *p = argmax(d.row(r));
+            }
+        }
+        LossSpec::CeMean => {
+            let mut mean = vec![0.0f32; c];
+            for b in 0..batch {
+                for (m, v) in mean.iter_mut().zip(&z[b * c..(b + 1) * c]) {
+                    *m = v / steps as f32;
+                }
+                loss += softmax_ce(&mean, labels[b] as usize, &mut gz);
+                let per_sample = rows / batch;
+                let scale = 1.0 / (batch * steps) as f32;
+                for r in b * per_sample..(b + 1) * per_sample {
+                    for (g, v) in grad.row_mut(r).iter_mut().zip(&gz) {
+                        *g = v * scale;
+                    }
                 }
             }
         }
@@ -225,9 +262,26 @@ mod tests {
             LossSpec::CeCount,
             LossSpec::parse("mse-count").unwrap(),
             LossSpec::CeMembrane,
+            LossSpec::CeLast,
+            LossSpec::CeMean,
         ] {
             fd_check(spec, &out, &[1, 3], 3);
         }
+    }
+
+    #[test]
+    fn the_last_step_decides_for_ce_last() {
+        // Sample of 2 steps: class 0 leads at step 0, class 1 at the last step.
+        let out = Tensor::from_vec(vec![5.0, 0.0, 0.0, 1.0], 2, FeatShape::flat(2));
+        let a = Activation::Dense(out);
+        assert_eq!(compute(&LossSpec::CeLast, &a, &[1], 2).predictions, vec![1]);
+        assert_eq!(compute(&LossSpec::CeMean, &a, &[1], 2).predictions, vec![0]);
+        let g = compute(&LossSpec::CeLast, &a, &[1], 2).grad;
+        assert_eq!(
+            &g.data[..2],
+            &[0.0, 0.0],
+            "no gradient before the last step"
+        );
     }
 
     #[test]
