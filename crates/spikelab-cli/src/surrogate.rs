@@ -180,9 +180,15 @@ pub fn set_threads(threads: usize) -> Result<()> {
 /// Arguments of `spikelab train surrogate`.
 #[derive(Args, Debug)]
 pub struct SurrogateArgs {
-    /// Dataset directory (MNIST-format IDX files, e.g. ../shared/data/mnist).
+    /// Dataset directory (MNIST-format IDX files, e.g. ../shared/data/mnist; with
+    /// `--series`, the folder of the `.ts` files, e.g. ../shared/data/ucr).
     #[arg(long)]
     pub data: PathBuf,
+    /// A UCR/UEA time-series problem in `--data` (e.g. JapaneseVowels): samples of
+    /// steps × channels (the longest series of either split; shorter ones repeat
+    /// their last step), for `--encoding sequence --steps <length>`.
+    #[arg(long)]
+    pub series: Option<String>,
     /// The network.
     #[command(flatten)]
     pub net: NetArgs,
@@ -302,6 +308,9 @@ pub(crate) fn default_out(arch: &str) -> PathBuf {
 pub struct Session {
     /// Dataset directory.
     pub data: PathBuf,
+    /// A UCR/UEA time-series problem in `data` (e.g. `JapaneseVowels`) instead of
+    /// MNIST-format images.
+    pub series: Option<String>,
     /// Epochs.
     pub epochs: usize,
     /// Output directory.
@@ -355,6 +364,7 @@ impl SessionArgs {
 pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
     let session = Session {
         data: a.data.clone(),
+        series: a.series.clone(),
         epochs: a.epochs,
         out: a.out.clone().unwrap_or_else(|| default_out(&a.net.arch)),
         control: a.session.clone(),
@@ -374,8 +384,13 @@ pub fn run_session(
     fresh: impl FnOnce(FeatShape) -> Result<Trainer>,
 ) -> Result<Trainer> {
     set_threads(s.threads)?;
-    let train = load_idx_dataset(&s.data, Split::Train)?;
-    let test = load_idx_dataset(&s.data, Split::Test)?;
+    let (train, test) = match &s.series {
+        Some(name) => spikelab_data::timeseries::load_ucr_samples(&s.data, name)?,
+        None => (
+            load_idx_dataset(&s.data, Split::Train)?,
+            load_idx_dataset(&s.data, Split::Test)?,
+        ),
+    };
     let config = s.control.config(s.out.clone(), s.epochs);
     let mut bars = Bars::new(s.control.quiet, s.epochs);
     let outcome = session::run_session_with(fresh, train, &test, &config, &mut bars)?;
@@ -585,6 +600,51 @@ pub(crate) mod tests {
         }
         v.extend(extra.iter().map(|s| s.to_string()));
         Cmd::try_parse_from(v).unwrap().args
+    }
+
+    #[test]
+    fn a_time_series_problem_trains_with_sequence_input() {
+        let ucr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ucr");
+        assert!(
+            ucr.join("JapaneseVowels_TRAIN.ts").is_file(),
+            "JapaneseVowels not found in {}",
+            ucr.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let parse = |steps: &str| {
+            let data = ucr.display().to_string();
+            let out = dir.path().display().to_string();
+            Cmd::try_parse_from([
+                "x",
+                "--data",
+                &data,
+                "--out",
+                &out,
+                "--series",
+                "JapaneseVowels",
+                "--encoding",
+                "sequence",
+                "--steps",
+                steps,
+                "--arch",
+                "12-64R-9",
+                "--batch",
+                "16",
+                "--lr",
+                "0.003",
+                "--epochs",
+                "3",
+                "--force",
+                "--quiet",
+            ])
+            .unwrap()
+            .args
+        };
+        let t = train(&parse("29")).unwrap();
+        let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
+        assert!(acc > 50.0, "JapaneseVowels after 3 epochs: {acc} %");
+        let e = train(&parse("20")).unwrap_err().to_string();
+        assert!(e.contains("steps") && e.contains("29 steps"), "{e}");
     }
 
     #[test]

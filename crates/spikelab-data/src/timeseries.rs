@@ -27,7 +27,7 @@
 //! `@equalLength true`.
 
 use crate::error::{Error, Result};
-use crate::images::Split;
+use crate::images::{ImageSet, Split};
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "UCR/UEA .ts";
@@ -494,9 +494,85 @@ pub fn load_ucr(dir: &Path, name: &str, split: Split) -> Result<TimeSeriesSet> {
     TimeSeriesSet::load(&find_ts_file(dir, name, split)?)
 }
 
+impl TimeSeriesSet {
+    /// The set as the trainer's samples: each series padded with its last step (or
+    /// cut) to `steps` steps, one row per step and one column per dimension, and each
+    /// value quantised to a byte by `stats` (±2 standard deviations around the mean
+    /// span 0..255; beyond is clipped). Labels must be below 256.
+    pub fn to_samples(&self, steps: usize, stats: &DimensionStats) -> Result<ImageSet> {
+        if steps == 0 {
+            return Err(Error::Invalid(
+                "time series samples need at least 1 step".into(),
+            ));
+        }
+        if self.class_names.len() > 256 {
+            return Err(Error::Invalid(format!(
+                "{} has {} classes; the trainer takes at most 256",
+                self.name,
+                self.class_names.len()
+            )));
+        }
+        let d = self.dims;
+        let mut images = Vec::with_capacity(self.samples.len() * steps * d);
+        for s in &self.samples {
+            for t in 0..steps {
+                let row = t.min(s.steps.saturating_sub(1));
+                for k in 0..d {
+                    let v = s.values.get(row * d + k).copied().unwrap_or(0.0);
+                    let z = (v - stats.mean[k]) / (4.0 * stats.std[k]) + 0.5;
+                    let z = if z.is_finite() {
+                        z.clamp(0.0, 1.0)
+                    } else {
+                        0.5
+                    };
+                    images.push((z * 255.0).round() as u8);
+                }
+            }
+        }
+        Ok(ImageSet {
+            images,
+            labels: self.samples.iter().map(|s| s.label as u8).collect(),
+            rows: steps,
+            cols: d,
+            channels: 1,
+        })
+    }
+}
+
+/// Both splits of UCR/UEA problem `name` in `dir` as the trainer's samples (see
+/// [`TimeSeriesSet::to_samples`]): padded to the longest series of either split and
+/// quantised with the training split's statistics.
+pub fn load_ucr_samples(dir: &Path, name: &str) -> Result<(ImageSet, ImageSet)> {
+    let train = load_ucr(dir, name, Split::Train)?;
+    let test = load_ucr(dir, name, Split::Test)?;
+    let steps = train.length_range().1.max(test.length_range().1);
+    let stats = train.dimension_stats();
+    Ok((
+        train.to_samples(steps, &stats)?,
+        test.to_samples(steps, &stats)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_become_padded_quantised_samples() {
+        let set = TimeSeriesSet::parse(TOY, "toy.ts").unwrap();
+        let stats = set.dimension_stats();
+        let s = set.to_samples(4, &stats).unwrap();
+        assert_eq!((s.rows, s.cols, s.channels, s.len()), (4, 2, 1, 2));
+        assert_eq!(s.labels, vec![0, 1]);
+        // The second sample has 2 steps: steps 2 and 3 repeat its last one.
+        let second = s.image(1);
+        assert_eq!(&second[4..6], &second[2..4]);
+        assert_eq!(&second[6..8], &second[2..4]);
+        // Larger values give larger bytes within a dimension.
+        let first = s.image(0);
+        assert!(first[0] < first[2] && first[2] < first[4]);
+        assert!(set.to_samples(0, &stats).is_err());
+    }
 
     const TOY: &str = "# a comment\n@problemName Toy\n@timeStamps false\n@missing false\n@univariate false\n@dimensions 2\n@equalLength false\n@classLabel true walk run\n@data\n0.1,0.2,0.3:1.0,1.1,1.2:walk\n\n0.5,0.4:2.0,2.1:run\n";
 
