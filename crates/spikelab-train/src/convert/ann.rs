@@ -82,6 +82,7 @@ pub fn check_ann(spec: &NetSpec) -> Result<()> {
                 | LayerSpec::If(_)
                 | LayerSpec::Alif(_)
                 | LayerSpec::Rlif(_)
+                | LayerSpec::Ralif(_)
                 | LayerSpec::Readout { .. }
         ) {
             return Err(Error::Invalid(format!(

@@ -335,7 +335,14 @@ fn push_dense(
             OutputKind::Linear => {}
         }
     } else if recurrent {
-        spec.layers.push(LayerSpec::Rlif(opts.spiking.clone()));
+        spec.layers.push(match opts.neuron {
+            NeuronKind::Alif => LayerSpec::Ralif(AlifSpec {
+                neuron: opts.spiking.clone(),
+                rho: opts.adaptation.0,
+                gamma: opts.adaptation.1,
+            }),
+            _ => LayerSpec::Rlif(opts.spiking.clone()),
+        });
     } else {
         spec.layers.push(neuron_layer(opts));
     }

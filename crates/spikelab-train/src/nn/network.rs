@@ -144,6 +144,8 @@ pub enum LayerSpec {
     Alif(AlifSpec),
     /// Recurrent LIF neurons (all-to-all recurrent weights).
     Rlif(SpikingSpec),
+    /// Recurrent adaptive LIF neurons (an LSNN layer, Bellec et al. 2018).
+    Ralif(AlifSpec),
     /// Leaky-integrator readout (non-spiking; its membrane is the output).
     Readout {
         /// Decay per step in [0, 1].
@@ -170,6 +172,7 @@ impl LayerSpec {
             LayerSpec::If(_) => "if",
             LayerSpec::Alif(_) => "alif",
             LayerSpec::Rlif(_) => "rlif",
+            LayerSpec::Ralif(_) => "ralif",
             LayerSpec::Readout { .. } => "readout",
         }
     }
@@ -336,8 +339,11 @@ impl NetSpec {
                     a.adaptation().validate(&f)?;
                     shape
                 }
-                LayerSpec::Rlif(s) => {
+                LayerSpec::Rlif(s) | LayerSpec::Ralif(AlifSpec { neuron: s, .. }) => {
                     s.validate(&f)?;
+                    if let LayerSpec::Ralif(a) = l {
+                        a.adaptation().validate(&f)?;
+                    }
                     if !shape.is_flat() {
                         return Err(Error::field(
                             f,
@@ -405,7 +411,7 @@ impl NetSpec {
                     Some(neuron_values(s, n, false))
                 }
                 LayerSpec::If(s) => Some(neuron_values(s, n, true)),
-                LayerSpec::Rlif(s) => n
+                LayerSpec::Rlif(s) | LayerSpec::Ralif(AlifSpec { neuron: s, .. }) => n
                     .checked_mul(n)
                     .and_then(|v| v.checked_add(neuron_values(s, n, false))),
                 LayerSpec::Readout { .. } => Some(1),
@@ -511,6 +517,13 @@ impl Network {
                     shape,
                 )),
                 LayerSpec::Rlif(s) => Box::new(RecurrentLif::new(s.clone(), shape.len(), seed, i)),
+                LayerSpec::Ralif(a) => Box::new(RecurrentLif::adaptive(
+                    a.neuron.clone(),
+                    a.adaptation(),
+                    shape.len(),
+                    seed,
+                    i,
+                )),
                 LayerSpec::Readout { beta, learn_beta } => {
                     Box::new(Readout::new(shape.len(), *beta, *learn_beta))
                 }

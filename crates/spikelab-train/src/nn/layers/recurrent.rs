@@ -10,6 +10,11 @@
 //! adds the rows of `V` of the neurons that spiked; the backward pass runs the steps
 //! backwards for all samples at once (one GEMM per step for `∂L/∂s_{t−1} += V·∂L/∂h_t`)
 //! and gets `∂L/∂V` from the bit-packed spikes with the sparse weight-gradient kernel.
+//!
+//! With an [`Adaptation`] (ρ, γ) the neurons are adaptive LIF ([`alif_step`]: the
+//! threshold rises by γ per recent spike and decays by ρ per step) — the recurrent
+//! layer of an LSNN (Bellec et al. 2018); the threshold in force at each step is
+//! recorded for the backward pass, as in the feed-forward ALIF layer.
 
 use super::spiking::{backward_row, neuron_params, SpikingSpec};
 use super::{sum_over_steps, uniform_init, Layer, Param, ParamKind, Pass};
@@ -19,8 +24,8 @@ use crate::nn::tensor::{pack_row, Activation, FeatShape, SpikeTensor, Tensor};
 use rayon::prelude::*;
 use spikelab_core::neuron::discrete_time::{Heaviside, SpikeFn};
 use spikelab_core::neuron::lif::backward::{BackCfg, BackState};
-use spikelab_core::neuron::lif::lif_step;
 use spikelab_core::neuron::lif::Adaptation;
+use spikelab_core::neuron::lif::{alif_step, lif_step};
 use spikelab_core::neuron::surrogate::SmoothSpike;
 use std::any::Any;
 
@@ -34,9 +39,13 @@ pub struct RecurrentLif {
     pub recurrent: Param,
     /// Decay β.
     pub beta: Param,
-    /// Threshold θ.
+    /// Threshold θ (the base threshold of adaptive neurons).
     pub threshold: Param,
-    cache: Option<(Vec<f32>, bool)>,
+    /// Threshold adaptation (ρ, γ); [`Adaptation::NONE`] for the plain LIF.
+    pub adaptation: Adaptation,
+    /// Membranes, whether the input was static, and (adaptive) the thresholds in
+    /// force, of the recorded forward pass.
+    cache: Option<(Vec<f32>, bool, Vec<f32>)>,
     spikes: u64,
 }
 
@@ -56,9 +65,28 @@ impl RecurrentLif {
             ),
             beta,
             threshold,
+            adaptation: Adaptation::NONE,
             cache: None,
             spikes: 0,
         }
+    }
+
+    /// A recurrent layer of `n` adaptive LIF neurons (an LSNN layer).
+    pub fn adaptive(
+        spec: SpikingSpec,
+        adaptation: Adaptation,
+        n: usize,
+        seed: u64,
+        index: usize,
+    ) -> Self {
+        RecurrentLif {
+            adaptation,
+            ..Self::new(spec, n, seed, index)
+        }
+    }
+
+    fn is_adaptive(&self) -> bool {
+        self.adaptation != Adaptation::NONE
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -69,13 +97,15 @@ impl RecurrentLif {
         theta: &[f32],
         x_static: Option<&[f32]>,
         h: &mut [f32],
+        theta_t: &mut [f32],
         values: Option<&mut [f32]>,
         bits: Option<&mut [u64]>,
     ) {
         let n = self.n;
         let steps = h.len() / n;
         let w = &self.recurrent.value;
-        let (mut v, mut s, mut s_prev, mut xb) = (
+        let (mut v, mut s, mut s_prev, mut xb, mut a) = (
+            vec![0.0f32; n],
             vec![0.0f32; n],
             vec![0.0f32; n],
             vec![0.0f32; n],
@@ -98,7 +128,15 @@ impl RecurrentLif {
                     }
                 }
             }
-            lif_step(beta, theta, self.spec.reset, f, &mut v, &xb, hr, &mut s);
+            if self.is_adaptive() {
+                let tt = &mut theta_t[t * n..(t + 1) * n];
+                let (reset, adaptation) = (self.spec.reset, self.adaptation);
+                alif_step(
+                    beta, theta, adaptation, reset, f, &mut v, &mut a, &xb, hr, &mut s, tt,
+                );
+            } else {
+                lif_step(beta, theta, self.spec.reset, f, &mut v, &xb, hr, &mut s);
+            }
             if let Some(out) = values.as_deref_mut() {
                 out[t * n..(t + 1) * n].copy_from_slice(&s);
             }
@@ -109,15 +147,31 @@ impl RecurrentLif {
         }
     }
 
-    fn backward_with<F: SpikeFn>(&mut self, f: F, g: &mut Tensor, pass: &Pass, h: &[f32]) {
+    fn backward_with<F: SpikeFn>(
+        &mut self,
+        f: F,
+        g: &mut Tensor,
+        pass: &Pass,
+        h: &[f32],
+        theta_t: &[f32],
+    ) {
         let (n, steps, batch) = (self.n, pass.steps, pass.batch);
         let beta = self.beta.expanded(n);
         let theta = self.threshold.expanded(n);
+        let adaptive = self.is_adaptive();
+        // The threshold in force at row r (sample-major rows b·T + t).
+        let th = |r: usize| -> &[f32] {
+            if adaptive {
+                &theta_t[r * n..(r + 1) * n]
+            } else {
+                &theta[..]
+            }
+        };
         let cfg = BackCfg {
             reset: self.spec.reset,
             detach: self.spec.detach_reset,
             surrogate: self.spec.surrogate,
-            adaptation: Adaptation::NONE,
+            adaptation: self.adaptation,
             learn_beta: self.beta.trainable,
             learn_theta: self.threshold.trainable,
         };
@@ -154,8 +208,9 @@ impl RecurrentLif {
                             *a += e;
                         }
                     }
-                    let prev = (t > 0).then(|| (&hs[(t - 1) * n..t * n], &theta[..]));
-                    backward_row(&cfg, f, &beta, &theta, &hs[row], prev, gr, st);
+                    let r = b * steps + t;
+                    let prev = (t > 0).then(|| (&hs[(t - 1) * n..t * n], th(r - 1)));
+                    backward_row(&cfg, f, &beta, th(r), &hs[row], prev, gr, st);
                 });
         }
         // Recurrent weight gradient: spikes of step t−1 times ∂L/∂h_t.
@@ -163,9 +218,9 @@ impl RecurrentLif {
         let mut prev_s = Tensor::zeros(rows, FeatShape::flat(n));
         for r in 0..rows {
             if r % steps > 0 {
-                let (hp, out) = (&h[(r - 1) * n..r * n], prev_s.row_mut(r));
+                let (hp, tp, out) = (&h[(r - 1) * n..r * n], th(r - 1), prev_s.row_mut(r));
                 for k in 0..n {
-                    out[k] = f.fire(hp[k] - theta[k]);
+                    out[k] = f.fire(hp[k] - tp[k]);
                 }
             }
         }
@@ -200,7 +255,11 @@ impl RecurrentLif {
 
 impl Layer for RecurrentLif {
     fn kind(&self) -> &'static str {
-        "rlif"
+        if self.is_adaptive() {
+            "ralif"
+        } else {
+            "rlif"
+        }
     }
     fn in_shape(&self) -> FeatShape {
         FeatShape::flat(self.n)
@@ -219,14 +278,22 @@ impl Layer for RecurrentLif {
         let beta = self.beta.expanded(n);
         let theta = self.threshold.expanded(n);
         let xs = |b: usize| x_static.as_ref().map(|t| t.row(b));
+        let mut theta_t = vec![0.0f32; if self.is_adaptive() { rows * n } else { 0 }];
+        let tchunk = if self.is_adaptive() { steps * n } else { 0 };
+        let tts: Vec<&mut [f32]> = if self.is_adaptive() {
+            theta_t.chunks_mut(tchunk).collect()
+        } else {
+            (0..pass.batch).map(|_| &mut [][..]).collect()
+        };
         let out = if pass.smooth {
             let f = SmoothSpike(self.spec.surrogate);
             let mut vals = vec![0.0f32; rows * n];
             h.par_chunks_mut(steps * n)
                 .zip(vals.par_chunks_mut(steps * n))
+                .zip(tts.into_par_iter())
                 .enumerate()
-                .for_each(|(b, (hc, vc))| {
-                    self.run_sample(f, &beta, &theta, xs(b), hc, Some(vc), None)
+                .for_each(|(b, ((hc, vc), tc))| {
+                    self.run_sample(f, &beta, &theta, xs(b), hc, tc, Some(vc), None)
                 });
             Activation::Dense(Tensor::from_vec(vals, rows, FeatShape::flat(n)))
         } else {
@@ -234,15 +301,16 @@ impl Layer for RecurrentLif {
             let wc = steps * s.words;
             h.par_chunks_mut(steps * n)
                 .zip(s.bits.par_chunks_mut(wc))
+                .zip(tts.into_par_iter())
                 .enumerate()
-                .for_each(|(b, (hc, bc))| {
-                    self.run_sample(Heaviside, &beta, &theta, xs(b), hc, None, Some(bc))
+                .for_each(|(b, ((hc, bc), tc))| {
+                    self.run_sample(Heaviside, &beta, &theta, xs(b), hc, tc, None, Some(bc))
                 });
             self.spikes = s.count();
             Activation::Spikes(s)
         };
         if pass.record {
-            self.cache = Some((h, x_static.is_some()));
+            self.cache = Some((h, x_static.is_some(), theta_t));
         } else {
             // Inference: the membranes go back to the pool for the next batch.
             self.cache = None;
@@ -252,14 +320,15 @@ impl Layer for RecurrentLif {
     }
 
     fn backward(&mut self, mut grad: Tensor, pass: &Pass, need: bool) -> Option<Tensor> {
-        let (h, was_static) = self
+        let (h, was_static, theta_t) = self
             .cache
             .take()
             .expect("rlif backward without a recorded forward");
         if pass.smooth {
-            self.backward_with(SmoothSpike(self.spec.surrogate), &mut grad, pass, &h);
+            let f = SmoothSpike(self.spec.surrogate);
+            self.backward_with(f, &mut grad, pass, &h, &theta_t);
         } else {
-            self.backward_with(Heaviside, &mut grad, pass, &h);
+            self.backward_with(Heaviside, &mut grad, pass, &h, &theta_t);
         }
         crate::nn::pool::give(h);
         need.then(|| {
@@ -314,12 +383,47 @@ mod tests {
                 surrogate: Surrogate::new(SurrogateKind::Sigmoid),
                 ..SpikingSpec::default()
             };
-            let mut l = RecurrentLif::new(spec, n, 3, 0);
+            let mut l = RecurrentLif::new(spec.clone(), n, 3, 0);
             let x = Activation::Dense(random_dense(steps * batch, FeatShape::flat(n), 1, 1.5));
             assert!(check(&mut l, &x, &pass, 1e-3, 2e-2) > 40);
             let xs = Activation::Static(random_dense(batch, FeatShape::flat(n), 2, 1.5));
             assert!(check(&mut l, &xs, &pass, 1e-3, 2e-2) > 40);
+            // The adaptive (LSNN) layer: the thresholds in force enter the gradient.
+            let adaptation = Adaptation {
+                rho: 0.9,
+                gamma: 0.6,
+            };
+            let mut a = RecurrentLif::adaptive(spec, adaptation, n, 3, 0);
+            assert_eq!(a.kind(), "ralif");
+            assert!(check(&mut a, &x, &pass, 1e-3, 2e-2) > 40);
+            assert!(check(&mut a, &xs, &pass, 1e-3, 2e-2) > 40);
         }
+    }
+
+    #[test]
+    fn adaptation_raises_the_threshold_after_spikes() {
+        // Constant drive above threshold: the adaptive layer fires less.
+        let (steps, n) = (40, 4);
+        let spec = SpikingSpec::default();
+        let x = Activation::Static(Tensor::from_vec(vec![1.5; n], 1, FeatShape::flat(n)));
+        let pass = Pass::eval(steps, 1);
+        let mut plain = RecurrentLif::new(spec.clone(), n, 1, 0);
+        plain.recurrent.value.iter_mut().for_each(|w| *w = 0.0);
+        let mut adaptive = RecurrentLif::adaptive(
+            spec,
+            Adaptation {
+                rho: 0.95,
+                gamma: 0.5,
+            },
+            n,
+            1,
+            0,
+        );
+        adaptive.recurrent.value.iter_mut().for_each(|w| *w = 0.0);
+        plain.forward(x.clone(), &pass);
+        adaptive.forward(x, &pass);
+        let (p, a) = (plain.spikes, adaptive.spikes);
+        assert!(a > 0 && a < p, "adaptive {a} vs plain {p} spikes");
     }
 
     #[test]
