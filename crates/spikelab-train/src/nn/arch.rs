@@ -399,7 +399,7 @@ mod tests {
                 "dropout",
                 "flatten",
                 "linear",
-                "rlif",
+                "ralif",
                 "linear",
                 "readout"
             ]
