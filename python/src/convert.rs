@@ -4,7 +4,7 @@
 //! ANN training itself is a `Trainer` with ReLU neurons, one step and direct input
 //! (see `spikelab.convert.train_ann`); hybrid fine-tuning is `Trainer.from_converted`.
 
-use crate::train::to_dataset;
+use crate::train::optional_dataset;
 use crate::IntoPy;
 use numpy::prelude::*;
 use numpy::{PyReadonlyArray1, PyReadonlyArrayDyn};
@@ -33,11 +33,12 @@ fn convert_ann<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let cfg: ConvertConfig = serde_json::from_str(config_json)
         .map_err(|e| PyValueError::new_err(format!("invalid conversion option: {e}")))?;
-    let arrays = match (&x, &y, &x_test, &y_test) {
-        (Some(x), Some(y), Some(xt), Some(yt)) => {
-            Some((to_dataset(x, Some(y))?, to_dataset(xt, Some(yt))?))
-        }
-        (None, None, None, None) => None,
+    let arrays = match (
+        optional_dataset(&x, &y, ("x", "y"))?,
+        optional_dataset(&x_test, &y_test, ("x_test", "y_test"))?,
+    ) {
+        (Some(train), Some(test)) => Some((train, test)),
+        (None, None) => None,
         _ => {
             return Err(PyValueError::new_err(
                 "give all of `x`, `y`, `x_test`, `y_test`, or none (then `data` is read)",

@@ -3,7 +3,7 @@
 //! that resume, label assignment, test evaluation), with receptive fields and the
 //! confusion matrix as numpy arrays.
 
-use crate::train::to_dataset;
+use crate::train::optional_dataset;
 use numpy::prelude::*;
 use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
@@ -86,20 +86,8 @@ fn stdp_train<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let cfg: StdpTrainConfig = serde_json::from_str(config_json)
         .map_err(|e| PyValueError::new_err(format!("invalid STDP option: {e}")))?;
-    let train = match (&x, &y) {
-        (Some(x), Some(y)) => Some(to_dataset(x, Some(y))?),
-        (None, None) => None,
-        _ => return Err(PyValueError::new_err("give both `x` and `y`, or neither")),
-    };
-    let test = match (&x_test, &y_test) {
-        (Some(x), Some(y)) => Some(to_dataset(x, Some(y))?),
-        (None, None) => None,
-        _ => {
-            return Err(PyValueError::new_err(
-                "give both `x_test` and `y_test`, or neither",
-            ))
-        }
-    };
+    let train = optional_dataset(&x, &y, ("x", "y"))?;
+    let test = optional_dataset(&x_test, &y_test, ("x_test", "y_test"))?;
     let mut monitor = PyStdpMonitor {
         progress,
         interrupted: false,

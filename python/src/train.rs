@@ -66,6 +66,23 @@ pub(crate) fn to_dataset(
     Ok(dataset(data, labels, feat))
 }
 
+/// The dataset of `x` and `y` when both are given, None when neither is; `names`
+/// name them in the error otherwise.
+pub(crate) fn optional_dataset(
+    x: &Option<PyReadonlyArrayDyn<'_, u8>>,
+    y: &Option<PyReadonlyArray1<'_, u8>>,
+    names: (&str, &str),
+) -> PyResult<Option<Dataset>> {
+    match (x, y) {
+        (Some(x), Some(y)) => Ok(Some(to_dataset(x, Some(y))?)),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(format!(
+            "give both `{}` and `{}`, or neither",
+            names.0, names.1
+        ))),
+    }
+}
+
 /// Progress on stderr (at most once a second, when asked) and Ctrl-C after every
 /// batch: the GIL is taken for a moment to see pending signals.
 struct PyMonitor {
@@ -177,6 +194,22 @@ impl Trainer {
         let mut guard = self.held.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
+
+    /// The trainer's evaluation of the first `limit` samples of `data` (checked to
+    /// fit the network first), with the GIL released.
+    fn evaluate_on(
+        &self,
+        py: Python<'_>,
+        data: &Dataset,
+        limit: Option<usize>,
+    ) -> PyResult<spikelab_train::bptt::trainer::EvalResult> {
+        self.with(|held| {
+            let (net, config, _) = held.parts();
+            check_input(&config.encoding, data.shape(), net.input_shape()).py()?;
+            let silent = &mut spikelab_train::prelude::Silent;
+            Ok(py.detach(|| evaluate(net, config, data, limit, silent)))
+        })
+    }
 }
 
 fn options<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> PyResult<T> {
@@ -261,15 +294,7 @@ impl Trainer {
         progress: bool,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let train = to_dataset(&x, Some(&y))?;
-        let test = match (&x_test, &y_test) {
-            (Some(x), Some(y)) => Some(to_dataset(x, Some(y))?),
-            (None, None) => None,
-            _ => {
-                return Err(PyValueError::new_err(
-                    "give both `x_test` and `y_test`, or neither",
-                ))
-            }
-        };
+        let test = optional_dataset(&x_test, &y_test, ("x_test", "y_test"))?;
         let opts = FitOptions {
             checkpoint,
             every_s: checkpoint_every_s,
@@ -316,19 +341,7 @@ impl Trainer {
         limit: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = to_dataset(&x, Some(&y))?;
-        let r = self.with(|held| {
-            let (net, config, _) = held.parts();
-            check_input(&config.encoding, data.shape(), net.input_shape()).py()?;
-            Ok::<_, PyErr>(py.detach(|| {
-                evaluate(
-                    net,
-                    config,
-                    &data,
-                    limit,
-                    &mut spikelab_train::prelude::Silent,
-                )
-            }))
-        })?;
+        let r = self.evaluate_on(py, &data, limit)?;
         eval_dict(py, &r)
     }
 
@@ -339,19 +352,7 @@ impl Trainer {
         x: PyReadonlyArrayDyn<'_, u8>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let data = to_dataset(&x, None)?;
-        let r = self.with(|held| {
-            let (net, config, _) = held.parts();
-            check_input(&config.encoding, data.shape(), net.input_shape()).py()?;
-            Ok::<_, PyErr>(py.detach(|| {
-                evaluate(
-                    net,
-                    config,
-                    &data,
-                    None,
-                    &mut spikelab_train::prelude::Silent,
-                )
-            }))
-        })?;
+        let r = self.evaluate_on(py, &data, None)?;
         let p: Vec<i64> = r.predictions.iter().map(|&p| p as i64).collect();
         Ok(p.into_pyarray(py))
     }

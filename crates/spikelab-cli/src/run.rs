@@ -234,19 +234,9 @@ fn resident_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// `s` seconds as `1h 02m`, `3m 05s` or `4.2 s`.
+/// `s` seconds for a person (indicatif's `HumanDuration`: "9 seconds", "3 minutes").
 fn human_s(s: f64) -> String {
-    if s >= 3600.0 {
-        format!(
-            "{}h {:02}m",
-            (s / 3600.0) as u64,
-            ((s % 3600.0) / 60.0) as u64
-        )
-    } else if s >= 60.0 {
-        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!("{s:.1} s")
-    }
+    indicatif::HumanDuration(std::time::Duration::from_secs_f64(s.max(0.0))).to_string()
 }
 
 /// Runs `steps` steps: first a header (network size, threads, memory) on stderr,

@@ -112,6 +112,7 @@ impl RecurrentLif {
             vec![0.0f32; n],
         );
         let words = n.div_ceil(64);
+        let adaptive = self.is_adaptive();
         let (mut values, mut bits) = (values, bits);
         for t in 0..steps {
             let hr = &mut h[t * n..(t + 1) * n];
@@ -128,7 +129,7 @@ impl RecurrentLif {
                     }
                 }
             }
-            if self.is_adaptive() {
+            if adaptive {
                 let tt = &mut theta_t[t * n..(t + 1) * n];
                 let (reset, adaptation) = (self.spec.reset, self.adaptation);
                 alif_step(
@@ -278,10 +279,11 @@ impl Layer for RecurrentLif {
         let beta = self.beta.expanded(n);
         let theta = self.threshold.expanded(n);
         let xs = |b: usize| x_static.as_ref().map(|t| t.row(b));
-        let mut theta_t = vec![0.0f32; if self.is_adaptive() { rows * n } else { 0 }];
-        let tchunk = if self.is_adaptive() { steps * n } else { 0 };
-        let tts: Vec<&mut [f32]> = if self.is_adaptive() {
-            theta_t.chunks_mut(tchunk).collect()
+        // Adaptive neurons record the threshold in force at every step.
+        let adaptive = self.is_adaptive();
+        let mut theta_t = vec![0.0f32; if adaptive { rows * n } else { 0 }];
+        let tts: Vec<&mut [f32]> = if adaptive {
+            theta_t.chunks_mut(steps * n).collect()
         } else {
             (0..pass.batch).map(|_| &mut [][..]).collect()
         };
