@@ -18,6 +18,8 @@
 //!   ([`convert::pipeline`]) and hybrid fine-tuning ([`convert::hybrid`]);
 //! * [`export`]: the bridge to the event-driven engine — a trained network as a core
 //!   `NetworkSpec`, evaluated there with synaptic-operation counts;
+//! * [`nir`]: networks to and from NIR files (the Neuromorphic Intermediate
+//!   Representation other SNN tools and neuromorphic hardware exchange);
 //! * [`stdp`]: unsupervised STDP recipes (Diehl & Cook 2015) on the engine, with their
 //!   [`checkpoint`] files and the train/evaluate workflow ([`stdp::session`]);
 //! * [`data`]: image datasets as the trainer sees them.
@@ -38,6 +40,7 @@ pub mod checkpoint;
 pub mod convert;
 pub mod data;
 pub mod export;
+pub mod nir;
 pub mod nn;
 pub mod stdp;
 
