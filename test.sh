@@ -3,7 +3,8 @@
 # test suite, then the Python package built from this checkout and its pytest suite,
 # then the Python examples on small slices of data. The Python part runs in a
 # virtual environment (default target/venv, or $SPIKELAB_VENV) that it creates and
-# fills from PyPI (maturin, pytest, numpy, matplotlib) if needed.
+# fills from PyPI (maturin, pytest, numpy, matplotlib, and the reference `nir`
+# package, which the NIR interoperability tests write and read files with) if needed.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -18,7 +19,7 @@ if [ ! -x "$venv/bin/python" ]; then
     }
 fi
 py="$venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check maturin pytest numpy matplotlib
+"$py" -m pip install --quiet --disable-pip-version-check maturin pytest numpy matplotlib nir
 # Builds the extension in release mode into the workspace's target/ (the crates are
 # already compiled by the cargo test above).
 "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python

@@ -13,12 +13,13 @@ Arrays go in and out as numpy arrays.
   ``predict``, checkpoints, export to the simulator with ``to_network``).
 * :mod:`spikelab.convert` — ANN training and ANN→SNN conversion, hybrid tuning.
 * :mod:`spikelab.stdp` — Diehl & Cook (2015) unsupervised STDP learning.
+* :mod:`spikelab.nir` — NIR files (snnTorch, Norse, Sinabs, Lava, SpiNNaker2) in and out.
 * :mod:`spikelab.analysis` — firing rates, ISI CV, Fano factor, PSTH.
 * :mod:`spikelab.plot` — raster, rate and trace plots (needs matplotlib).
 """
 
 from . import _native
-from . import analysis, convert, datasets, encode, plot, stdp
+from . import analysis, convert, datasets, encode, nir, plot, stdp
 from .classifier import SpikingClassifier, set_threads
 from .network import Network, conductance_receptor, current_receptor, delta_receptor
 
@@ -32,6 +33,7 @@ __all__ = [
     "convert",
     "datasets",
     "encode",
+    "nir",
     "plot",
     "stdp",
     "conductance_receptor",

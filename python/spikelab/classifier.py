@@ -208,6 +208,19 @@ class SpikingClassifier:
         net = Network.from_toml(text, source="<exported network>")
         return net
 
+    def to_nir(self, path: str, dt_ms: float = 1.0, discretisation: str = "euler") -> List[str]:
+        """Writes the network as a NIR file (see :func:`spikelab.nir.write`); returns
+        notes on what was folded, dropped or stated only in metadata."""
+        return self.trainer.to_nir(str(path), float(dt_ms), str(discretisation))
+
+    def run(self, x: Any) -> np.ndarray:
+        """The network on given input values per step, without encoding: ``x`` of shape
+        ``(n, T, features...)`` (channels last), any numeric type; returns float32
+        ``(n, T, outputs)`` — the spikes of a spiking output layer, the membrane of a
+        readout."""
+        arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        return self.trainer.run(arr)
+
     def presentation_steps(self, dt_ms: float = 1.0) -> int:
         """Engine steps of one presentation of the exported network."""
         return self.trainer.export_toml(float(dt_ms))[1]

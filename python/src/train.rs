@@ -212,6 +212,15 @@ impl Trainer {
     }
 }
 
+impl Trainer {
+    /// A loaded model (from a file or an import).
+    pub(crate) fn from_model(m: Model) -> Self {
+        Trainer {
+            held: Mutex::new(Held::Loaded(Box::new(m))),
+        }
+    }
+}
+
 fn options<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> PyResult<T> {
     serde_json::from_str(json)
         .map_err(|e| PyValueError::new_err(format!("invalid {what} option: {e}")))
@@ -355,6 +364,52 @@ impl Trainer {
         let r = self.evaluate_on(py, &data, None)?;
         let p: Vec<i64> = r.predictions.iter().map(|&p| p as i64).collect();
         Ok(p.into_pyarray(py))
+    }
+
+    /// The network on given input values, `x` float32 `(n, T, features...)` (a value per
+    /// input per step, channels last): the output of every step, `(n, T, outputs)` —
+    /// spikes of a spiking output, the membrane of a readout. No encoding is applied.
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'_, f32>,
+    ) -> PyResult<Bound<'py, numpy::PyArray3<f32>>> {
+        let dims = x.shape().to_vec();
+        let data = x
+            .as_slice()
+            .map_or_else(|_| x.as_array().iter().copied().collect(), |s| s.to_vec());
+        let (out, n, steps, n_out) = self.with(|held| -> PyResult<_> {
+            let (net, _, _) = held.parts();
+            let feats = net.input_shape().len();
+            let steps = net.steps;
+            if dims.len() < 3 || dims[1] != steps || dims[2..].iter().product::<usize>() != feats {
+                return Err(PyValueError::new_err(format!(
+                    "x must have shape (n, {steps}, features...) with {feats} features per step (the network's input {}), got {dims:?}",
+                    net.input_shape()
+                )));
+            }
+            let n = dims[0];
+            let n_out = net.output_shape().len();
+            let out = py.detach(|| net.run_dense(&data, n));
+            Ok((out, n, steps, n_out))
+        })?;
+        Ok(out.into_pyarray(py).reshape([n, steps, n_out])?)
+    }
+
+    /// Writes the network as a NIR file; returns the notes of what was folded, dropped
+    /// or stated only in metadata.
+    #[pyo3(signature = (path, dt_ms=1.0, discretisation="euler"))]
+    fn to_nir(&self, path: PathBuf, dt_ms: f64, discretisation: &str) -> PyResult<Vec<String>> {
+        let opts = spikelab_train::nir::export::ExportOptions {
+            dt_ms,
+            discretisation: spikelab_train::nir::Discretisation::parse(discretisation).py()?,
+        };
+        self.with(|held| {
+            let (net, config, _) = held.parts();
+            let r = spikelab_train::nir::export::export_network(net, config, &opts).py()?;
+            r.graph.write(&path).py()?;
+            Ok(r.notes)
+        })
     }
 
     /// Writes the model file (weights, architecture, configuration, history).

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_train;
 pub mod convert;
 pub mod data;
+pub mod nir;
 pub mod plot;
 pub mod run;
 pub mod stdp;

@@ -1,7 +1,7 @@
 //! The `spikelab` command line: parses arguments and calls library functions.
 
 use clap::{Parser, Subcommand};
-use spikelab_cli::{bench, convert, data, run, stdp, surrogate, EvalCommand, TrainCommand};
+use spikelab_cli::{bench, convert, data, nir, run, stdp, surrogate, EvalCommand, TrainCommand};
 
 /// Spikelab: simulate and train spiking neural networks.
 #[derive(Parser, Debug)]
@@ -29,6 +29,11 @@ enum Command {
     /// Convert a ReLU network trained with `train ann` to an IF spiking network;
     /// accuracy and synaptic operations vs time steps.
     Convert(Box<convert::ConvertArgs>),
+    /// Networks to and from NIR files (the Neuromorphic Intermediate Representation
+    /// of snnTorch, Norse, Sinabs, Lava, SpiNNaker2): `nir export`, `nir import`,
+    /// `nir show`.
+    #[command(subcommand)]
+    Nir(nir::NirCommand),
 }
 
 /// Large heap blocks start on a cache line (the training kernels' vector loads).
@@ -83,6 +88,7 @@ fn main() {
         Command::Train(TrainCommand::Ann(args)) => convert::train_ann(args).map(|_| ()),
         Command::Train(TrainCommand::Hybrid(args)) => convert::train_hybrid(args).map(|_| ()),
         Command::Convert(args) => convert::convert_cmd(args).map(|_| ()),
+        Command::Nir(cmd) => nir::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("error: {}", error_message(&e));

@@ -198,6 +198,11 @@ pub struct SurrogateArgs {
     /// Epochs.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    /// Start from the network and weights of a saved model (a run directory or model
+    /// file: trained, converted, or imported with `nir import`) and fine-tune it with
+    /// these training options; `--arch` and the neuron options are then not used.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Output directory: model.safetensors, checkpoint.safetensors, model.json,
     /// history.csv (default: runs/<arch>).
     #[arg(long)]
@@ -370,9 +375,20 @@ pub fn train(a: &SurrogateArgs) -> Result<Trainer> {
         control: a.session.clone(),
         threads: a.run.threads,
     };
-    run_session(&session, |shape| {
-        let (spec, config) = fresh_run(&a.net.options(), &a.run.options(), a.epochs, shape)?;
-        Ok(Trainer::new(&spec, config)?)
+    run_session(&session, |shape| match &a.init {
+        Some(model) => {
+            let config = a.run.options().config(a.epochs, shape)?;
+            let (t, copied) = session::trainer_from_model(model, config)?;
+            println!(
+                "fine-tuning {} ({copied} parameters carried over)",
+                model.display()
+            );
+            Ok(t)
+        }
+        None => {
+            let (spec, config) = fresh_run(&a.net.options(), &a.run.options(), a.epochs, shape)?;
+            Ok(Trainer::new(&spec, config)?)
+        }
     })
 }
 

@@ -212,6 +212,20 @@ pub fn run_session_with<E: From<Error>>(
     })
 }
 
+/// A fresh trainer with `config` that starts from the network and weights of the model
+/// file `model` (a training run's, a converted one, or one imported from NIR): the
+/// fine-tuning start of `train surrogate --init`. Returns it and the number of
+/// parameters carried over.
+pub fn trainer_from_model(
+    model: &Path,
+    config: crate::bptt::trainer::TrainConfig,
+) -> Result<(Trainer, usize)> {
+    let m = crate::bptt::trainer::load_model(&crate::bptt::evaluation::model_file(model))?;
+    let mut t = Trainer::new(&m.net.spec, config)?;
+    let copied = crate::convert::params::copy_params(&m.net, &mut t.net);
+    Ok((t, copied))
+}
+
 /// Refuses to resume `resumed` (from `ckpt`) with settings that change the result:
 /// the network, or any hyper-parameter but the number of epochs (which a resumed run
 /// may extend). Names each difference with both values.

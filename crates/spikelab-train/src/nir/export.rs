@@ -172,11 +172,12 @@ pub fn export_network(
         match l {
             LayerSpec::Linear { out, bias } => {
                 if let Layout::Image(s) = layout {
-                    // The trainer's linear layer flattens an image itself.
-                    chain.push(
-                        format!("{i}_flatten"),
-                        flatten_node(s),
-                    );
+                    // The trainer's linear layer flattens an image itself: a Flatten node
+                    // marked as implied (the import adds no layer for it).
+                    let mut node = flatten_node(s);
+                    node.metadata
+                        .insert(keys::IMPLIED.into(), Value::Array(Array::scalar(Dtype::I64, 1.0)));
+                    chain.push(format!("{i}_flatten"), node);
                     layout = Layout::Flattened(s);
                 }
                 let n_in = in_shape.len();

@@ -260,10 +260,12 @@ impl Reader<'_> {
                 }
                 Value::Strings(Strings { shape, values })
             }
-            other => return Err(Error::Invalid(format!(
+            other => {
+                return Err(Error::Invalid(format!(
                 "{}: dataset `{path}` has HDF5 type {other}; NIR files hold numbers and strings",
                 self.what
-            ))),
+            )))
+            }
         };
         if let Value::Array(a) = &value {
             if a.data.len() as u64 != count {

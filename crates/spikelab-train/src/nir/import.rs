@@ -36,8 +36,9 @@ pub struct ImportOptions {
     pub reset: Option<DiscreteReset>,
     /// Time steps per presentation (default: the graph's, else 25).
     pub steps: Option<usize>,
-    /// Input encoding (default: the graph's training configuration, else `rate`).
-    pub encoding: Option<Encoding>,
+    /// Input encoding by name (`rate`, `direct`, `latency`, ... as `train surrogate
+    /// --encoding`; default: the graph's training configuration, else `rate`).
+    pub encoding: Option<String>,
 }
 
 /// The network read from a graph and how it was read.
@@ -396,9 +397,6 @@ pub fn import_graph(graph: &NirGraph, opts: &ImportOptions) -> Result<Imported> 
         })
         .unwrap_or(config.steps);
     config.steps = steps;
-    if let Some(e) = &opts.encoding {
-        config.encoding = e.clone();
-    }
 
     // Find the ends.
     let ends = |want_input: bool| -> Vec<String> {
@@ -530,6 +528,9 @@ pub fn import_graph(graph: &NirGraph, opts: &ImportOptions) -> Result<Imported> 
         Layout::Flat(n) => FeatShape::flat(n),
         Layout::Image(s) | Layout::Flattened(s) => s,
     };
+    if let Some(name) = &opts.encoding {
+        config.encoding = Encoding::named(name, steps, input_feat)?;
+    }
     let mut b = Build {
         spec: NetSpec::new(input_feat),
         params: Vec::new(),
@@ -747,7 +748,11 @@ pub fn import_graph(graph: &NirGraph, opts: &ImportOptions) -> Result<Imported> 
                             "start_dim {start_dim}, end_dim {end_dim}; the trainer flattens whole samples (0 to −1)"
                         ));
                     }
-                    b.push(LayerSpec::Flatten);
+                    // A flatten the export wrote for a linear layer's own flattening
+                    // is that layer's again.
+                    if meta_number(&node.metadata, keys::IMPLIED).is_none() {
+                        b.push(LayerSpec::Flatten);
+                    }
                     layout = Layout::Flattened(s);
                 }
             }

@@ -40,6 +40,7 @@
 //! a shared batch norm is folded into the layer before it and dropout is dropped (both
 //! are reported).
 
+pub mod engine;
 pub mod export;
 pub mod graph;
 pub mod hdf5;
@@ -144,6 +145,9 @@ pub mod keys {
     pub const SPIKING: &str = "spikelab.spiking";
     /// The readout's settings as JSON (node).
     pub const READOUT: &str = "spikelab.readout";
+    /// A node the export added for what a trainer layer does implicitly (a linear
+    /// layer flattening an image): the import adds no layer for it (node).
+    pub const IMPLIED: &str = "spikelab.implied";
     /// Writer version (graph).
     pub const VERSION: &str = "spikelab.version";
     /// Human-readable statement of the conventions (graph).

@@ -143,6 +143,14 @@ fn a_conv_net_round_trips_channels_first() {
         &opts(NeuronKind::Lif, OutputKind::Membrane { beta: 0.9 }),
     )
     .unwrap();
+    // Pooled to 1 × 1: the linear layer flattens by itself (no flatten layer).
+    let small = parse_arch(
+        "2C3-MP2-3",
+        FeatShape::image(1, 4, 4),
+        &opts(NeuronKind::Lif, OutputKind::Spiking),
+    )
+    .unwrap();
+    round_trip(&small, 4, &ExportOptions::default());
     let net = round_trip(&spec, 4, &ExportOptions::default());
     assert!(net
         .spec

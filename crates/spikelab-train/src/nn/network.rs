@@ -700,6 +700,32 @@ impl Network {
         self.layers.iter_mut().for_each(|l| l.clear());
     }
 
+    /// The outputs of every step on given input values: `inputs` holds `batch` samples
+    /// of `steps × input features` values (sample-major, step-major within a sample,
+    /// channels last), the result `batch × steps × output features` (spikes of a
+    /// spiking output, membranes of a readout). Evaluation mode, in chunks of 256
+    /// samples.
+    pub fn run_dense(&mut self, inputs: &[f32], batch: usize) -> Vec<f32> {
+        let (steps, shape) = (self.steps, self.input_shape());
+        let per = steps * shape.len();
+        assert_eq!(
+            inputs.len(),
+            batch * per,
+            "inputs hold batch × steps × features values"
+        );
+        let mut out = Vec::with_capacity(batch * steps * self.output_shape().len());
+        for chunk in inputs.chunks(256 * per) {
+            let rows = chunk.len() / shape.len();
+            let mut x = Tensor::zeros(rows, shape);
+            x.data.copy_from_slice(chunk);
+            let pass = Pass::eval(steps, rows / steps);
+            let y = self.forward(Activation::Dense(x), &pass);
+            out.extend_from_slice(&y.into_dense(steps).data);
+            self.clear();
+        }
+        out
+    }
+
     /// Every parameter and buffer with its name `"<layer index>.<name>"`.
     pub fn named_params(&self) -> Vec<(String, &Param)> {
         self.layers
