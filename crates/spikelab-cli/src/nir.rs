@@ -154,3 +154,109 @@ pub fn import(a: &ImportArgs) -> Result<Imported> {
     );
     Ok(imported)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::surrogate::tests::write_toy_mnist;
+    use crate::surrogate::{eval, train, EvalArgs, SurrogateArgs};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(subcommand)]
+        nir: NirCommand,
+    }
+    #[derive(Parser)]
+    struct Train {
+        #[command(flatten)]
+        args: SurrogateArgs,
+    }
+    #[derive(Parser)]
+    struct Eval {
+        #[command(flatten)]
+        args: EvalArgs,
+    }
+
+    fn nir_cmd(v: &[&str]) -> NirCommand {
+        Cmd::try_parse_from(std::iter::once("x").chain(v.iter().copied()))
+            .unwrap()
+            .nir
+    }
+
+    /// train → nir export → nir import → the same evaluation → fine-tuning with --init.
+    #[test]
+    fn a_trained_network_goes_through_nir_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_toy_mnist(d, 320, 100);
+        let s = |p: &std::path::Path| p.display().to_string();
+        let (data, run, net, back, tuned) = (
+            s(d),
+            s(&d.join("run")),
+            s(&d.join("net.nir")),
+            s(&d.join("back")),
+            s(&d.join("tuned")),
+        );
+        let common = [
+            "--data", &data, "--steps", "8", "--batch", "16", "--lr", "0.005", "--quiet",
+        ];
+        let mut v = vec!["x", "--arch", "64-32-4", "--epochs", "2", "--out", &run];
+        v.extend(common);
+        train(&Train::try_parse_from(v).unwrap().args).unwrap();
+        let NirCommand::Export(ea) = nir_cmd(&["export", "--model", &run, "--out", &net]) else {
+            unreachable!()
+        };
+        let graph = export(&ea).unwrap();
+        assert_eq!(graph.nodes.len(), 7, "{:?}", graph.nodes.keys());
+        let NirCommand::Import(ia) = nir_cmd(&["import", &net, "--out", &back]) else {
+            unreachable!()
+        };
+        import(&ia).unwrap();
+        // A second import into the same place is refused without --force.
+        let e = format!("{:#}", import(&ia).unwrap_err());
+        assert!(e.contains("--force"), "{e}");
+        let evaluate = |model: &str| {
+            let a = Eval::try_parse_from(["x", "--model", model, "--data", &data])
+                .unwrap()
+                .args;
+            eval(&a).unwrap().trainer
+        };
+        let (a, b) = (evaluate(&run), evaluate(&back));
+        assert!(a.accuracy > 50.0, "{}", a.accuracy);
+        assert_eq!(a.accuracy, b.accuracy);
+        assert_eq!(a.predictions, b.predictions);
+        // Fine-tuning the imported model starts from its weights.
+        let mut v = vec!["x", "--init", &back, "--epochs", "1", "--out", &tuned];
+        v.extend(common);
+        let t = train(&Train::try_parse_from(v).unwrap().args).unwrap();
+        let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
+        assert!(acc > 50.0, "{acc}");
+        run_show(&net);
+    }
+
+    fn run_show(path: &str) {
+        run(&nir_cmd(&["show", path])).unwrap();
+    }
+
+    #[test]
+    fn simulator_networks_export_or_say_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cuba.nir").display().to_string();
+        let cuba = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/vogels_abbott_cuba.toml"
+        );
+        let NirCommand::Export(a) = nir_cmd(&["export", "--network", cuba, "--out", &out]) else {
+            unreachable!()
+        };
+        let e = format!("{:#}", export(&a).unwrap_err());
+        assert!(e.contains("one synaptic time constant"), "{e}");
+        assert!(!std::path::Path::new(&out).exists(), "no partial file");
+        let e = Cmd::try_parse_from(["x", "export", "--out", &out])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--model") || e.contains("--network"), "{e}");
+    }
+}
