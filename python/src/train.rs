@@ -393,7 +393,7 @@ impl Trainer {
             let out = py.detach(|| net.run_dense(&data, n));
             Ok((out, n, steps, n_out))
         })?;
-        Ok(out.into_pyarray(py).reshape([n, steps, n_out])?)
+        out.into_pyarray(py).reshape([n, steps, n_out])
     }
 
     /// Writes the network as a NIR file; returns the notes of what was folded, dropped

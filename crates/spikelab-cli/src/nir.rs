@@ -226,6 +226,18 @@ mod tests {
         assert!(a.accuracy > 50.0, "{}", a.accuracy);
         assert_eq!(a.accuracy, b.accuracy);
         assert_eq!(a.predictions, b.predictions);
+        // The imported model runs on the event-driven engine with its predictions.
+        let a = Eval::try_parse_from([
+            "x", "--model", &back, "--data", &data, "--engine", "--limit", "40",
+        ])
+        .unwrap()
+        .args;
+        let report = eval(&a).unwrap();
+        let engine = report.engine.expect("engine evaluation");
+        assert_eq!(
+            engine.predictions,
+            report.trainer.predictions[..40].to_vec()
+        );
         // Fine-tuning the imported model starts from its weights.
         let mut v = vec!["x", "--init", &back, "--epochs", "1", "--out", &tuned];
         v.extend(common);

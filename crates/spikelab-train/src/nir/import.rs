@@ -350,7 +350,7 @@ pub fn import_graph(graph: &NirGraph, opts: &ImportOptions) -> Result<Imported> 
             _ => match infer_dt(&flat.nodes) {
                 Some(d) => {
                     notes.push(format!(
-                        "time step {} ms inferred from the leaky nodes' τ/R (snnTorch's convention R = τ/dt); pass dt_ms to choose another",
+                        "time step {:.6} ms inferred from the leaky nodes' τ/R (snnTorch's convention R = τ/dt); pass dt_ms to choose another",
                         d * 1e3
                     ));
                     d

@@ -131,6 +131,27 @@ fn an_mlp_round_trips_with_identical_weights_and_outputs() {
     )
     .unwrap();
     round_trip(&spec, 5, &ExportOptions::default());
+    // As a converted network: IF layers, average pooling, a non-leaky readout (an I
+    // node).
+    let spec = NetSpec::new(FeatShape::image(1, 6, 6))
+        .conv(3, 3)
+        .layer(LayerSpec::If(SpikingSpec::default()))
+        .layer(LayerSpec::AvgPool2d {
+            kernel: 2,
+            stride: None,
+        })
+        .flatten()
+        .linear(4)
+        .layer(LayerSpec::Readout {
+            beta: 1.0,
+            learn_beta: false,
+        });
+    let net = Network::build(&spec, 4, 0).unwrap();
+    let g = export_network(&net, &TrainConfig::default(), &ExportOptions::default())
+        .unwrap()
+        .graph;
+    assert!(g.nodes.values().any(|n| matches!(n.op, Op::I { .. })));
+    round_trip(&spec, 4, &ExportOptions::default());
 }
 
 #[test]
