@@ -43,13 +43,20 @@ from .classifier import SpikingClassifier
 __all__ = ["read", "write", "read_graph", "write_graph"]
 
 
-def write(model: Union[SpikingClassifier, str, "os.PathLike[str]"], path: str,
-          dt_ms: float = 1.0, discretisation: str = "euler") -> List[str]:
-    """Writes ``model`` (a :class:`SpikingClassifier`, or the path of a model file or
-    run directory) as the NIR file ``path``; returns notes on what was folded
-    (batch norm), dropped (dropout) or stated only in metadata (reset by
-    subtraction). Layers NIR cannot express (adaptive LIF, ReLU, ...) raise
-    ``ValueError`` naming the layer."""
+def write(model: Any, path: str, dt_ms: float = 1.0, discretisation: str = "euler") -> List[str]:
+    """Writes ``model`` as the NIR file ``path``; returns notes on what was folded
+    (batch norm), dropped (dropout, refractory periods) or stated only in metadata
+    (reset by subtraction).
+
+    ``model`` is a :class:`SpikingClassifier`, the path of a model file or run
+    directory, or a simulator :class:`spikelab.Network` of LIF / IF populations with
+    delta or exponential current synapses (each projection a dense Linear node per
+    delay and a Delay node; ``dt_ms`` and ``discretisation`` apply to trained
+    networks only). What NIR cannot express (adaptive LIF, ReLU, conductance
+    synapses, ...) raises ``ValueError`` naming the layer or population."""
+    from .network import Network
+    if isinstance(model, Network):
+        return list(_native.nir_export_network(model.to_toml(), os.fspath(path)))
     if not isinstance(model, SpikingClassifier):
         p = os.fspath(model)
         if os.path.isdir(p):

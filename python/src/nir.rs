@@ -181,7 +181,24 @@ fn nir_import(
     Ok((Trainer::from_model(model), notes))
 }
 
+/// Writes the simulator network of model-file text `model_toml` as a NIR file;
+/// returns the notes (what NIR cannot say that was dropped).
+#[pyfunction]
+fn nir_export_network(py: Python<'_>, model_toml: &str, path: PathBuf) -> PyResult<Vec<String>> {
+    let spec = spikelab_core::network::NetworkSpec::from_toml_str(
+        model_toml,
+        std::path::Path::new("<network>"),
+    )
+    .py()?;
+    let r = py
+        .detach(|| spikelab_train::nir::engine::export_network(&spec))
+        .py()?;
+    r.graph.write(&path).py()?;
+    Ok(r.notes)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(nir_export_network, m)?)?;
     m.add_function(wrap_pyfunction!(nir_read_tree, m)?)?;
     m.add_function(wrap_pyfunction!(nir_write_tree, m)?)?;
     m.add_function(wrap_pyfunction!(nir_import, m)?)

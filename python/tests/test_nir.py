@@ -229,3 +229,20 @@ def test_bad_files_and_graphs_give_clear_errors(tmp_path):
     nir.write(str(p), g)
     with pytest.raises(ValueError, match=r"node `d` \(Delay\)"):
         sl.nir.read(str(p), dt_ms=1.0)
+
+
+def test_a_simulator_network_exports_with_its_delays(tmp_path):
+    net = sl.Network(dt_ms=0.1, seed=4)
+    net.population("src", 10, model="poisson", rate_hz=20.0)
+    net.population("exc", 5, model="lif", tau_m_ms=20.0, v_rest_mv=-65.0, v_reset_mv=-65.0,
+                   v_thresh_mv=-50.0, t_ref_ms=0.0, receptors=[sl.delta_receptor("d")])
+    net.projection("src", "exc", "d", "all_to_all", weight=0.5, delay_ms=1.0)
+    path = tmp_path / "sim.nir"
+    sl.nir.write(net, str(path))
+    g = nir.read(str(path), type_check=False)
+    kinds = {type(n).__name__ for n in g.nodes.values()}
+    assert {"Input", "LIF", "Linear", "Delay"} <= kinds, kinds
+    delay = next(n for n in g.nodes.values() if isinstance(n, nir.Delay))
+    np.testing.assert_allclose(delay.delay, np.full(5, 1e-3))
+    lin = next(n for n in g.nodes.values() if isinstance(n, nir.Linear))
+    np.testing.assert_array_equal(lin.weight, np.full((5, 10), 0.5, np.float32))
