@@ -84,7 +84,7 @@ class Network:
         self._spec: Dict[str, Any] = {
             "simulation": {"dt_ms": float(dt_ms), "duration_ms": float(duration_ms),
                            "seed": int(seed), "threads": int(threads)},
-            "population": [], "projection": [], "current": [], "monitor": [],
+            "population": [], "projection": [], "current": [], "poisson_input": [], "monitor": [],
         }
         self._sim: Optional[_native.Simulator] = None
 
@@ -97,7 +97,7 @@ class Network:
         unknown = set(spec) - set(net._spec)
         if unknown:
             raise ValueError(f"unknown section(s) {sorted(unknown)}; allowed: "
-                             "simulation, population, projection, current, monitor")
+                             "simulation, population, projection, current, poisson_input, monitor")
         for key in net._spec:
             if key in spec:
                 net._spec[key] = copy.deepcopy(_plain(spec[key]))
@@ -182,6 +182,22 @@ class Network:
         if neurons is not None:
             cur["neurons"] = _plain(neurons)
         self._spec["current"].append(cur)
+
+    def poisson_input(self, target: str, receptor: str, sources: int, rate_hz: float,
+                      weight: float, *, neurons: Selection = None,
+                      process: str = "poisson") -> None:
+        """Drives every neuron of ``target`` (or a selection) with ``sources``
+        independent Poisson spike trains at ``rate_hz`` through ``receptor``, each spike
+        of ``weight`` — as Brian2's ``PoissonInput``: each step draws the summed count
+        per neuron, with no source neurons or synapses (``process="bernoulli"`` for
+        Brian2's binomial per-step sources)."""
+        self._editable()
+        pin: Dict[str, Any] = {"target": target, "receptor": receptor, "sources": int(sources),
+                               "rate_hz": float(rate_hz), "weight": float(weight),
+                               "process": str(process)}
+        if neurons is not None:
+            pin["neurons"] = _plain(neurons)
+        self._spec["poisson_input"].append(pin)
 
     def monitor_spikes(self, population: str, neurons: Selection = None) -> None:
         """Records the spikes of ``population`` (all neurons, or a selection)."""

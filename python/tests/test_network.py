@@ -181,3 +181,26 @@ def test_raster_plot(tmp_path):
     assert (tmp_path / "raster.png").stat().st_size > 1000
     ax = sl.plot.traces(net.states("exc"))
     assert ax.get_ylabel() == "v (mV)"
+
+
+def test_a_summed_poisson_drive_fires_like_its_source_neurons():
+    def build(summed):
+        net = sl.Network(dt_ms=0.1, seed=3)
+        net.population("exc", 200, "lif", tau_m_ms=20.0, v_rest_mv=0.0, v_reset_mv=10.0,
+                       v_thresh_mv=20.0, t_ref_ms=2.0, receptors=[sl.delta_receptor("syn")])
+        if summed:
+            net.poisson_input("exc", "syn", sources=1000, rate_hz=12.0, weight=0.1)
+        else:
+            net.population("ext", 200, "poisson", rate_hz=12000.0)
+            net.projection("ext", "exc", "syn", "one_to_one", weight=0.1)
+        net.monitor_spikes("exc")
+        net.run(1000.0)
+        return len(net.spikes("exc")[0]) / 200.0
+    a, b = build(True), build(False)
+    assert a > 5.0
+    assert abs(a - b) / b < 0.05, (a, b)
+    with pytest.raises(ValueError, match=r"poisson_input\[0\].receptor"):
+        net = sl.Network()
+        net.population("p", 3, "lif", receptors=[sl.delta_receptor("syn")])
+        net.poisson_input("p", "nope", sources=10, rate_hz=5.0, weight=1.0)
+        net.validate()

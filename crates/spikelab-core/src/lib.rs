@@ -37,6 +37,7 @@ pub mod monitor;
 pub mod network;
 pub mod neuron;
 pub mod plasticity;
+pub mod poisson_input;
 pub mod presets;
 pub mod recording;
 pub mod rng;

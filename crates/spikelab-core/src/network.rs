@@ -288,6 +288,13 @@ pub struct NetworkSpec {
     /// Injected currents.
     #[serde(default, rename = "current")]
     pub currents: Vec<CurrentSpec>,
+    /// Summed external Poisson drives (`[[poisson_input]]`).
+    #[serde(
+        default,
+        rename = "poisson_input",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub poisson_inputs: Vec<crate::poisson_input::PoissonInputSpec>,
     /// Monitors.
     #[serde(default, rename = "monitor")]
     pub monitors: Vec<MonitorSpec>,
@@ -328,6 +335,11 @@ impl NetworkSpec {
     /// Adds a current input.
     pub fn current(mut self, c: CurrentSpec) -> Self {
         self.currents.push(c);
+        self
+    }
+    /// Adds a summed Poisson drive (`[[poisson_input]]`).
+    pub fn poisson_input(mut self, p: crate::poisson_input::PoissonInputSpec) -> Self {
+        self.poisson_inputs.push(p);
         self
     }
     /// Adds a monitor.

@@ -7,8 +7,8 @@ use crate::connectivity::Connectivity;
 use crate::monitor::MonitorSpec;
 use crate::network::{NetworkSpec, NeuronSpec, PopulationSpec, ProjectionSpec};
 use crate::neuron::{lif::Lif, Integration};
+use crate::poisson_input::{InputProcess, PoissonInputSpec};
 use crate::selection::NeuronSelection;
-use crate::source::PoissonSource;
 use crate::synapse::ReceptorSpec;
 use crate::value::Value;
 
@@ -128,7 +128,8 @@ pub fn vogels_abbott(
 }
 
 /// Brunel (2000) sparse network of delta-synapse LIF neurons driven by independent
-/// Poisson input: `n_exc` excitatory and `n_exc / 4` inhibitory neurons, in-degree
+/// Poisson input (C_E external sources per neuron as a summed `poisson_input`):
+/// `n_exc` excitatory and `n_exc / 4` inhibitory neurons, in-degree
 /// ε = 0.1 from each population, J = 0.1 mV, relative inhibition `g`, external rate
 /// `eta` × ν_thr, delay 1.5 ms, tau_m 20 ms, threshold 20 mV, reset 10 mV,
 /// refractory 2 ms (rest at 0 mV). `g = 5, eta = 2` is the asynchronous-irregular
@@ -153,19 +154,10 @@ pub fn brunel(n_exc: usize, g: f64, eta: f64, duration_ms: f64, seed: u64) -> Ne
             .with_receptor(ReceptorSpec::delta("syn"))
             .with_initial("v", Value::uniform(0.0, theta))
     };
-    let ext = |name: &str, size: usize| {
-        PopulationSpec::new(
-            name,
-            size,
-            NeuronSpec::Poisson(PoissonSource::constant(eta * nu_thr_hz * c_exc as f64)),
-        )
-    };
     let mut net = NetworkSpec::new(0.1, duration_ms)
         .seed(seed)
         .population(pop("exc", n_exc))
-        .population(pop("inh", n_inh))
-        .population(ext("ext_exc", n_exc))
-        .population(ext("ext_inh", n_inh));
+        .population(pop("inh", n_inh));
     for tgt in ["exc", "inh"] {
         net = net
             .projection(
@@ -195,15 +187,17 @@ pub fn brunel(n_exc: usize, g: f64, eta: f64, duration_ms: f64, seed: u64) -> Ne
                 .with_delay_ms(1.5),
             );
     }
-    net = net
-        .projection(
-            ProjectionSpec::new("ext_exc", "exc", "syn", Connectivity::OneToOne, j)
-                .with_delay_ms(1.5),
-        )
-        .projection(
-            ProjectionSpec::new("ext_inh", "inh", "syn", Connectivity::OneToOne, j)
-                .with_delay_ms(1.5),
-        );
+    for tgt in ["exc", "inh"] {
+        net.poisson_inputs.push(PoissonInputSpec {
+            target: tgt.into(),
+            receptor: "syn".into(),
+            sources: c_exc as u64,
+            rate_hz: eta * nu_thr_hz,
+            weight: j,
+            neurons: NeuronSelection::All,
+            process: InputProcess::Poisson,
+        });
+    }
     for p in ["exc", "inh"] {
         net = net.monitor(MonitorSpec::Spikes {
             population: p.into(),

@@ -10,6 +10,7 @@ use super::plastic::{normalize, ColumnIndex, PlasticState};
 use super::table::{RingBuffer, SynapseTable};
 use crate::input::CurrentChunk;
 use crate::neuron::{Drive, NeuronModel, UpdateContext};
+use crate::poisson_input::PoissonInputChunk;
 use crate::rng::Stream;
 use crate::source::SourceChunk;
 use crate::synapse::stp::StpState;
@@ -35,6 +36,8 @@ pub(crate) struct NeuronChunk {
     pub receptors: Vec<ReceptorChunk>,
     pub drive: DriveBuffers,
     pub currents: Vec<CurrentChunk>,
+    /// Summed Poisson drives into the receptors.
+    pub poisson: Vec<PoissonInputChunk>,
     pub rng: Vec<Stream>,
 }
 
@@ -207,8 +210,11 @@ impl NeuronChunk {
     fn update(&mut self, step: u64, dt_ms: f64, spikes: &mut Vec<u32>) {
         self.drive.clear();
         let v = &self.state[0];
-        for r in &mut self.receptors {
+        for (ri, r) in self.receptors.iter_mut().enumerate() {
             let slot = r.ring.slot_mut(step);
+            for p in self.poisson.iter_mut().filter(|p| p.receptor == ri) {
+                p.apply(slot);
+            }
             r.receptor.step(&mut r.state, slot, v, &mut self.drive);
         }
         for c in &mut self.currents {

@@ -35,6 +35,8 @@ pub struct BuildPlan<'a> {
     pub projections: Vec<ProjectionPlan<'a>>,
     /// Injected currents, in model-file order.
     pub currents: Vec<CurrentPlan<'a>>,
+    /// Summed Poisson drives, in model-file order: (spec, target population, receptor).
+    pub poisson_inputs: Vec<(&'a crate::poisson_input::PoissonInputSpec, usize, usize)>,
     /// Monitors, in model-file order.
     pub monitors: Vec<MonitorPlan<'a>>,
 }
@@ -193,6 +195,10 @@ impl<'a> BuildPlan<'a> {
         for (k, c) in spec.currents.iter().enumerate() {
             currents.push(resolve_current(spec, k, c)?);
         }
+        let mut poisson_inputs = Vec::with_capacity(spec.poisson_inputs.len());
+        for (k, pin) in spec.poisson_inputs.iter().enumerate() {
+            poisson_inputs.push(resolve_poisson_input(spec, k, pin, dt)?);
+        }
         let mut plan = BuildPlan {
             spec,
             dt_ms: dt,
@@ -200,6 +206,7 @@ impl<'a> BuildPlan<'a> {
             populations,
             projections,
             currents,
+            poisson_inputs,
             monitors: Vec::with_capacity(spec.monitors.len()),
         };
         for (k, m) in spec.monitors.iter().enumerate() {
@@ -541,6 +548,36 @@ fn resolve_current<'a>(
         spec: c,
         target: ti,
     })
+}
+
+fn resolve_poisson_input<'a>(
+    spec: &NetworkSpec,
+    k: usize,
+    pin: &'a crate::poisson_input::PoissonInputSpec,
+    dt: f64,
+) -> Result<(&'a crate::poisson_input::PoissonInputSpec, usize, usize)> {
+    let f = format!("poisson_input[{k}]");
+    let ti = spec.population_index(&pin.target, &format!("{f}.target"))?;
+    let tp = &spec.populations[ti];
+    if tp.neuron.is_source() {
+        return Err(Error::field(
+            format!("{f}.target"),
+            format!("`{}` is a spike source", tp.name),
+        ));
+    }
+    let ri = tp
+        .receptors
+        .iter()
+        .position(|r| r.name == pin.receptor)
+        .ok_or_else(|| Error::UnknownName {
+            kind: "receptor",
+            name: pin.receptor.clone(),
+            field: format!("{f}.receptor"),
+            known: tp.receptors.iter().map(|r| r.name.clone()).collect(),
+        })?;
+    pin.neurons.validate(&format!("{f}.neurons"), tp.size)?;
+    pin.validate(&f, dt)?;
+    Ok((pin, ti, ri))
 }
 
 fn resolve_monitor<'a>(plan: &BuildPlan, k: usize, m: &'a MonitorSpec) -> Result<MonitorPlan<'a>> {

@@ -14,7 +14,7 @@
 //!
 //! Refused, by name: conductance synapses, receptors of other kinetics or of several
 //! time constants on one population, adaptive thresholds, reset by subtraction, models
-//! other than LIF and IF, injected currents, plastic projections (their weights are
+//! other than LIF and IF, injected currents and summed Poisson drives, plastic projections (their weights are
 //! exported as built, with a note), and dense matrices over 2^25 entries. A refractory
 //! period, which NIR cannot say, is reported and dropped.
 
@@ -61,6 +61,15 @@ pub fn export_network(spec: &NetworkSpec) -> Result<ExportReport> {
                 "injected currents ({} of them, the first onto `{}`) have no NIR node",
                 spec.currents.len(),
                 c.target
+            ),
+        ));
+    }
+    if let Some(p) = spec.poisson_inputs.first() {
+        return Err(Error::field(
+            "poisson_input",
+            format!(
+                "a summed Poisson drive (onto `{}`) has no NIR node; model its sources as a spike-source population",
+                p.target
             ),
         ));
     }

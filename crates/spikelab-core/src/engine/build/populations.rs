@@ -163,6 +163,7 @@ fn neuron_chunks(
                 receptors,
                 drive: DriveBuffers::new(n, pop.has_conductance, pop.has_jump),
                 currents: currents(plan, pi, pop, lo, hi),
+                poisson: poisson_inputs(plan, pi, pop, lo, hi),
                 rng: neuron_streams(plan, pi, model, lo, hi),
             })
         })
@@ -195,6 +196,36 @@ fn currents(
             let local = global.iter().map(|&g| g - lo as u32).collect();
             Some(CurrentChunk::new(
                 c.spec, local, &global, ci, plan.seed, plan.dt_ms,
+            ))
+        })
+        .collect()
+}
+
+/// The summed Poisson drives of population `pi` that reach neurons `lo..hi`.
+fn poisson_inputs(
+    plan: &BuildPlan,
+    pi: usize,
+    pop: &PopulationPlan,
+    lo: usize,
+    hi: usize,
+) -> Vec<crate::poisson_input::PoissonInputChunk> {
+    plan.poisson_inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, target, _))| *target == pi)
+        .filter_map(|(k, (spec, _, receptor))| {
+            let global: Vec<u32> = spec
+                .neurons
+                .indices(pop.spec.size)
+                .into_iter()
+                .filter(|&g| (lo..hi).contains(&(g as usize)))
+                .collect();
+            if global.is_empty() {
+                return None;
+            }
+            let local = global.iter().map(|&g| g - lo as u32).collect();
+            Some(crate::poisson_input::PoissonInputChunk::new(
+                spec, *receptor, local, &global, k, plan.seed, plan.dt_ms,
             ))
         })
         .collect()
