@@ -319,6 +319,12 @@ pub fn export_network(
                     "NIR has no neuron with an adaptive threshold; export a network of lif, if or rlif layers",
                 ))
             }
+            LayerSpec::Slstm(_) => {
+                return Err(Error::field(
+                    at,
+                    "NIR has no LSTM node; export a network of lif, if or rlif layers",
+                ))
+            }
             LayerSpec::Lif(s) | LayerSpec::If(s) | LayerSpec::Rlif(s) => {
                 let n = out_shape.len();
                 let beta: Vec<f64> = p("beta").unwrap().iter().map(|&v| f64::from(v)).collect();

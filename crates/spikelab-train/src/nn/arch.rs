@@ -5,6 +5,7 @@
 //! | `784` (first) | the input size, checked against the data (a leading plain number) |
 //! | `1000` | fully connected layer of 1000 neurons (+ flatten before it if needed) |
 //! | `1000R` | recurrent LIF layer of 1000 neurons (fully connected input) |
+//! | `128L` | spiking LSTM layer of 128 units (snnTorch's SLSTM; a linear layer to its 4 × 128 gates, threshold 0.5, the neuron options' surrogate) |
 //! | `12C5` | convolution, 12 channels, 5×5 kernel, then neurons; options `s2` (stride), `p2` (padding): `32C3p1`, `64C3s2p1` |
 //! | `...bn` | suffix of a dense or conv token: batch norm before the neurons (`32C3p1bn`) |
 //! | `MP2`, `AP2` | max / average pooling 2×2 (stride = size; `MP3s2` for another stride) |
@@ -15,6 +16,7 @@
 //! (spiking, or a leaky-integrator readout for losses on the membrane). Pooling after
 //! a token pools its spikes. Tokens are case-insensitive.
 
+use crate::nn::layers::slstm::SlstmSpec;
 use crate::nn::layers::spiking::SpikingSpec;
 use crate::nn::network::{AlifSpec, LayerSpec, NetSpec};
 use crate::nn::tensor::FeatShape;
@@ -308,10 +310,28 @@ fn push_dense(
         "" => (false, false),
         "r" => (true, false),
         "bn" => (false, true),
+        "l" => {
+            if output {
+                return Err(Error::field(field, "the output layer cannot be an LSTM"));
+            }
+            if !shape.is_flat() {
+                spec.layers.push(LayerSpec::Flatten);
+            }
+            spec.layers.push(LayerSpec::Linear {
+                out: 4 * n,
+                bias: true,
+            });
+            spec.layers.push(LayerSpec::Slstm(SlstmSpec {
+                hidden: n,
+                threshold: 0.5,
+                surrogate: opts.spiking.surrogate,
+            }));
+            return Ok(());
+        }
         _ => {
             return Err(Error::field(
                 field,
-                format!("unexpected `{rest}` after the layer size; allowed: R (recurrent), bn"),
+                format!("unexpected `{rest}` after the layer size; allowed: R (recurrent), L (spiking LSTM), bn"),
             ))
         }
     };
@@ -355,6 +375,24 @@ mod tests {
 
     fn names(s: &NetSpec) -> Vec<&'static str> {
         s.layers.iter().map(|l| l.name()).collect()
+    }
+
+    #[test]
+    fn an_l_token_is_a_linear_layer_to_the_gates_and_a_spiking_lstm() {
+        let s = parse_arch("12-16L-9", FeatShape::flat(12), &ArchOptions::default()).unwrap();
+        assert_eq!(names(&s), ["linear", "slstm", "linear", "lif"]);
+        assert_eq!(
+            s.layers[0],
+            LayerSpec::Linear {
+                out: 64,
+                bias: true
+            }
+        );
+        assert_eq!(s.shapes().unwrap()[1], FeatShape::flat(16));
+        let e = parse_arch("12-9L", FeatShape::flat(12), &ArchOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("output"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::nn::layers::pool::{AvgPool2d, MaxPool2d, PoolGeom};
 use crate::nn::layers::readout::Readout;
 use crate::nn::layers::recurrent::RecurrentLif;
 use crate::nn::layers::relu::Relu;
+use crate::nn::layers::slstm::{Slstm, SlstmSpec};
 use crate::nn::layers::spiking::{Learn, Spiking, SpikingModel, SpikingSpec};
 use crate::nn::layers::{Layer, Param, Pass};
 use crate::nn::tensor::{Activation, FeatShape, Tensor};
@@ -146,6 +147,9 @@ pub enum LayerSpec {
     Rlif(SpikingSpec),
     /// Recurrent adaptive LIF neurons (an LSNN layer, Bellec et al. 2018).
     Ralif(AlifSpec),
+    /// Spiking LSTM (snnTorch's SLSTM) on the `4·hidden` gate pre-activations of the
+    /// linear layer before it.
+    Slstm(SlstmSpec),
     /// Leaky-integrator readout (non-spiking; its membrane is the output).
     Readout {
         /// Decay per step in [0, 1].
@@ -173,6 +177,7 @@ impl LayerSpec {
             LayerSpec::Alif(_) => "alif",
             LayerSpec::Rlif(_) => "rlif",
             LayerSpec::Ralif(_) => "ralif",
+            LayerSpec::Slstm(_) => "slstm",
             LayerSpec::Readout { .. } => "readout",
         }
     }
@@ -352,6 +357,19 @@ impl NetSpec {
                     }
                     shape
                 }
+                LayerSpec::Slstm(s) => {
+                    s.validate(&f)?;
+                    if shape.len() != 4 * s.hidden || !shape.is_flat() {
+                        return Err(Error::field(
+                            f,
+                            format!(
+                                "a spiking LSTM of {} units takes the 4 × {} gate inputs of a linear layer; got {shape}",
+                                s.hidden, s.hidden
+                            ),
+                        ));
+                    }
+                    FeatShape::flat(s.hidden)
+                }
                 LayerSpec::Readout { beta, .. } => {
                     if !(0.0..=1.0).contains(beta) {
                         return Err(Error::field(format!("{f}.beta"), "must be in [0, 1]"));
@@ -415,6 +433,10 @@ impl NetSpec {
                     .checked_mul(n)
                     .and_then(|v| v.checked_add(neuron_values(s, n, false))),
                 LayerSpec::Readout { .. } => Some(1),
+                LayerSpec::Slstm(s) => s
+                    .hidden
+                    .checked_mul(s.hidden)
+                    .and_then(|v| v.checked_mul(4)),
                 LayerSpec::MaxPool2d { .. }
                 | LayerSpec::AvgPool2d { .. }
                 | LayerSpec::Flatten
@@ -527,6 +549,7 @@ impl Network {
                 LayerSpec::Readout { beta, learn_beta } => {
                     Box::new(Readout::new(shape.len(), *beta, *learn_beta))
                 }
+                LayerSpec::Slstm(s) => Box::new(Slstm::new(s.clone(), seed, i)),
             };
             debug_assert_eq!(layer.out_shape(), shapes[i]);
             shape = shapes[i];

@@ -22,6 +22,7 @@ pub mod pool;
 pub mod readout;
 pub mod recurrent;
 pub mod relu;
+pub mod slstm;
 pub mod spiking;
 
 use crate::nn::tensor::{Activation, FeatShape, Tensor};
