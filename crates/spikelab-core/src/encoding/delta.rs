@@ -590,3 +590,67 @@ mod tests {
         assert!(sac.events(&img[1..]).is_err());
     }
 }
+
+/// Level-crossing (send-on-delta) coding of a sampled real-valued series, for time
+/// series rather than images: `values` holds `steps × channels` samples (step-major);
+/// each channel keeps a reference level, starting at its first sample, and at every
+/// later step emits an UP spike (output `2c`) when the sample has risen at least
+/// `threshold` above the reference or a DOWN spike (output `2c + 1`) when it has
+/// fallen as far, the reference moving by every whole `threshold` crossed. So the
+/// reference follows the signal within `threshold`: `|x_t − ref_t| < threshold`.
+/// `out` receives `steps × 2·channels` bytes (0 or 1).
+///
+/// # Panics
+/// If `values` does not hold `steps × channels` samples or `out` `steps × 2·channels`
+/// bytes, or `threshold` is not > 0.
+pub fn send_on_delta(
+    values: &[f32],
+    steps: usize,
+    channels: usize,
+    threshold: f32,
+    out: &mut [u8],
+) {
+    assert_eq!(values.len(), steps * channels, "send_on_delta: values");
+    assert_eq!(out.len(), steps * 2 * channels, "send_on_delta: output");
+    assert!(threshold > 0.0, "send_on_delta: threshold must be > 0");
+    out.fill(0);
+    if steps == 0 {
+        return;
+    }
+    let mut reference: Vec<f32> = values[..channels].to_vec();
+    for t in 1..steps {
+        for c in 0..channels {
+            let d = values[t * channels + c] - reference[c];
+            let k = (d.abs() / threshold).floor();
+            if k >= 1.0 {
+                let up = d > 0.0;
+                out[t * 2 * channels + 2 * c + usize::from(!up)] = 1;
+                reference[c] += if up { k * threshold } else { -k * threshold };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod send_on_delta_tests {
+    use super::send_on_delta;
+
+    #[test]
+    fn a_ramp_gives_regular_up_spikes_and_the_reference_tracks_the_signal() {
+        // Channel 0 rises by 0.25 per step, channel 1 is constant, threshold 0.5.
+        let steps = 9;
+        let values: Vec<f32> = (0..steps).flat_map(|t| [0.25 * t as f32, 0.7]).collect();
+        let mut out = vec![0u8; steps * 4];
+        send_on_delta(&values, steps, 2, 0.5, &mut out);
+        let up: Vec<u8> = (0..steps).map(|t| out[t * 4]).collect();
+        assert_eq!(up, [0, 0, 1, 0, 1, 0, 1, 0, 1]);
+        assert!(
+            (0..steps).all(|t| out[t * 4 + 1] == 0 && out[t * 4 + 2] == 0 && out[t * 4 + 3] == 0)
+        );
+        // A fall of 1.2 at once: one DOWN spike, the reference two levels lower.
+        let values = [1.0f32, -0.2, -0.2];
+        let mut out = vec![0u8; 6];
+        send_on_delta(&values, 3, 1, 0.5, &mut out);
+        assert_eq!(out, [0, 0, 0, 1, 0, 0]);
+    }
+}

@@ -76,6 +76,18 @@ pub enum Encoding {
         #[serde(default)]
         permute_seed: Option<u64>,
     },
+    /// A sequence (cut as [`Encoding::Sequence`]) level-crossing coded: each value
+    /// channel becomes an UP and a DOWN neuron that spike when the channel has moved
+    /// `threshold` (in the samples' 0–1 scale) from its reference level
+    /// (`spikelab_core::encoding::delta::send_on_delta`; send-on-delta coding of
+    /// sensor signals).
+    Delta {
+        /// Time steps per sample (the trainer's `steps`).
+        steps: usize,
+        /// Change that makes a spike.
+        #[serde(default = "delta_threshold")]
+        threshold: f32,
+    },
     /// Any encoder of `spikelab_core::encoding`, on a grid of `T` steps of `dt_ms`.
     Encoder {
         /// The encoder and its parameters (`kind = "phase"`, ...).
@@ -84,6 +96,10 @@ pub enum Encoding {
         #[serde(default = "one_ms")]
         dt_ms: f64,
     },
+}
+
+fn delta_threshold() -> f32 {
+    0.02
 }
 
 /// How an encoder's outputs are laid out relative to its inputs.
@@ -101,7 +117,7 @@ enum Layout {
 impl Encoding {
     /// Names accepted on the command line: the trainer's own three and every encoder
     /// of the core (dashes or underscores).
-    pub const NAMES: &'static str = "rate, latency, direct, sequence, permuted_sequence, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
+    pub const NAMES: &'static str = "rate, latency, direct, sequence, permuted_sequence, delta, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
 
     /// Parses one of the trainer's own names (`rate`, `latency`, `direct`) with default
     /// parameters; [`Encoding::named`] knows every encoder.
@@ -137,6 +153,12 @@ impl Encoding {
                     permute_seed: Some(PERMUTATION_SEED),
                 })
             }
+            "delta" => {
+                return Ok(Encoding::Delta {
+                    steps,
+                    threshold: delta_threshold(),
+                })
+            }
             _ => {}
         }
         let core_name = name.replace('-', "_");
@@ -169,6 +191,14 @@ impl Encoding {
     /// The shape of the network input for samples of `image` shape (the encoders with
     /// several outputs per pixel widen it).
     pub fn input_shape(&self, image: FeatShape) -> Result<FeatShape> {
+        if let Encoding::Delta { steps, .. } = *self {
+            let per = Encoding::Sequence {
+                steps,
+                permute_seed: None,
+            }
+            .input_shape(image)?;
+            return Ok(FeatShape::image(1, 1, 2 * per.len()));
+        }
         if let Encoding::Sequence { steps, .. } = *self {
             let n = image.len();
             if steps == 0 || !n.is_multiple_of(steps) {
@@ -226,10 +256,15 @@ impl Encoding {
                     format!("must be in [0, 1) (got {threshold})"),
                 ))
             }
-            Encoding::Sequence { steps: 0, .. } => Err(Error::field(
-                "encoding.steps",
-                "a sequence needs at least 1 step",
-            )),
+            Encoding::Sequence { steps: 0, .. } | Encoding::Delta { steps: 0, .. } => Err(
+                Error::field("encoding.steps", "a sequence needs at least 1 step"),
+            ),
+            Encoding::Delta { threshold, .. } if !(threshold > 0.0 && threshold < 1.0) => {
+                Err(Error::field(
+                    "encoding.threshold",
+                    format!("must be in (0, 1) (got {threshold})"),
+                ))
+            }
             Encoding::Encoder { ref encoder, dt_ms } => {
                 if !(dt_ms.is_finite() && dt_ms > 0.0) {
                     return Err(Error::field(
@@ -253,6 +288,7 @@ impl Encoding {
                 permute_seed: None, ..
             } => "sequence",
             Encoding::Sequence { .. } => "permuted_sequence",
+            Encoding::Delta { .. } => "delta",
             Encoding::Encoder { encoder, .. } => encoder.name(),
         }
     }
@@ -332,6 +368,35 @@ pub fn encode(
         };
         return Activation::Dense(Tensor::from_vec(x, batch * steps, row));
     }
+    if let Encoding::Delta {
+        steps: parts,
+        threshold,
+    } = *enc
+    {
+        assert_eq!(parts, steps, "delta encoding: steps");
+        let out_shape = enc
+            .input_shape(shape)
+            .expect("the encoding fits the samples (checked by the caller)");
+        let (channels, m) = (n / steps, out_shape.len());
+        let mut s = SpikeTensor::zeros(batch * steps, out_shape);
+        let words = s.words;
+        s.bits
+            .par_chunks_mut(steps * words)
+            .zip(x.par_chunks(n))
+            .for_each(|(bits, sample)| {
+                let mut dense = vec![0u8; steps * m];
+                spikelab_core::encoding::delta::send_on_delta(
+                    sample, steps, channels, threshold, &mut dense,
+                );
+                for t in 0..steps {
+                    pack_bytes(
+                        &dense[t * m..(t + 1) * m],
+                        &mut bits[t * words..(t + 1) * words],
+                    );
+                }
+            });
+        return Activation::Spikes(s);
+    }
     let out_shape = enc
         .input_shape(shape)
         .expect("the encoding fits the samples (checked by the caller)");
@@ -369,7 +434,7 @@ pub fn encode(
             }
             r
         }
-        Encoding::Direct | Encoding::Sequence { .. } => unreachable!(),
+        Encoding::Direct | Encoding::Sequence { .. } | Encoding::Delta { .. } => unreachable!(),
     };
     done.expect("encoder shapes are consistent by construction");
     let mut s = SpikeTensor::zeros(batch * steps, out_shape);
@@ -456,6 +521,55 @@ fn pack_bytes(values: &[u8], words: &mut [u64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delta_coding_spikes_up_and_down_where_a_series_moves() {
+        // Two samples of 4 steps × 2 channels: channel 0 rises by 20/255 per step,
+        // channel 1 falls once by 60/255; threshold 0.05 (≈ 12.75/255).
+        let steps = 4;
+        let a: Vec<u8> = vec![100, 200, 120, 200, 140, 140, 160, 140];
+        let imgs = [a.clone(), a].concat();
+        let enc = Encoding::named("delta", steps, FeatShape::image(1, steps, 2)).unwrap();
+        let enc = match enc {
+            Encoding::Delta { steps, .. } => Encoding::Delta {
+                steps,
+                threshold: 0.05,
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            enc.input_shape(FeatShape::image(1, steps, 2))
+                .unwrap()
+                .len(),
+            4
+        );
+        let x = encode(
+            &enc,
+            &imgs,
+            FeatShape::image(1, steps, 2),
+            &[0, 1],
+            steps,
+            0,
+        );
+        let s = x.as_spikes().unwrap();
+        for b in 0..2 {
+            let row = |t: usize| (0..4).map(|j| s.get(b * steps + t, j)).collect::<Vec<_>>();
+            assert_eq!(row(0), [false; 4], "the first step sets the references");
+            assert_eq!(row(1), [true, false, false, false]);
+            assert_eq!(
+                row(2),
+                [true, false, false, true],
+                "UP on channel 0, DOWN on 1"
+            );
+            assert_eq!(row(3), [true, false, false, false]);
+        }
+        assert!(Encoding::Delta {
+            steps: 4,
+            threshold: 1.5
+        }
+        .validate()
+        .is_err());
+    }
 
     #[test]
     fn rate_coding_has_the_right_rate_and_is_keyed_by_sample() {
