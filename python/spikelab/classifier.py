@@ -149,7 +149,9 @@ class SpikingClassifier:
         evaluating on ``validation`` = ``(x, y)`` after each epoch and writing
         ``checkpoint`` after every epoch and every ``checkpoint_every_s`` seconds.
         The GIL is released; Ctrl-C stops at the next batch with KeyboardInterrupt.
-        Returns this call's epochs: dicts of epoch, train_loss, train_accuracy,
+        A model from :meth:`load` or :func:`spikelab.nir.read` fine-tunes from its
+        weights with its own configuration and a fresh optimizer (:meth:`resume`
+        continues a run exactly instead). Returns this call's epochs: dicts of epoch, train_loss, train_accuracy,
         test_accuracy, test_loss, lr, seconds, samples_per_s."""
         x = as_samples(x)
         y = _labels(y, len(x))

@@ -310,11 +310,17 @@ impl Trainer {
             test_limit,
             ..FitOptions::default()
         };
-        let (outcome, done) = self.with(|held| {
+        let (outcome, done) = self.with(|held| -> PyResult<_> {
+            // A loaded (or NIR-imported) model fine-tunes from its weights with its own
+            // configuration and a fresh optimizer (`train surrogate --init`); `resume`
+            // continues a run exactly instead.
+            if let Held::Loaded(m) = held {
+                let mut t = CoreTrainer::new(&m.net.spec, m.config.clone()).py()?;
+                spikelab_train::convert::params::copy_params(&m.net, &mut t.net);
+                *held = Held::Training(Box::new(t));
+            }
             let Held::Training(t) = held else {
-                return Err(PyValueError::new_err(
-                    "a model loaded from a model file cannot train on: resume its checkpoint (SpikingClassifier.resume) or start a new one",
-                ));
+                unreachable!("a loaded model became a trainer above");
             };
             let before = t.state.history.len();
             t.config.epochs = epochs;

@@ -169,6 +169,10 @@ def test_trained_networks_round_trip_with_identical_weights_and_predictions(tmp_
     # The per-step outputs agree too.
     inputs = (np.random.default_rng(0).random((5, 8, 16)) < 0.3).astype(np.float32)
     np.testing.assert_array_equal(clf.run(inputs), back.run(inputs))
+    # The imported network fine-tunes from its weights.
+    before = back.evaluate(x, y)["accuracy"]
+    back.fit(x, y, epochs=1)
+    assert back.evaluate(x, y)["accuracy"] >= before - 10.0
 
 
 def test_a_graph_written_like_snntorch_imports_with_its_beta_and_time_step(tmp_path):
