@@ -88,6 +88,24 @@ pub enum Encoding {
         #[serde(default = "delta_threshold")]
         threshold: f32,
     },
+    /// A sequence (cut as [`Encoding::Sequence`]) rate coded: at every step each value
+    /// spikes with its own probability (`spikelab_core::encoding::BernoulliRate`, one
+    /// counter-based stream per sample and step).
+    SequenceRate {
+        /// Time steps per sample (the trainer's `steps`).
+        steps: usize,
+    },
+    /// A sequence (cut as [`Encoding::Sequence`]) population coded: each value drives
+    /// `neurons` Gaussian receptive fields over [0, 1]
+    /// (`spikelab_core::encoding::GaussianPopulation`), their responses in (0, 1] as
+    /// input currents; channels-last (value `i`, field `j` at `i·neurons + j`).
+    SequencePopulation {
+        /// Time steps per sample (the trainer's `steps`).
+        steps: usize,
+        /// Receptive fields per value (3..=1024).
+        #[serde(default = "population_fields")]
+        neurons: u32,
+    },
     /// Any encoder of `spikelab_core::encoding`, on a grid of `T` steps of `dt_ms`.
     Encoder {
         /// The encoder and its parameters (`kind = "phase"`, ...).
@@ -96,6 +114,10 @@ pub enum Encoding {
         #[serde(default = "one_ms")]
         dt_ms: f64,
     },
+}
+
+fn population_fields() -> u32 {
+    8
 }
 
 fn delta_threshold() -> f32 {
@@ -117,7 +139,7 @@ enum Layout {
 impl Encoding {
     /// Names accepted on the command line: the trainer's own three and every encoder
     /// of the core (dashes or underscores).
-    pub const NAMES: &'static str = "rate, latency, direct, sequence, permuted_sequence, delta, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
+    pub const NAMES: &'static str = "rate, latency, direct, sequence, permuted_sequence, delta, sequence_rate, sequence_population, poisson, bernoulli, latency_log, rank_order, log_temporal, temporal_switch, phase, burst, population, saccades";
 
     /// Parses one of the trainer's own names (`rate`, `latency`, `direct`) with default
     /// parameters; [`Encoding::named`] knows every encoder.
@@ -159,6 +181,13 @@ impl Encoding {
                     threshold: delta_threshold(),
                 })
             }
+            "sequence_rate" => return Ok(Encoding::SequenceRate { steps }),
+            "sequence_population" => {
+                return Ok(Encoding::SequencePopulation {
+                    steps,
+                    neurons: population_fields(),
+                })
+            }
             _ => {}
         }
         let core_name = name.replace('-', "_");
@@ -191,13 +220,26 @@ impl Encoding {
     /// The shape of the network input for samples of `image` shape (the encoders with
     /// several outputs per pixel widen it).
     pub fn input_shape(&self, image: FeatShape) -> Result<FeatShape> {
-        if let Encoding::Delta { steps, .. } = *self {
-            let per = Encoding::Sequence {
+        let per_step = |steps: usize| {
+            Encoding::Sequence {
                 steps,
                 permute_seed: None,
             }
-            .input_shape(image)?;
-            return Ok(FeatShape::image(1, 1, 2 * per.len()));
+            .input_shape(image)
+        };
+        match *self {
+            Encoding::Delta { steps, .. } => {
+                return Ok(FeatShape::image(1, 1, 2 * per_step(steps)?.len()))
+            }
+            Encoding::SequenceRate { steps } => return per_step(steps),
+            Encoding::SequencePopulation { steps, neurons } => {
+                return Ok(FeatShape::image(
+                    1,
+                    1,
+                    neurons as usize * per_step(steps)?.len(),
+                ))
+            }
+            _ => {}
         }
         if let Encoding::Sequence { steps, .. } = *self {
             let n = image.len();
@@ -259,6 +301,12 @@ impl Encoding {
             Encoding::Sequence { steps: 0, .. } | Encoding::Delta { steps: 0, .. } => Err(
                 Error::field("encoding.steps", "a sequence needs at least 1 step"),
             ),
+            Encoding::SequencePopulation { neurons, .. } if !(3..=1024).contains(&neurons) => {
+                Err(Error::field(
+                    "encoding.neurons",
+                    format!("must be in 3..=1024 (got {neurons})"),
+                ))
+            }
             Encoding::Delta { threshold, .. } if !(threshold > 0.0 && threshold < 1.0) => {
                 Err(Error::field(
                     "encoding.threshold",
@@ -289,13 +337,18 @@ impl Encoding {
             } => "sequence",
             Encoding::Sequence { .. } => "permuted_sequence",
             Encoding::Delta { .. } => "delta",
+            Encoding::SequenceRate { .. } => "sequence_rate",
+            Encoding::SequencePopulation { .. } => "sequence_population",
             Encoding::Encoder { encoder, .. } => encoder.name(),
         }
     }
 
     /// True when the encoding produces spikes.
     pub fn is_spiking(&self) -> bool {
-        !matches!(self, Encoding::Direct | Encoding::Sequence { .. })
+        !matches!(
+            self,
+            Encoding::Direct | Encoding::Sequence { .. } | Encoding::SequencePopulation { .. }
+        )
     }
 }
 
@@ -368,6 +421,70 @@ pub fn encode(
         };
         return Activation::Dense(Tensor::from_vec(x, batch * steps, row));
     }
+    if let Encoding::SequencePopulation {
+        steps: parts,
+        neurons,
+    } = *enc
+    {
+        assert_eq!(parts, steps, "sequence_population encoding: steps");
+        let out_shape = enc
+            .input_shape(shape)
+            .expect("the encoding fits the samples (checked by the caller)");
+        let pop = spikelab_core::encoding::GaussianPopulation::new(neurons, 0.0, 1.0, 1.0)
+            .expect("neurons checked by validate");
+        let m = neurons as usize;
+        let mut out = vec![0.0f32; x.len() * m];
+        out.par_chunks_mut(m).zip(x.par_iter()).for_each(|(o, &v)| {
+            for (a, r) in o.iter_mut().zip(pop.responses(v)) {
+                *a = r as f32;
+            }
+        });
+        return Activation::Dense(Tensor::from_vec(out, batch * steps, out_shape));
+    }
+    if let Encoding::SequenceRate { steps: parts } = *enc {
+        assert_eq!(parts, steps, "sequence_rate encoding: steps");
+        let row = enc
+            .input_shape(shape)
+            .expect("the encoding fits the samples (checked by the caller)");
+        let k = row.len();
+        // Every (sample, step) is one Bernoulli row of its own key.
+        let row_keys: Vec<u64> = keys
+            .iter()
+            .flat_map(|&key| {
+                (0..steps).map(move |t| {
+                    spikelab_core::rng::hash_keys(
+                        0,
+                        spikelab_core::rng::Domain::Encoder,
+                        &[0x5e9_4a7e, key, t as u64],
+                    )
+                })
+            })
+            .collect();
+        let mut dense = vec![0u8; batch * steps * k];
+        BernoulliRate {
+            max_prob: 1.0,
+            gain: 1.0,
+        }
+        .encode_batch(
+            &x,
+            k,
+            &row_keys,
+            &TimeGrid {
+                n_steps: 1,
+                dt_ms: 1.0,
+            },
+            seed,
+            &mut dense,
+        )
+        .expect("shapes are consistent by construction");
+        let mut s = SpikeTensor::zeros(batch * steps, row);
+        let words = s.words;
+        s.bits
+            .par_chunks_mut(words)
+            .zip(dense.par_chunks(k))
+            .for_each(|(bits, d)| pack_bytes(d, bits));
+        return Activation::Spikes(s);
+    }
     if let Encoding::Delta {
         steps: parts,
         threshold,
@@ -434,7 +551,11 @@ pub fn encode(
             }
             r
         }
-        Encoding::Direct | Encoding::Sequence { .. } | Encoding::Delta { .. } => unreachable!(),
+        Encoding::Direct
+        | Encoding::Sequence { .. }
+        | Encoding::Delta { .. }
+        | Encoding::SequenceRate { .. }
+        | Encoding::SequencePopulation { .. } => unreachable!(),
     };
     done.expect("encoder shapes are consistent by construction");
     let mut s = SpikeTensor::zeros(batch * steps, out_shape);
@@ -521,6 +642,36 @@ fn pack_bytes(values: &[u8], words: &mut [u64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_rate_and_population_code_each_step_of_a_series() {
+        // One sample of 200 steps × 1 channel at 0.25, then the same at 0.75.
+        let steps = 200;
+        let shape = FeatShape::image(1, steps, 1);
+        let sample: Vec<u8> = (0..steps).map(|t| if t < 100 { 64 } else { 191 }).collect();
+        let rate = Encoding::named("sequence_rate", steps, shape).unwrap();
+        let s = encode(&rate, &sample, shape, &[3], steps, 1);
+        let s = s.as_spikes().unwrap();
+        let first = (0..100).filter(|&t| s.get(t, 0)).count();
+        let second = (100..200).filter(|&t| s.get(t, 0)).count();
+        assert!((15..=35).contains(&first), "{first} spikes at p = 0.25");
+        assert!((65..=85).contains(&second), "{second} spikes at p = 0.75");
+        // The same key gives the same spikes, another key others.
+        let again = encode(&rate, &sample, shape, &[3], steps, 1);
+        assert_eq!(again.as_spikes().unwrap().bits, s.bits);
+        let other = encode(&rate, &sample, shape, &[4], steps, 1);
+        assert_ne!(other.as_spikes().unwrap().bits, s.bits);
+        // Population: 8 fields per value, the best-tuned field moves up with the value.
+        let pop = Encoding::named("sequence_population", steps, shape).unwrap();
+        assert_eq!(pop.input_shape(shape).unwrap().len(), 8);
+        let x = encode(&pop, &sample, shape, &[0], steps, 1).into_dense(steps);
+        let argmax = |r: usize| {
+            let row = x.row(r);
+            (0..8).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
+        };
+        assert!(argmax(0) < argmax(150), "{} vs {}", argmax(0), argmax(150));
+        assert!(x.data.iter().all(|&v| v > 0.0 && v <= 1.0));
+    }
 
     #[test]
     fn delta_coding_spikes_up_and_down_where_a_series_moves() {

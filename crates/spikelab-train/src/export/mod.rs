@@ -116,7 +116,7 @@ impl Exported {
 
 /// Exports `net` (trained with `config`) for the engine with time step `dt_ms`.
 pub fn export(net: &mut Network, config: &TrainConfig, dt_ms: f64) -> Result<Exported> {
-    if let Encoding::Sequence { .. } = config.encoding {
+    if let Encoding::Sequence { .. } | Encoding::SequencePopulation { .. } = config.encoding {
         return Err(Error::field(
             "encoding",
             "a network trained on sequence input cannot be exported to the engine yet: its input changes at every step, and the engine takes spike trains or a constant current",
