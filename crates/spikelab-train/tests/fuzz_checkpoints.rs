@@ -13,59 +13,16 @@ use spikelab_train::checkpoint::{LoadedFile, TensorFile, CHECKSUM_KEY};
 use spikelab_train::prelude::*;
 use spikelab_train::stdp::train::STDP_FORMAT;
 use spikelab_train::stdp::{DiehlCook, DiehlCookConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// Allocations above this count as absurd for loading files of a few KiB.
-const LARGE: usize = 64 << 20;
-/// Allocations above this are refused outright (the process aborts) to protect the
-/// machine; the counter catches anything between `LARGE` and this first.
-const REFUSE: usize = 2 << 30;
+mod common;
 
-/// Large allocations of every thread (loading builds an engine network, which may
-/// allocate on rayon's threads).
-static LARGE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-/// The system allocator, counting large allocations.
-struct Guard;
-
-unsafe impl GlobalAlloc for Guard {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-            if layout.size() > REFUSE {
-                return std::ptr::null_mut();
-            }
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-            if layout.size() > REFUSE {
-                return std::ptr::null_mut();
-            }
-        }
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-            if new_size > REFUSE {
-                return std::ptr::null_mut();
-            }
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use common::{LARGE, LARGE_ALLOCS};
 
 #[global_allocator]
-static GUARD: Guard = Guard;
+static GUARD: common::Guard = common::Guard;
 
 /// The valid files every mutation starts from: a model and a checkpoint of two small
 /// networks (one dense, one with convolution, batch norm, pooling, a recurrent layer

@@ -10,52 +10,15 @@ use spikelab_train::nir::export::{export_network, ExportOptions};
 use spikelab_train::nir::import::{import_graph, ImportOptions};
 use spikelab_train::nir::{NirGraph, Op};
 use spikelab_train::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-const LARGE: usize = 64 << 20;
-const REFUSE: usize = 2 << 30;
-static LARGE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+mod common;
 
-/// The system allocator, counting large allocations (and refusing huge ones).
-struct Guard;
-
-unsafe impl GlobalAlloc for Guard {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-            if layout.size() > REFUSE {
-                return std::ptr::null_mut();
-            }
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-            if layout.size() > REFUSE {
-                return std::ptr::null_mut();
-            }
-        }
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > LARGE {
-            LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-            if new_size > REFUSE {
-                return std::ptr::null_mut();
-            }
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use common::LARGE_ALLOCS;
 
 #[global_allocator]
-static GUARD: Guard = Guard;
+static GUARD: common::Guard = common::Guard;
 
 fn python_fixture() -> Vec<u8> {
     let path = concat!(

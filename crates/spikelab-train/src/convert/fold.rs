@@ -9,6 +9,36 @@ use spikelab_core::error::{Error, Result};
 pub(crate) const SUPPORTED: &str =
     "conversion takes linear, conv2d, batch_norm, relu, avg_pool2d, max_pool2d, flatten and dropout layers";
 
+/// A shared-statistics batch norm (layer `j` of a network) as a per-channel affine map
+/// to fold into the layer before it: weights of output `c` times `scale[c]`, its bias
+/// through [`BatchNormFold::bias`].
+pub(crate) struct BatchNormFold {
+    /// `γ / √(σ² + ε)` per channel.
+    pub scale: Vec<f32>,
+    mean: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl BatchNormFold {
+    /// The fold of batch-norm layer `j` of `net` (`channels` channels, `eps`).
+    pub fn of(net: &Network, j: usize, eps: f32, channels: usize) -> Self {
+        let gamma = param(net, j, "weight").expect("bn weight");
+        let var = param(net, j, "running_var").expect("bn var");
+        BatchNormFold {
+            scale: (0..channels)
+                .map(|c| gamma[c] / (var[c] + eps).sqrt())
+                .collect(),
+            mean: param(net, j, "running_mean").expect("bn mean"),
+            beta: param(net, j, "bias").expect("bn bias"),
+        }
+    }
+
+    /// The folded bias of channel `c` whose bias was `b`.
+    pub fn bias(&self, c: usize, b: f32) -> f32 {
+        (b - self.mean[c]) * self.scale[c] + self.beta[c]
+    }
+}
+
 /// Folds batch norm into the layer before it and drops dropout: returns the folded
 /// ANN (every linear/conv with a bias) and its parameters. Errors name the layer that
 /// cannot be converted.
@@ -47,20 +77,13 @@ pub fn fold_batch_norm(ann: &Network) -> Result<(NetSpec, NamedParams)> {
                             "per-step batch norm changes with time and cannot be folded",
                         ));
                     }
-                    let j = i + 1;
-                    let gamma = param(ann, j, "weight").expect("bn weight");
-                    let beta = param(ann, j, "bias").expect("bn bias");
-                    let mean = param(ann, j, "running_mean").expect("bn mean");
-                    let var = param(ann, j, "running_var").expect("bn var");
-                    let scale: Vec<f32> = (0..*out)
-                        .map(|c| gamma[c] / (var[c] + eps).sqrt())
-                        .collect();
+                    let bn = BatchNormFold::of(ann, i + 1, *eps, *out);
                     // The output channel is the fastest index of both weight layouts.
                     for (k, v) in w.iter_mut().enumerate() {
-                        *v *= scale[k % out];
+                        *v *= bn.scale[k % out];
                     }
-                    for c in 0..*out {
-                        b[c] = (b[c] - mean[c]) * scale[c] + beta[c];
+                    for (c, bc) in b.iter_mut().enumerate() {
+                        *bc = bn.bias(c, *bc);
                     }
                     i += 1;
                 }

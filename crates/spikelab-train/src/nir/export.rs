@@ -4,9 +4,10 @@
 //! [module docs](super)), channels first (`C, H, W`) as NIR and PyTorch lay them out.
 
 use super::graph::{NirGraph, NirNode, Op, Padding, Pool2d};
-use super::hdf5::{Array, Dtype, Strings, Tree, Value};
-use super::{keys, Discretisation};
+use super::hdf5::{Array, Dtype, Strings, Value};
+use super::{channels_first_order, keys, Discretisation};
 use crate::bptt::trainer::TrainConfig;
+use crate::convert::fold::BatchNormFold;
 use crate::convert::params::param;
 use crate::nn::layers::spiking::SpikingSpec;
 use crate::nn::network::{LayerSpec, Network};
@@ -55,23 +56,10 @@ enum Layout {
 }
 
 /// The NIR index of each trainer index for data of `layout` (identity for vectors).
-fn to_nir_order(layout: Layout, n: usize) -> Option<Vec<usize>> {
+fn to_nir_order(layout: Layout) -> Option<Vec<usize>> {
     match layout {
         Layout::Flat => None,
-        Layout::Image(s) | Layout::Flattened(s) => {
-            if s.c == 1 {
-                return None;
-            }
-            let mut order = vec![0; n];
-            for y in 0..s.h {
-                for x in 0..s.w {
-                    for c in 0..s.c {
-                        order[(y * s.w + x) * s.c + c] = c * s.h * s.w + y * s.w + x;
-                    }
-                }
-            }
-            Some(order)
-        }
+        Layout::Image(s) | Layout::Flattened(s) => channels_first_order(s),
     }
 }
 
@@ -90,7 +78,7 @@ fn per_neuron(values: &[f64], layout: Layout, n: usize) -> Array {
     if values.len() == 1 {
         data.iter_mut().for_each(|v| *v = values[0]);
     } else {
-        match to_nir_order(layout, n) {
+        match to_nir_order(layout) {
             Some(order) => {
                 for (i, &v) in values.iter().enumerate() {
                     data[order[i]] = v;
@@ -182,7 +170,7 @@ pub fn export_network(
                 }
                 let n_in = in_shape.len();
                 let w = p("weight").expect("linear weight");
-                let order = to_nir_order(layout, n_in);
+                let order = to_nir_order(layout);
                 let mut wn = vec![0.0f64; out * n_in];
                 for j in 0..n_in {
                     let jn = order.as_ref().map_or(j, |o| o[j]);
@@ -541,19 +529,16 @@ fn fold_batch_norm(
         ));
     }
     let j = i + 1;
-    let gamma = param(net, j, "weight").expect("bn weight");
-    let beta = param(net, j, "bias").expect("bn bias");
-    let mean = param(net, j, "running_mean").expect("bn mean");
-    let var = param(net, j, "running_var").expect("bn var");
     let out = weight.shape[0];
+    let bn = BatchNormFold::of(net, j, *eps, out);
+    // NIR weights are output-major.
     let per_out = weight.len() / out;
-    let scale: Vec<f32> = (0..out).map(|c| gamma[c] / (var[c] + eps).sqrt()).collect();
     for (k, v) in weight.data.iter_mut().enumerate() {
-        *v = f64::from((*v as f32) * scale[k / per_out]);
+        *v = f64::from((*v as f32) * bn.scale[k / per_out]);
     }
     let b = bias.get_or_insert_with(|| vec![0.0; out]);
-    for c in 0..out {
-        b[c] = (b[c] - mean[c]) * scale[c] + beta[c];
+    for (c, bc) in b.iter_mut().enumerate() {
+        *bc = bn.bias(c, *bc);
     }
     notes.push(format!(
         "layer[{j}] (batch_norm): folded into layer[{i}] (NIR has no batch norm)"
@@ -565,22 +550,6 @@ fn fold_batch_norm(
 pub(crate) fn spiking_settings(node: &NirNode) -> Option<SpikingSpec> {
     match node.metadata.get(keys::SPIKING) {
         Some(Value::Strings(s)) if s.values.len() == 1 => serde_json::from_str(&s.values[0]).ok(),
-        _ => None,
-    }
-}
-
-/// A string metadata value.
-pub(crate) fn meta_text<'a>(m: &'a Tree, key: &str) -> Option<&'a str> {
-    match m.get(key) {
-        Some(Value::Strings(s)) if s.values.len() == 1 => Some(s.values[0].as_str()),
-        _ => None,
-    }
-}
-
-/// A numeric metadata value.
-pub(crate) fn meta_number(m: &Tree, key: &str) -> Option<f64> {
-    match m.get(key) {
-        Some(Value::Array(a)) if a.data.len() == 1 => Some(a.data[0]),
         _ => None,
     }
 }

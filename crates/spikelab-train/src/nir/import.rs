@@ -5,10 +5,10 @@
 //! weights before, leak potentials into the bias before). Errors name the node and its
 //! type.
 
-use super::export::{meta_number, meta_text, spiking_settings};
+use super::export::spiking_settings;
 use super::graph::{NirGraph, NirNode, Op, Padding, Pool2d};
 use super::hdf5::Array;
-use super::{keys, Discretisation};
+use super::{channels_first_order, keys, meta_number, meta_text, Discretisation};
 use crate::bptt::encode::Encoding;
 use crate::bptt::loss::LossSpec;
 use crate::bptt::trainer::TrainConfig;
@@ -178,20 +178,7 @@ impl Layout {
     fn order(self) -> Option<Vec<usize>> {
         match self {
             Layout::Flat(_) => None,
-            Layout::Image(s) | Layout::Flattened(s) => {
-                if s.c == 1 {
-                    return None;
-                }
-                let mut order = vec![0; s.len()];
-                for y in 0..s.h {
-                    for x in 0..s.w {
-                        for c in 0..s.c {
-                            order[(y * s.w + x) * s.c + c] = c * s.h * s.w + y * s.w + x;
-                        }
-                    }
-                }
-                Some(order)
-            }
+            Layout::Image(s) | Layout::Flattened(s) => channels_first_order(s),
         }
     }
 }
@@ -793,7 +780,7 @@ pub fn import_graph(graph: &NirGraph, opts: &ImportOptions) -> Result<Imported> 
             }
             Op::CubaLi { .. } | Op::CubaLif { .. } | Op::Lif { .. } | Op::If { .. } | Op::Li { .. } | Op::I { .. } | Op::Threshold { .. } => {
                 let rec = recurrent.get(name).map(|w| &flat.nodes[w]);
-                neuron_layer(&mut b, name, node, rec, layout, dt, disc, opts.reset, &at)?;
+                neuron_layer(&mut b, node, rec, layout, dt, disc, opts.reset, &at)?;
             }
             Op::Graph(_) => unreachable!("subgraphs are inlined"),
         }
@@ -872,7 +859,6 @@ fn pool_geometry(p: &Pool2d, at: &str) -> Result<(usize, usize)> {
 #[allow(clippy::too_many_arguments)]
 fn neuron_layer(
     b: &mut Build,
-    name: &str,
     node: &NirNode,
     rec: Option<&NirNode>,
     layout: Layout,
@@ -1094,7 +1080,7 @@ fn neuron_layer(
             if !is_if {
                 s.learn_beta = per(&beta_f, s.learn_beta);
             }
-            if s.learn_beta == Learn::Neuron && !uniform(&d.beta) && settings_missing(node) {
+            if s.learn_beta == Learn::Neuron && !uniform(&d.beta) && settings.is_none() {
                 b.notes.push(format!(
                     "{at}: time constants differ between neurons: β is per neuron (and trained when fine-tuning)"
                 ));
@@ -1157,12 +1143,7 @@ fn neuron_layer(
             b.after_spikes = true;
         }
     }
-    let _ = name;
     Ok(())
-}
-
-fn settings_missing(node: &NirNode) -> bool {
-    !node.metadata.contains_key(keys::SPIKING)
 }
 
 /// The gain of a synaptic current that a CubaLIF can drop: with `τ_syn = dt` (Euler)

@@ -50,6 +50,8 @@ pub mod workflow;
 #[cfg(test)]
 mod tests;
 
+use crate::nn::tensor::FeatShape;
+use hdf5::{Tree, Value};
 use serde::{Deserialize, Serialize};
 use spikelab_core::error::{Error, Result};
 
@@ -125,6 +127,40 @@ impl Discretisation {
                 Some((-dt_s / beta.ln(), 1.0 / (1.0 - beta)))
             }
         }
+    }
+}
+
+/// For data of `shape` stored channels-last by the trainer, the channels-first (NIR,
+/// PyTorch) index of each trainer index; `None` when they agree (one channel).
+pub(crate) fn channels_first_order(shape: FeatShape) -> Option<Vec<usize>> {
+    if shape.c == 1 {
+        return None;
+    }
+    let (c, h, w) = (shape.c, shape.h, shape.w);
+    let mut order = vec![0; shape.len()];
+    for y in 0..h {
+        for x in 0..w {
+            for k in 0..c {
+                order[(y * w + x) * c + k] = k * h * w + y * w + x;
+            }
+        }
+    }
+    Some(order)
+}
+
+/// A string metadata value.
+pub(crate) fn meta_text<'a>(m: &'a Tree, key: &str) -> Option<&'a str> {
+    match m.get(key) {
+        Some(Value::Strings(s)) if s.values.len() == 1 => Some(s.values[0].as_str()),
+        _ => None,
+    }
+}
+
+/// A numeric metadata value.
+pub(crate) fn meta_number(m: &Tree, key: &str) -> Option<f64> {
+    match m.get(key) {
+        Some(Value::Array(a)) if a.data.len() == 1 => Some(a.data[0]),
+        _ => None,
     }
 }
 
