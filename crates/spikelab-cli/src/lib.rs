@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_train;
 pub mod convert;
 pub mod data;
+pub mod lsm;
 pub mod nir;
 pub mod plot;
 pub mod run;
@@ -28,6 +29,9 @@ pub enum TrainCommand {
     /// Hybrid fine-tuning (Rathi et al. 2020) of a converted network with surrogate
     /// gradients at small T, learning weights, leaks and thresholds.
     Hybrid(Box<convert::HybridArgs>),
+    /// A liquid state machine (Maass et al. 2002) on a UCR/UEA time-series problem:
+    /// a fixed spiking liquid on the engine, a trained linear readout.
+    Lsm(Box<lsm::LsmArgs>),
 }
 
 /// `spikelab eval ...` subcommands.

@@ -1,7 +1,9 @@
 //! The `spikelab` command line: parses arguments and calls library functions.
 
 use clap::{Parser, Subcommand};
-use spikelab_cli::{bench, convert, data, nir, run, stdp, surrogate, EvalCommand, TrainCommand};
+use spikelab_cli::{
+    bench, convert, data, lsm, nir, run, stdp, surrogate, EvalCommand, TrainCommand,
+};
 
 /// Spikelab: simulate and train spiking neural networks.
 #[derive(Parser, Debug)]
@@ -20,7 +22,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Data sets: download (`data fetch`), statistics and spike-encoding plots (`data show`).
     Data(data::DataArgs),
-    /// Train a network (`train stdp`, `train surrogate`, `train ann`, `train hybrid`).
+    /// Train a network (`train stdp`, `train surrogate`, `train ann`, `train hybrid`,
+    /// `train lsm`).
     #[command(subcommand)]
     Train(TrainCommand),
     /// Evaluate a trained network (`eval stdp`, `eval surrogate`).
@@ -86,6 +89,7 @@ fn main() {
         Command::Train(TrainCommand::Surrogate(args)) => surrogate::train(args).map(|_| ()),
         Command::Eval(EvalCommand::Surrogate(args)) => surrogate::eval(args).map(|_| ()),
         Command::Train(TrainCommand::Ann(args)) => convert::train_ann(args).map(|_| ()),
+        Command::Train(TrainCommand::Lsm(args)) => lsm::train(args).map(|_| ()),
         Command::Train(TrainCommand::Hybrid(args)) => convert::train_hybrid(args).map(|_| ()),
         Command::Convert(args) => convert::convert_cmd(args).map(|_| ()),
         Command::Nir(cmd) => nir::run(cmd),

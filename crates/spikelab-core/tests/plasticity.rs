@@ -674,3 +674,59 @@ fn reward_modulated_stdp_strengthens_the_rewarded_synapse() {
         above * 100.0
     );
 }
+
+#[test]
+fn reset_starts_plasticity_afresh() {
+    // One pre→post pair 5 ms apart, then a reset and the same again: an additive rule
+    // must change the weight by the same amount both times (stale traces, stale
+    // last-update steps or queued arrivals would make the second change differ).
+    let spec = NetworkSpec::new(DT, 40.0)
+        .population(PopulationSpec::new(
+            "pre",
+            1,
+            NeuronSpec::SpikeGenerator(SpikeGenerator {
+                neurons: vec![0, 0],
+                times_ms: vec![10.0, 38.0],
+            }),
+        ))
+        .population(PopulationSpec::new(
+            "force",
+            1,
+            NeuronSpec::SpikeGenerator(SpikeGenerator {
+                neurons: vec![0],
+                times_ms: vec![15.0],
+            }),
+        ))
+        .population(
+            PopulationSpec::new("post", 1, NeuronSpec::Lif(forced_lif()))
+                .with_receptor(ReceptorSpec::current_exp("e", 2.0))
+                .with_receptor(ReceptorSpec::delta("kick")),
+        )
+        .projection(
+            ProjectionSpec::new("pre", "post", "e", Connectivity::OneToOne, 0.5)
+                .with_plasticity(stdp(Pairing::AllToAll))
+                .with_delay_ms(1.5),
+        )
+        .projection(ProjectionSpec::new(
+            "force",
+            "post",
+            "kick",
+            Connectivity::OneToOne,
+            100.0,
+        ));
+    let mut sim = Simulator::build(&spec).unwrap();
+    let w0 = sim.synapses(0).unwrap().weight[0];
+    // The run ends with the second pre spike still in flight.
+    sim.run_ms(38.5);
+    let w1 = sim.synapses(0).unwrap().weight[0];
+    sim.reset();
+    sim.run_ms(38.5);
+    let w2 = sim.synapses(0).unwrap().weight[0];
+    assert!(w1 > w0, "pre before post potentiates: {w0} -> {w1}");
+    assert!(
+        ((w2 - w1) - (w1 - w0)).abs() < 1e-6,
+        "first change {}, after reset {}",
+        w1 - w0,
+        w2 - w1
+    );
+}

@@ -40,6 +40,7 @@ pub mod checkpoint;
 pub mod convert;
 pub mod data;
 pub mod export;
+pub mod lsm;
 pub mod nir;
 pub mod nn;
 pub mod stdp;

@@ -343,6 +343,12 @@ impl Backend for CpuBackend {
                 if let Some(stp) = &mut proj.stp {
                     stp.reset();
                 }
+                // Traces, their last-update steps (the clock restarts at 0) and the
+                // arrivals queued in flight belong to the previous run.
+                if let Some(pl) = &mut proj.plastic {
+                    pl.clear();
+                }
+                proj.pending_reward = 0.0;
             }
         }
         for slot in self.exchange.all_mut() {

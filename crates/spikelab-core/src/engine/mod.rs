@@ -496,8 +496,9 @@ impl Simulator {
     }
 
     /// Returns every neuron and receptor to its initial state, empties ring buffers
-    /// and the spike list, makes short-term plasticity fully recovered again, and sets
-    /// the clock back to step 0. Synaptic weights,
+    /// and the spike list, makes short-term plasticity fully recovered again, zeroes
+    /// plasticity traces and the arrivals queued on plastic synapses, and sets the
+    /// clock back to step 0. Synaptic weights,
     /// recordings and counters are kept. Random streams continue (they are not
     /// rewound), so a reset run is a new sample, still reproducible from the seed.
     pub fn reset(&mut self) {
