@@ -14,6 +14,8 @@ Arrays go in and out as numpy arrays.
 * :mod:`spikelab.convert` — ANN training and ANN→SNN conversion, hybrid tuning.
 * :mod:`spikelab.stdp` — Diehl & Cook (2015) unsupervised STDP learning.
 * :mod:`spikelab.nir` — NIR files (snnTorch, Norse, Sinabs, Lava, SpiNNaker2) in and out.
+* :class:`LiquidStateMachine` — a spiking liquid on the engine with a trained linear
+  readout, for time series (``fit``, ``predict``, ``states``, ``save``).
 * :mod:`spikelab.analysis` — firing rates, ISI CV, Fano factor, PSTH.
 * :mod:`spikelab.plot` — raster, rate and trace plots (needs matplotlib).
 """
@@ -21,6 +23,7 @@ Arrays go in and out as numpy arrays.
 from . import _native
 from . import analysis, convert, datasets, encode, nir, plot, stdp
 from .classifier import SpikingClassifier, set_threads
+from .lsm import LiquidStateMachine
 from .network import Network, conductance_receptor, current_receptor, delta_receptor
 
 __version__ = _native.version()
@@ -28,6 +31,7 @@ __version__ = _native.version()
 __all__ = [
     "Network",
     "SpikingClassifier",
+    "LiquidStateMachine",
     "set_threads",
     "analysis",
     "convert",

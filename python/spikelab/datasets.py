@@ -56,7 +56,12 @@ def events_to_frames(events: Dict[str, object], n_frames: Optional[int] = None,
         int(events["width"]), int(events["height"]), n_frames, bin_us, event_bins)
 
 
-def load_timeseries(root: str, name: str, split: str = "train") -> Tuple[np.ndarray, np.ndarray, List[str]]:
+def load_timeseries(root: str, name: str, split: str = "train", return_lengths: bool = False):
     """``(values float32 (n, steps, dims), labels uint16 (n,), class_names)`` of a
-    UCR/UEA problem (e.g. ``"GunPoint"``) from ``root``."""
-    return _native.load_timeseries(str(root), name, split)
+    UCR/UEA problem (e.g. ``"GunPoint"``) from ``root``; series shorter than the
+    longest are padded with their last value. With ``return_lengths=True`` a fourth
+    array gives each series' own length (what :class:`LiquidStateMachine` takes)."""
+    values, labels, names, lengths = _native.load_timeseries(str(root), name, split)
+    if return_lengths:
+        return values, labels, names, lengths
+    return values, labels, names

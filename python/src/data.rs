@@ -153,8 +153,8 @@ fn events_to_frames<'py>(
 }
 
 /// A split of a UCR/UEA time-series problem (`.ts` files) from `root`: `(values
-/// float32 (n, steps, dims), labels uint16 (n,), class_names)`; series shorter than
-/// the longest are padded with their last value.
+/// float32 (n, steps, dims), labels uint16 (n,), class_names, lengths uint64 (n,))`;
+/// series shorter than the longest are padded with their last value.
 #[pyfunction]
 #[pyo3(signature = (root, name, split="train"))]
 #[allow(clippy::type_complexity)]
@@ -167,6 +167,7 @@ fn load_timeseries<'py>(
     Bound<'py, PyArray3<f32>>,
     Bound<'py, PyArray1<u16>>,
     Vec<String>,
+    Bound<'py, PyArray1<u64>>,
 )> {
     let split = Split::parse(split).map_err(data_err)?;
     let set = spikelab_data::timeseries::load_ucr(&root, name, split).map_err(data_err)?;
@@ -186,10 +187,12 @@ fn load_timeseries<'py>(
         }
     }
     let labels: Vec<u16> = set.samples.iter().map(|s| s.label).collect();
+    let lengths: Vec<u64> = set.samples.iter().map(|s| s.steps as u64).collect();
     Ok((
         values.into_pyarray(py).reshape([n, steps, dims])?,
         labels.into_pyarray(py),
         set.class_names,
+        lengths.into_pyarray(py),
     ))
 }
 

@@ -3,7 +3,8 @@
 //! Python objects as TOML values (the model-file vocabulary), `encode.rs` encoders and
 //! spike-train statistics, `data.rs` the data loaders, `train.rs` surrogate-gradient
 //! training and export, `convert.rs` ANN training and ANN→SNN conversion, `stdp.rs`
-//! the Diehl & Cook recipe, `nir.rs` NIR files and their import. The Python package `spikelab` (python/spikelab) wraps this
+//! the Diehl & Cook recipe, `nir.rs` NIR files and their import, `lsm.rs`
+//! liquid state machines. The Python package `spikelab` (python/spikelab) wraps this
 //! module in classes with docstrings and plots.
 
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -18,6 +19,7 @@ static ALLOC: spikelab_train::nn::alloc::CacheLineAligned =
 mod convert;
 mod data;
 mod encode;
+mod lsm;
 mod nir;
 mod sim;
 mod stdp;
@@ -70,5 +72,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     convert::register(m)?;
     stdp::register(m)?;
     nir::register(m)?;
+    lsm::register(m)?;
     Ok(())
 }

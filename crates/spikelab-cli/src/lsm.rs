@@ -313,3 +313,97 @@ fn figures(s: &LsmSession, machine: &LiquidStateMachine, r: &LsmReport) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: LsmArgs,
+    }
+
+    fn parse(extra: &[&str]) -> LsmArgs {
+        let mut v = vec!["x".to_string()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        Cmd::try_parse_from(v).unwrap().args
+    }
+
+    #[test]
+    fn japanese_vowels_with_the_default_liquid_reaches_ninety_percent() {
+        let ucr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ucr");
+        assert!(
+            ucr.join("JapaneseVowels_TRAIN.ts").is_file(),
+            "JapaneseVowels not found in {}",
+            ucr.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = ucr.display().to_string();
+        let out = dir.path().join("lsm").display().to_string();
+        let args = parse(&["--data", &data, "--out", &out, "--quiet"]);
+        let report = train(&args).unwrap();
+        // 96.8 % measured with the default seed; the issue asks for >= 90 %.
+        assert!(
+            report.test.accuracy >= 90.0,
+            "LSM on JapaneseVowels: {} %",
+            report.test.accuracy
+        );
+        for f in [
+            "lsm.safetensors",
+            "metrics.json",
+            "config.json",
+            "confusion.png",
+            "readout_alpha.png",
+            "liquid_raster.png",
+        ] {
+            assert!(dir.path().join("lsm").join(f).is_file(), "{f} missing");
+        }
+        // Not overwritten without --force; options are checked with their names.
+        let e = train(&args).unwrap_err().to_string();
+        assert!(e.contains("--force"), "{e}");
+        let bad = parse(&[
+            "--data",
+            &data,
+            "--out",
+            &out,
+            "--encoding",
+            "morse",
+            "--force",
+        ]);
+        let e = train(&bad).unwrap_err().to_string();
+        assert!(e.contains("encoding") && e.contains("population"), "{e}");
+        let bad = parse(&["--data", &data, "--out", &out, "--frame-ms", "0", "--force"]);
+        let e = train(&bad).unwrap_err().to_string();
+        assert!(e.contains("frame_ms"), "{e}");
+        // A configuration file: one liquid of 3 small ones, logistic readout.
+        let toml_path = dir.path().join("lsm.toml");
+        std::fs::write(
+            &toml_path,
+            "[liquid]\nexcitatory = 60\ninhibitory = 15\n[arrangement]\nliquids = 3\n[readout]\nkind = \"logistic\"\nalpha = 1.0\nmax_iterations = 100\n",
+        )
+        .unwrap();
+        let cfg = parse(&[
+            "--data",
+            &data,
+            "--config",
+            &toml_path.display().to_string(),
+        ])
+        .config()
+        .unwrap();
+        assert_eq!(cfg.arrangement.liquids, 3);
+        assert_eq!(cfg.liquid.excitatory, 60);
+        std::fs::write(&toml_path, "[liquid]\nexcitatory = 60\nneurons = 3\n").unwrap();
+        let e = parse(&[
+            "--data",
+            &data,
+            "--config",
+            &toml_path.display().to_string(),
+        ])
+        .config()
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("neurons"), "{e:#}");
+    }
+}
