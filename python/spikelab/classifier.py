@@ -26,7 +26,8 @@ __all__ = ["SpikingClassifier", "set_threads", "as_samples"]
 _NET_KEYS = {"neuron", "beta", "threshold", "learn_beta", "learn_threshold", "reset",
              "detach_reset", "surrogate", "slope", "adaptation", "readout_beta"}
 _TRAIN_KEYS = {"steps", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
-               "encoding", "encoder_toml", "encoder_dt_ms", "gain", "loss", "seed"}
+               "encoding", "encoder_toml", "encoder_dt_ms", "gain", "loss", "seed",
+               "learning"}
 
 
 def set_threads(threads: int) -> None:
@@ -83,6 +84,9 @@ class SpikingClassifier:
     steps, batch_size, lr, optimizer, schedule, encoding, loss, seed, ...: as the
         command line's options (``encoding`` takes every encoder name of
         :func:`spikelab.encode.names`, plus ``direct``).
+    learning: ``"bptt"`` (default) or ``"eprop"`` (Bellec et al. 2020: online
+        eligibility traces and a broadcast learning signal, for ``"<in>-<n>R-<out>"``
+        networks with a membrane loss).
 
     The network is built on the first :meth:`fit` from the shape of the data.
     """

@@ -148,3 +148,18 @@ def test_a_test_set_of_another_shape_is_refused_by_name(data):
         clf.fit(x[:100], y[:100], epochs=1, validation=(xt[:10, :14], yt[:10]))
     history = clf.fit(x[:300], y[:300], epochs=1, validation=(xt[:50], yt[:50]))
     assert history[0]["test_accuracy"] is not None
+
+
+def test_eprop_trains_a_recurrent_network_online(data):
+    x, y, xt, yt = data
+    clf = sl.SpikingClassifier("28-64R-10", encoding="sequence", steps=28, loss="ce-membrane",
+                               batch_size=50, lr=3e-3, learning="eprop")
+    history = clf.fit(x, y, epochs=2, validation=(xt, yt))
+    # Row-wise sequential MNIST on 1,500 images: about 60 % after two epochs.
+    assert history[-1]["test_accuracy"] > 35.0, history
+    with pytest.raises(ValueError, match="e-prop"):
+        sl.SpikingClassifier("784-32-10", loss="ce-membrane", learning="eprop").fit(
+            x[:50], y[:50], epochs=1)
+    with pytest.raises(ValueError, match="learning"):
+        sl.SpikingClassifier("28-16R-10", encoding="sequence", steps=28, loss="ce-membrane",
+                             learning="hebb").fit(x[:50], y[:50], epochs=1)

@@ -125,6 +125,11 @@ pub struct RunArgs {
     /// Loss: ce-count, mse-count, ce-membrane.
     #[arg(long, default_value = "ce-count")]
     pub loss: String,
+    /// Gradients: bptt (backpropagation through time) or eprop (Bellec et al. 2020:
+    /// eligibility traces and a broadcast learning signal, online; for
+    /// `<in>-<n>R-<out>` networks with a membrane loss).
+    #[arg(long, default_value = "bptt", value_parser = ["bptt", "eprop"])]
+    pub learning: String,
     /// Seed of initialisation, shuffling, encoding and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -150,6 +155,7 @@ impl RunArgs {
             gain: self.gain,
             loss: self.loss.clone(),
             seed: self.seed,
+            learning: self.learning.clone(),
         }
     }
     /// The loss.

@@ -6,6 +6,7 @@
 //! their resume/checkpoint policy ([`session`]), and model and checkpoint files ([`io`]).
 
 pub mod encode;
+pub mod eprop;
 pub mod evaluation;
 pub mod io;
 pub mod loss;

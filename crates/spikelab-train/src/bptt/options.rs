@@ -173,6 +173,9 @@ pub struct TrainOptions {
     pub loss: String,
     /// Seed of initialisation, shuffling, encoding and dropout.
     pub seed: u64,
+    /// Gradients: bptt, or eprop (recurrent `<in>-<n>R-<out>` networks with a
+    /// membrane loss).
+    pub learning: String,
 }
 
 impl Default for TrainOptions {
@@ -191,6 +194,7 @@ impl Default for TrainOptions {
             gain: 1.0,
             loss: "ce-count".into(),
             seed: 0,
+            learning: "bptt".into(),
         }
     }
 }
@@ -230,6 +234,7 @@ impl TrainOptions {
             optimizer: OptimizerSpec::parse(&self.optimizer, self.weight_decay)?,
             schedule: Schedule::parse(&self.schedule)?,
             seed: self.seed,
+            learning: crate::bptt::eprop::Learning::parse(&self.learning)?,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! continue bit for bit as if the run had not been interrupted.
 
 use crate::bptt::encode::{check_input, encode, Encoding, EVAL_KEY};
+use crate::bptt::eprop::{self, Learning};
 use crate::bptt::io::{LoadedFile, TensorFile, CHECKPOINT_FORMAT, MODEL_FORMAT};
 use crate::bptt::loss::{self, LossSpec};
 use crate::bptt::optim::{Optimizer, OptimizerSpec, Schedule};
@@ -44,6 +45,9 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Seed of initialisation, shuffling, encoding and dropout.
     pub seed: u64,
+    /// How gradients are computed: BPTT, or e-prop for recurrent networks.
+    #[serde(default)]
+    pub learning: Learning,
 }
 
 impl Default for TrainConfig {
@@ -58,6 +62,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerSpec::parse("adam", None).expect("adam"),
             schedule: Schedule::Constant,
             seed: 0,
+            learning: Learning::Bptt,
         }
     }
 }
@@ -106,6 +111,9 @@ impl TrainConfig {
                 "loss",
                 "a readout output has no spikes; use ce-membrane",
             ));
+        }
+        if self.learning == Learning::Eprop {
+            eprop::check_network(net, &self.loss)?;
         }
         Ok(())
     }
@@ -359,29 +367,43 @@ impl Trainer {
             indices.len(),
             [c.seed, self.state.epoch as u64, self.state.batch as u64],
         );
-        let t = Instant::now();
-        let out = self.net.forward(x, &pass);
-        times.forward = t.elapsed().as_secs_f64();
-        let t = Instant::now();
         let labels: Vec<u8> = indices.iter().map(|&i| data.labels[i]).collect();
-        let l = loss::compute(&c.loss, &out, &labels, c.steps);
-        drop(out);
-        times.loss = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        self.net.backward(l.grad, &pass);
-        times.backward = t.elapsed().as_secs_f64();
+        let (loss_value, predictions) = if c.learning == Learning::Eprop {
+            // Forward, loss and the online gradient in one call (checked networks only).
+            let t = Instant::now();
+            let l = eprop::gradients(&mut self.net, &x, &labels, &c.loss, c.steps)
+                .expect("TrainConfig::validate checked the network for e-prop");
+            times.backward = t.elapsed().as_secs_f64();
+            (l.loss, l.predictions)
+        } else {
+            let t = Instant::now();
+            let out = self.net.forward(x, &pass);
+            times.forward = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let l = loss::compute(&c.loss, &out, &labels, c.steps);
+            drop(out);
+            times.loss = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let loss::LossOutput {
+                loss,
+                grad,
+                predictions,
+            } = l;
+            self.net.backward(grad, &pass);
+            times.backward = t.elapsed().as_secs_f64();
+            (loss, predictions)
+        };
         let t = Instant::now();
         let mut params = self.net.params_mut();
         self.optimizer.update(&mut params, lr);
         times.optimizer = t.elapsed().as_secs_f64();
-        let correct = l
-            .predictions
+        let correct = predictions
             .iter()
             .zip(&labels)
             .filter(|(p, y)| **p == **y as usize)
             .count();
         StepReport {
-            loss: l.loss,
+            loss: loss_value,
             correct,
             times,
         }

@@ -58,6 +58,7 @@ impl AnnConfig {
             optimizer: self.optimizer,
             schedule: self.schedule,
             seed: self.seed,
+            learning: Default::default(),
         }
     }
 }

@@ -114,6 +114,7 @@ pub fn hybrid_trainer(converted: &Model, cfg: &HybridConfig) -> Result<(Trainer,
         optimizer: cfg.optimizer,
         schedule: cfg.schedule,
         seed: cfg.seed,
+        learning: Default::default(),
     };
     let mut t = Trainer::new(&spec, config)?;
     let copied = copy_params(&converted.net, &mut t.net);

@@ -215,6 +215,7 @@ fn write_outputs(
         optimizer: OptimizerSpec::parse("adam", None)?,
         schedule: Schedule::Constant,
         seed: cfg.seed,
+        learning: Default::default(),
     };
     let mut t = Trainer::new(&converted.spec, config)?;
     set_params(&mut t.net, &converted.params)?;
