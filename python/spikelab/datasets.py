@@ -15,7 +15,7 @@ import numpy as np
 from . import _native
 
 __all__ = ["mnist", "fashion_mnist", "load_images", "load_events", "events_to_frames",
-           "load_timeseries"]
+           "load_timeseries", "load_event_folder"]
 
 
 def load_images(root: str, name: str = "mnist", split: str = "train",
@@ -65,3 +65,13 @@ def load_timeseries(root: str, name: str, split: str = "train", return_lengths: 
     if return_lengths:
         return values, labels, names, lengths
     return values, labels, names
+
+
+def load_event_folder(root: str, split: str = "train", frames: int = 10,
+                      limit: Optional[int] = None,
+                      size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """An event-camera data set in the N-MNIST folder layout (``Train/<label>/*.bin``,
+    ``Test/<label>/*.bin``) as binned frames: ``(x uint8 (n, frames, 2·H·W), labels)``,
+    event counts as ``min(64·count, 255)``, OFF block then ON block. Train on it with
+    ``SpikingClassifier("2312-256R-10", encoding="sequence", steps=frames, ...)``."""
+    return _native.load_event_folder(str(root), split, int(frames), limit, size)

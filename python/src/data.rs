@@ -196,9 +196,38 @@ fn load_timeseries<'py>(
     ))
 }
 
+/// A split of an event-camera data set in the N-MNIST folder layout
+/// (`Train/<label>/*.bin`, `Test/<label>/*.bin`) as binned frames: `(frames uint8
+/// (n, frames, 2·H·W), labels uint8 (n,))`, counts as `min(64·count, 255)`, at most
+/// `limit` recordings spread over the classes; `size = (width, height)` overrides the
+/// sensor the reader finds.
+#[pyfunction]
+#[pyo3(signature = (root, split="train", frames=10, limit=None, size=None))]
+fn load_event_folder<'py>(
+    py: Python<'py>,
+    root: PathBuf,
+    split: &str,
+    frames: usize,
+    limit: Option<usize>,
+    size: Option<(usize, usize)>,
+) -> PyResult<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<u8>>)> {
+    use spikelab_data::event_folders::{load_event_folder as load, EventFrames};
+    let split = Split::parse(split).map_err(data_err)?;
+    let b = EventFrames { frames, size };
+    let set = py
+        .detach(|| load(&root, split, b, limit))
+        .map_err(data_err)?;
+    let (n, rows, cols) = (set.len(), set.rows, set.cols);
+    Ok((
+        set.images.into_pyarray(py).reshape([n, rows, cols])?,
+        set.labels.into_pyarray(py),
+    ))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_images, m)?)?;
     m.add_function(wrap_pyfunction!(load_events, m)?)?;
     m.add_function(wrap_pyfunction!(events_to_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(load_event_folder, m)?)?;
     m.add_function(wrap_pyfunction!(load_timeseries, m)?)
 }

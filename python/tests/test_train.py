@@ -163,3 +163,28 @@ def test_eprop_trains_a_recurrent_network_online(data):
     with pytest.raises(ValueError, match="learning"):
         sl.SpikingClassifier("28-16R-10", encoding="sequence", steps=28, loss="ce-membrane",
                              learning="hebb").fit(x[:50], y[:50], epochs=1)
+
+
+def test_event_folders_load_as_frames_and_train(tmp_path):
+    # A dot crossing an 8 × 8 sensor left to right (class 0) or right to left (1).
+    for split, n in (("Train", 40), ("Test", 20)):
+        for k in range(n):
+            label = k % 2
+            d = tmp_path / split / str(label)
+            d.mkdir(parents=True, exist_ok=True)
+            lines = ["t_us,x,y,p"]
+            for step in range(8):
+                x = step if label == 0 else 7 - step
+                lines.append(f"{step * 1000 + (k % 3) * 50},{x},{(k * 5) % 8},1")
+            (d / f"{k:05}.csv").write_text("\n".join(lines) + "\n")
+    x, y = sl.datasets.load_event_folder(str(tmp_path), "train", frames=4, size=(8, 8))
+    assert x.shape == (40, 4, 128) and x.dtype == np.uint8 and list(y) == [0] * 20 + [1] * 20
+    # Each frame holds two of the dot's eight positions, one event each (64).
+    assert x.max() == 64 and ((x > 0).sum(axis=2) == 2).all()
+    xt, yt = sl.datasets.load_event_folder(str(tmp_path), "test", frames=4, size=(8, 8))
+    clf = sl.SpikingClassifier("128-32R-2", encoding="sequence", steps=4, loss="ce-membrane",
+                               batch_size=8, lr=0.01)
+    history = clf.fit(x, y, epochs=8, validation=(xt, yt))
+    assert history[-1]["test_accuracy"] >= 90.0, history[-1]
+    with pytest.raises(OSError, match="Test"):
+        sl.datasets.load_event_folder(str(tmp_path / "Train"), "test")

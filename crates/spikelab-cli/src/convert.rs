@@ -76,6 +76,7 @@ pub fn train_ann(a: &AnnArgs) -> Result<Trainer> {
     let session = Session {
         data: a.data.clone(),
         series: None,
+        events: None,
         epochs: a.epochs,
         out: a.out.clone().unwrap_or_else(|| {
             let d = default_out(&a.arch);
@@ -448,6 +449,7 @@ pub fn train_hybrid(a: &HybridArgs) -> Result<Trainer> {
     let session = Session {
         data: a.data.clone(),
         series: None,
+        events: None,
         epochs: a.epochs,
         out,
         control: a.session.clone(),

@@ -3,6 +3,8 @@
 //! Data sets for Spikelab: the IDX format of MNIST, Fashion-MNIST and KMNIST
 //! ([`idx`], [`images`]), event-camera streams in the N-MNIST binary format and as
 //! CSV / NPY event lists, with conversion to frames and to spike trains ([`events`]),
+//! labelled event recordings in the N-MNIST folder layout as binned frames
+//! ([`event_folders`]),
 //! labelled time series in the UCR/UEA `.ts` format ([`timeseries`]), images read as
 //! sequences (sequential and permuted MNIST, [`sequential`]), and downloading
 //! with checksums into a cache directory ([`fetch`]).
@@ -25,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod event_folders;
 pub mod events;
 pub mod fetch;
 pub mod idx;
