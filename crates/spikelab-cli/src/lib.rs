@@ -15,6 +15,24 @@ pub mod run;
 pub mod stdp;
 pub mod surrogate;
 
+/// Paths of the shared data the tests read.
+#[cfg(test)]
+pub(crate) mod test_data {
+    use std::path::PathBuf;
+
+    /// `../shared/data/ucr` (JapaneseVowels, BasicMotions, GunPoint); panics with the
+    /// path when JapaneseVowels is missing.
+    pub fn ucr_dir() -> PathBuf {
+        let ucr = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ucr");
+        assert!(
+            ucr.join("JapaneseVowels_TRAIN.ts").is_file(),
+            "JapaneseVowels not found in {}",
+            ucr.display()
+        );
+        ucr
+    }
+}
+
 /// `spikelab train ...` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum TrainCommand {

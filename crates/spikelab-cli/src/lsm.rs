@@ -318,7 +318,6 @@ fn figures(s: &LsmSession, machine: &LiquidStateMachine, r: &LsmReport) -> Resul
 mod tests {
     use super::*;
     use clap::Parser;
-    use std::path::Path;
 
     #[derive(Parser)]
     struct Cmd {
@@ -334,12 +333,7 @@ mod tests {
 
     #[test]
     fn japanese_vowels_with_the_default_liquid_reaches_ninety_percent() {
-        let ucr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ucr");
-        assert!(
-            ucr.join("JapaneseVowels_TRAIN.ts").is_file(),
-            "JapaneseVowels not found in {}",
-            ucr.display()
-        );
+        let ucr = crate::test_data::ucr_dir();
         let dir = tempfile::tempdir().unwrap();
         let data = ucr.display().to_string();
         let out = dir.path().join("lsm").display().to_string();

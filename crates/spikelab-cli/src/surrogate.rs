@@ -643,12 +643,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_time_series_problem_trains_with_sequence_input() {
-        let ucr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ucr");
-        assert!(
-            ucr.join("JapaneseVowels_TRAIN.ts").is_file(),
-            "JapaneseVowels not found in {}",
-            ucr.display()
-        );
+        let ucr = crate::test_data::ucr_dir();
         let dir = tempfile::tempdir().unwrap();
         let parse_arch = |steps: &str, arch: &str| {
             let data = ucr.display().to_string();
