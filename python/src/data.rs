@@ -20,6 +20,9 @@ fn data_err(e: DataError) -> PyErr {
 
 type Images<'py> = (Bound<'py, PyArrayDyn<u8>>, Bound<'py, PyArray1<u8>>);
 
+/// Binned event frames `(n, frames, 2·H·W)` and their labels.
+type FrameSet<'py> = (Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<u8>>);
+
 /// A split (`train` or `test`) of an MNIST-format data set (`mnist`,
 /// `fashion-mnist`, `kmnist`) from `root` (the data set's folder or its parent):
 /// `(images uint8 (n, 28, 28), labels uint8 (n,))`, at most `limit` images.
@@ -210,7 +213,7 @@ fn load_event_folder<'py>(
     frames: usize,
     limit: Option<usize>,
     size: Option<(usize, usize)>,
-) -> PyResult<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<u8>>)> {
+) -> PyResult<FrameSet<'py>> {
     use spikelab_data::event_folders::{load_event_folder as load, EventFrames};
     let split = Split::parse(split).map_err(data_err)?;
     let b = EventFrames { frames, size };

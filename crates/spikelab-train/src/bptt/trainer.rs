@@ -753,6 +753,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn residual_networks_learn_the_toy_task() {
+        let (train, test) = (toy_data(400, 3), toy_data(100, 4));
+        let opts = ArchOptions {
+            output: crate::nn::arch::OutputKind::Membrane { beta: 0.9 },
+            ..ArchOptions::default()
+        };
+        // SEW (ADD, with a 1×1 downsampling shortcut), SEW IAND and a spiking ResNet
+        // block, global average pooling, then the readout (6 conv layers each).
+        for arch in ["4C3p1-SEW4-SEW8s2-GAP-4", "4C3p1-SEW4iand-RES8-GAP-4"] {
+            let spec = parse_arch(arch, train.shape(), &opts).unwrap();
+            let cfg = TrainConfig {
+                loss: LossSpec::CeMembrane,
+                encoding: Encoding::Direct,
+                epochs: 6,
+                ..config()
+            };
+            let mut t = Trainer::new(&spec, cfg).unwrap();
+            t.fit(&train, Some(&test), &FitOptions::default(), &mut Silent)
+                .unwrap();
+            let acc = t.state.history.last().unwrap().test_accuracy.unwrap();
+            assert!(acc > 85.0, "{arch}: test accuracy {acc}");
+            // Saved and loaded, the model predicts the same.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("m.safetensors");
+            t.save_model(&path).unwrap();
+            let m = load_model(&path).unwrap();
+            assert_eq!(m.net.spec, spec);
+        }
+    }
+
+    #[test]
     fn conv_and_membrane_readout_learn_too() {
         let (train, test) = (toy_data(400, 3), toy_data(100, 4));
         let opts = ArchOptions {

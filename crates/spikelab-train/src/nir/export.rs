@@ -313,6 +313,12 @@ pub fn export_network(
                     "NIR has no LSTM node; export a network of lif, if or rlif layers",
                 ))
             }
+            LayerSpec::Residual { .. } => {
+                return Err(Error::field(
+                    at,
+                    "residual blocks do not export to NIR yet (its graphs allow them, Spikelab's export writes chains); export a network without residual blocks",
+                ))
+            }
             LayerSpec::Lif(s) | LayerSpec::If(s) | LayerSpec::Rlif(s) => {
                 let n = out_shape.len();
                 let beta: Vec<f64> = p("beta").unwrap().iter().map(|&v| f64::from(v)).collect();

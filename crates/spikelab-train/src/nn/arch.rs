@@ -8,7 +8,10 @@
 //! | `128L` | spiking LSTM layer of 128 units (snnTorch's SLSTM; a linear layer to its 4 × 128 gates, threshold 0.5, the neuron options' surrogate) |
 //! | `12C5` | convolution, 12 channels, 5×5 kernel, then neurons; options `s2` (stride), `p2` (padding): `32C3p1`, `64C3s2p1` |
 //! | `...bn` | suffix of a dense or conv token: batch norm before the neurons (`32C3p1bn`) |
+//! | `SEW64`, `SEW128s2`, `SEW64iand` | SEW-ResNet basic block (Fang et al. 2021): two 3×3 conv-BN-neuron stages (the first with the stride), the identity shortcut — or a 1×1 conv-BN-neuron when channels or size change — joined by ADD (or IAND) |
+//! | `RES64`, `RES128s2` | spiking ResNet basic block: conv-BN-neuron-conv-BN plus the identity (or a 1×1 conv-BN), added, then neurons |
 //! | `MP2`, `AP2` | max / average pooling 2×2 (stride = size; `MP3s2` for another stride) |
+//! | `GAP` | global average pooling (an image to one value per channel) |
 //! | `D0.2` | dropout with probability 0.2 |
 //!
 //! Every dense and conv token is followed by a neuron layer of the kind chosen in
@@ -16,6 +19,7 @@
 //! (spiking, or a leaky-integrator readout for losses on the membrane). Pooling after
 //! a token pools its spikes. Tokens are case-insensitive.
 
+use crate::nn::layers::residual::ResidualOp;
 use crate::nn::layers::slstm::SlstmSpec;
 use crate::nn::layers::spiking::SpikingSpec;
 use crate::nn::network::{AlifSpec, LayerSpec, NetSpec};
@@ -191,10 +195,40 @@ pub fn parse_arch(text: &str, input: FeatShape, opts: &ArchOptions) -> Result<Ne
                 .map_err(|e| Error::field(&field, e.to_string()))?[spec.layers.len() - 1];
             continue;
         }
+        if tok == "gap" {
+            if shape.is_flat() || shape.h != shape.w {
+                return Err(Error::field(
+                    &field,
+                    format!("global average pooling needs a square image input, got {shape}"),
+                ));
+            }
+            spec.layers.push(LayerSpec::AvgPool2d {
+                kernel: shape.h,
+                stride: None,
+            });
+            shape = FeatShape::image(shape.c, 1, 1);
+            continue;
+        }
+        if let Some(block) = tok.strip_prefix("sew").or_else(|| tok.strip_prefix("res")) {
+            push_residual(
+                &mut spec,
+                tok.starts_with("sew"),
+                block,
+                shape,
+                opts,
+                &field,
+            )?;
+            shape = *spec
+                .shapes()
+                .map_err(|e| Error::field(&field, e.to_string()))?
+                .last()
+                .expect("layers");
+            continue;
+        }
         let (n, rest) = leading_number(tok).ok_or_else(|| {
             Error::field(
                 &field,
-                "unknown token; use <n>, <n>R, <c>C<k>[s<s>][p<p>][bn], MP<k>, AP<k> or D<p>",
+                "unknown token; use <n>, <n>R, <n>L, <c>C<k>[s<s>][p<p>][bn], SEW<c>[s<s>][iand], RES<c>[s<s>], MP<k>, AP<k>, GAP or D<p>",
             )
         })?;
         if let Some(conv) = rest.strip_prefix('c') {
@@ -292,6 +326,78 @@ fn push_conv(
         spec.layers.push(batch_norm());
     }
     spec.layers.push(neuron_layer(opts));
+    Ok(())
+}
+
+/// A residual block token after layers of `shape`: `SEW<c>[s<s>][iand]` (SEW-ResNet:
+/// two 3×3 conv-BN-neuron stages, the shortcut the identity or a 1×1 conv-BN-neuron
+/// when the shape changes, joined by ADD or IAND) or `RES<c>[s<s>]` (spiking ResNet:
+/// conv-BN-neuron-conv-BN plus the identity or a 1×1 conv-BN, added, then neurons).
+fn push_residual(
+    spec: &mut NetSpec,
+    sew: bool,
+    block: &str,
+    shape: FeatShape,
+    opts: &ArchOptions,
+    field: &str,
+) -> Result<()> {
+    let usage =
+        "a residual block is written SEW<channels>[s<stride>][iand] or RES<channels>[s<stride>]";
+    if shape.is_flat() {
+        return Err(Error::field(
+            field,
+            format!("a residual block needs an image input, got {shape}"),
+        ));
+    }
+    let (c, rest) = leading_number(block).ok_or_else(|| Error::field(field, usage))?;
+    let (rest, iand) = match rest.strip_suffix("iand") {
+        Some(r) if sew => (r, true),
+        Some(_) => {
+            return Err(Error::field(
+                field,
+                "iand joins SEW blocks only (SEW<c>iand)",
+            ))
+        }
+        None => (rest, false),
+    };
+    let (stride, _, _) = options(rest, "s", field)?;
+    let stride = stride.unwrap_or(1);
+    let conv = |k: usize, s: usize| LayerSpec::Conv2d {
+        channels: c,
+        kernel: k,
+        stride: s,
+        padding: k / 2,
+        bias: false,
+    };
+    let mut body = vec![
+        conv(3, stride),
+        batch_norm(),
+        neuron_layer(opts),
+        conv(3, 1),
+        batch_norm(),
+    ];
+    if sew {
+        body.push(neuron_layer(opts));
+    }
+    let shortcut = if stride == 1 && c == shape.c {
+        Vec::new()
+    } else if sew {
+        vec![conv(1, stride), batch_norm(), neuron_layer(opts)]
+    } else {
+        vec![conv(1, stride), batch_norm()]
+    };
+    spec.layers.push(LayerSpec::Residual {
+        body,
+        shortcut,
+        op: if iand {
+            ResidualOp::Iand
+        } else {
+            ResidualOp::Add
+        },
+    });
+    if !sew {
+        spec.layers.push(neuron_layer(opts));
+    }
     Ok(())
 }
 

@@ -28,6 +28,7 @@ use crate::nn::layers::pool::{AvgPool2d, MaxPool2d, PoolGeom};
 use crate::nn::layers::readout::Readout;
 use crate::nn::layers::recurrent::RecurrentLif;
 use crate::nn::layers::relu::Relu;
+use crate::nn::layers::residual::{Residual, ResidualOp};
 use crate::nn::layers::slstm::{Slstm, SlstmSpec};
 use crate::nn::layers::spiking::{Learn, Spiking, SpikingModel, SpikingSpec};
 use crate::nn::layers::{Layer, Param, Pass};
@@ -158,6 +159,19 @@ pub enum LayerSpec {
         #[serde(default)]
         learn_beta: bool,
     },
+    /// A residual block: `op(body(x), shortcut(x))` ([`Residual`]), the shortcut the
+    /// identity when it has no layers — SEW-ResNet's spike-element-wise blocks, or the
+    /// spiking ResNet's (add, then the neurons of the next layer).
+    Residual {
+        /// Layers of the main path.
+        body: Vec<LayerSpec>,
+        /// Layers of the shortcut (none: the identity).
+        #[serde(default)]
+        shortcut: Vec<LayerSpec>,
+        /// How the paths join.
+        #[serde(default)]
+        op: ResidualOp,
+    },
 }
 
 impl LayerSpec {
@@ -179,6 +193,7 @@ impl LayerSpec {
             LayerSpec::Ralif(_) => "ralif",
             LayerSpec::Slstm(_) => "slstm",
             LayerSpec::Readout { .. } => "readout",
+            LayerSpec::Residual { .. } => "residual",
         }
     }
 }
@@ -370,6 +385,36 @@ impl NetSpec {
                     }
                     FeatShape::flat(s.hidden)
                 }
+                LayerSpec::Residual { body, shortcut, .. } => {
+                    if body.is_empty() {
+                        return Err(Error::field(
+                            format!("{f}.body"),
+                            "a residual block needs at least one layer on its main path",
+                        ));
+                    }
+                    let path = |layers: &[LayerSpec], what: &str| -> Result<FeatShape> {
+                        if layers.is_empty() {
+                            return Ok(shape);
+                        }
+                        let sub = NetSpec {
+                            input: shape,
+                            layers: layers.to_vec(),
+                        };
+                        sub.shapes()
+                            .map(|v| *v.last().expect("non-empty"))
+                            .map_err(|e| Error::field(format!("{f}.{what}"), e.to_string()))
+                    };
+                    let (a, b) = (path(body, "body")?, path(shortcut, "shortcut")?);
+                    if a != b {
+                        return Err(Error::field(
+                            f,
+                            format!(
+                                "the main path gives {a} but the shortcut {b}; give the shortcut layers (e.g. a 1x1 convolution) that match"
+                            ),
+                        ));
+                    }
+                    a
+                }
                 LayerSpec::Readout { beta, .. } => {
                     if !(0.0..=1.0).contains(beta) {
                         return Err(Error::field(format!("{f}.beta"), "must be in [0, 1]"));
@@ -433,6 +478,19 @@ impl NetSpec {
                     .checked_mul(n)
                     .and_then(|v| v.checked_add(neuron_values(s, n, false))),
                 LayerSpec::Readout { .. } => Some(1),
+                LayerSpec::Residual { body, shortcut, .. } => {
+                    let count = |layers: &[LayerSpec]| -> Result<usize> {
+                        if layers.is_empty() {
+                            return Ok(0);
+                        }
+                        let sub = NetSpec {
+                            input,
+                            layers: layers.to_vec(),
+                        };
+                        Ok(sub.param_values(steps)?.iter().sum())
+                    };
+                    count(body)?.checked_add(count(shortcut)?)
+                }
                 LayerSpec::Slstm(s) => s
                     .hidden
                     .checked_mul(s.hidden)
@@ -550,6 +608,9 @@ impl Network {
                     Box::new(Readout::new(shape.len(), *beta, *learn_beta))
                 }
                 LayerSpec::Slstm(s) => Box::new(Slstm::new(s.clone(), seed, i)),
+                LayerSpec::Residual { body, shortcut, op } => {
+                    Box::new(Residual::new(shape, body, shortcut, *op, steps, seed, i)?)
+                }
             };
             debug_assert_eq!(layer.out_shape(), shapes[i]);
             shape = shapes[i];
@@ -664,11 +725,25 @@ impl Network {
             .iter()
             .position(|l| l.params().iter().any(|p| p.trainable))
             .unwrap_or(0);
+        self.backward_from(grad, pass, Some(first));
+    }
+
+    /// [`Network::backward`] that also returns the gradient of the network's input
+    /// (a network inside a residual block).
+    pub fn backward_to_input(&mut self, grad: Tensor, pass: &Pass) -> Tensor {
+        self.backward_from(grad, pass, None)
+            .expect("every layer returns its input gradient when asked")
+    }
+
+    /// The backward pass; layers above `first` (all with None) return their input
+    /// gradient, and the last one computed is returned.
+    fn backward_from(&mut self, grad: Tensor, pass: &Pass, first: Option<usize>) -> Option<Tensor> {
+        let above = |i: usize| first.is_none_or(|f| i > f);
         let mut g = grad;
         let mut i = self.layers.len();
         while i > 0 {
             i -= 1;
-            let need = i > first;
+            let need = above(i);
             let t = std::time::Instant::now();
             // A max pooling of spikes hands its gradient to the spiking layer before it,
             // which routes it to the winners itself (no full-size gradient tensor).
@@ -684,15 +759,15 @@ impl Network {
                 self.layers[i].clear();
                 let (conv, sp) = self.block_mut(i - 2);
                 let grad = BlockGrad::Pooled(&g, &geom);
-                (i - 2, fused::backward(conv, sp, grad, pass, i - 2 > first))
+                (i - 2, fused::backward(conv, sp, grad, pass, above(i - 2)))
             } else if self.fused_at(i) {
                 // A fused convolution + spiking block.
                 let (conv, sp) = self.block_mut(i - 1);
                 let grad = BlockGrad::Spikes(&g);
-                (i - 1, fused::backward(conv, sp, grad, pass, i - 1 > first))
+                (i - 1, fused::backward(conv, sp, grad, pass, above(i - 1)))
             } else if let Some(r) = pool.and_then(|geom| {
                 let (before, rest) = self.layers.split_at_mut(i);
-                let r = before[i - 1].backward_through_pool(&g, &geom, pass, i - 1 > first);
+                let r = before[i - 1].backward_through_pool(&g, &geom, pass, above(i - 1));
                 if r.is_some() {
                     rest[0].clear();
                 }
@@ -712,10 +787,11 @@ impl Network {
                     for l in &mut self.layers[..i] {
                         l.clear();
                     }
-                    return;
+                    return None;
                 }
             }
         }
+        Some(g)
     }
 
     /// Drops everything kept for a backward pass.

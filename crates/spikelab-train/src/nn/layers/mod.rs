@@ -5,6 +5,7 @@
 //! leaky-integrator readout) run a fused loop over time per sample, calling the
 //! discrete-time kernels of the model files in `spikelab_core::neuron` (`lif`, `iaf`,
 //! `leaky_integrator`).
+//! [`residual`] joins a main path and a shortcut (residual networks).
 //! [`fused`] runs a convolution on sparse spikes and the spiking layer after it as
 //! one block, sample by sample.
 //!
@@ -22,6 +23,7 @@ pub mod pool;
 pub mod readout;
 pub mod recurrent;
 pub mod relu;
+pub mod residual;
 pub mod slstm;
 pub mod spiking;
 
