@@ -2,6 +2,7 @@
 in and out, determinism (threads, the CLI), the GIL, Ctrl-C and errors."""
 
 import subprocess
+import signal
 import threading
 import time
 import _thread
@@ -133,27 +134,19 @@ def test_the_gil_is_released_during_a_run():
 
 
 def test_ctrl_c_stops_a_run_between_chunks_and_it_can_go_on():
-    net = small_net().build()
-    stop = threading.Event()
-
-    def poke():
-        # Ctrl-C every 0.2 s until the run has stopped: one is enough, but on a
-        # loaded machine the first may come before the run is under way.
-        while not stop.wait(0.2):
-            _thread.interrupt_main()
-
-    poker = threading.Thread(target=poke, daemon=True)
-    poker.start()
-    with pytest.raises(KeyboardInterrupt):
-        try:
+    # A shell that starts pytest in the background (`cmd &`, nohup, some CI runners)
+    # hands it SIGINT ignored, and Python then has no KeyboardInterrupt handler for
+    # interrupt_main to trigger: install Python's own for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        net = small_net().build()
+        timer = threading.Timer(0.2, _thread.interrupt_main)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
             net.run(1e7)
-        finally:
-            while not stop.is_set():
-                try:
-                    stop.set()
-                except KeyboardInterrupt:
-                    pass
-    poker.join()
+        timer.cancel()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     stopped_at = net.time_ms
     assert 0 < stopped_at < 1e7
     net.run(10.0)
