@@ -271,7 +271,7 @@ fn figures(s: &LsmSession, machine: &LiquidStateMachine, r: &LsmReport) -> Resul
     let (_, test) = session::load_data(s)?;
     if let Some(first) = test.samples.first() {
         let run = machine.sample_run(first)?;
-        let (in_neurons, in_times): (Vec<u32>, Vec<f64>) = run.input.iter().copied().unzip();
+
         let times: Vec<Vec<f64>> = run
             .liquid
             .iter()
@@ -284,8 +284,8 @@ fn figures(s: &LsmSession, machine: &LiquidStateMachine, r: &LsmReport) -> Resul
             .collect();
         let mut groups = vec![RasterGroup {
             label: "input",
-            times_ms: &in_times,
-            neurons: &in_neurons,
+            times_ms: &run.input.times_ms,
+            neurons: &run.input.neurons,
             size: machine.channels * machine.config.encoding.per_channel(),
         }];
         for ((rec, pop), t) in run

@@ -397,14 +397,6 @@ fn draw_weight(rng: &mut Stream, mean: f64, cv: f64) -> f64 {
     mean
 }
 
-fn draw_delay(rng: &mut Stream, r: [f64; 2]) -> f64 {
-    if r[1] > r[0] {
-        rng.random_range(r[0]..r[1])
-    } else {
-        r[0]
-    }
-}
-
 /// Positions of `n` neurons on `grid` (shuffled places), for the distance rule.
 fn grid_positions(rng: &mut Stream, n: usize, grid: [usize; 3]) -> Vec<[f64; 3]> {
     let mut places: Vec<[f64; 3]> = Vec::with_capacity(grid.iter().product());
@@ -576,7 +568,7 @@ pub fn build_network(
                                 if rng.random::<f64>() < p {
                                     pairs.push((i as u32, j as u32));
                                     weights.push(draw_weight(&mut rng, mean, liquid.weight_cv));
-                                    delays.push(draw_delay(&mut rng, liquid.delay_ms));
+                                    delays.push(uniform_in(&mut rng, liquid.delay_ms));
                                 }
                             }
                         }
@@ -694,6 +686,7 @@ pub fn build_network(
     })
 }
 
+/// A uniform draw in `[low, high)`, or `low` for an empty range.
 fn uniform_in(rng: &mut Stream, r: [f64; 2]) -> f64 {
     if r[1] > r[0] {
         rng.random_range(r[0]..r[1])

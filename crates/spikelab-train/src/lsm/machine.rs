@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use spikelab_core::engine::Simulator;
 use spikelab_core::error::{Error, Result};
 use spikelab_core::monitor::SpikeRecord;
+use spikelab_core::source::SpikeGenerator;
 use spikelab_data::timeseries::{DimensionStats, Series, TimeSeriesSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,10 +156,12 @@ pub struct LiquidStates {
 /// The spikes of one run of the liquid, for plots.
 #[derive(Clone, Debug)]
 pub struct SampleRun {
-    /// Input spikes (neuron, time ms).
-    pub input: Vec<(u32, f64)>,
+    /// The input spikes.
+    pub input: SpikeGenerator,
     /// Liquid spikes per population, in the order of the machine's populations.
     pub liquid: Vec<SpikeRecord>,
+    /// Engine steps simulated.
+    pub steps: u64,
     /// Duration (ms).
     pub duration_ms: f64,
 }
@@ -300,9 +303,8 @@ impl LiquidStateMachine {
             .collect()
     }
 
-    /// Runs one series on `sim` from the initial state; returns the liquid spikes and
-    /// the number of steps.
-    fn run_one(&self, sim: &mut Simulator, s: &Series) -> Result<(Vec<SpikeRecord>, u64, f64)> {
+    /// Runs one series on `sim` from the initial state.
+    fn run_one(&self, sim: &mut Simulator, s: &Series) -> Result<SampleRun> {
         let cfg = &self.config;
         let z = self.z_scored(s);
         let key = sample_key(&z);
@@ -315,8 +317,12 @@ impl LiquidStateMachine {
         sim.set_spike_generator(input_pop, &input)?;
         let steps = (s.steps.max(1) * cfg.frame_steps() + cfg.tail_steps()) as u64;
         sim.run_steps(steps);
-        let rec = sim.take_recordings();
-        Ok((rec.spikes, steps, steps as f64 * cfg.dt_ms))
+        Ok(SampleRun {
+            input,
+            liquid: sim.take_recordings().spikes,
+            steps,
+            duration_ms: steps as f64 * cfg.dt_ms,
+        })
     }
 
     /// The state vector of one run: per point k, each neuron's filtered spikes at
@@ -368,7 +374,8 @@ impl LiquidStateMachine {
                 let (mut spikes, mut steps) = (0u64, 0u64);
                 for (i, row) in out.chunks_mut(width).enumerate() {
                     let s = &set.samples[c * chunk + i];
-                    let (rec, t, _) = self.run_one(&mut sim, s)?;
+                    let run = self.run_one(&mut sim, s)?;
+                    let (rec, t) = (run.liquid, run.steps);
                     spikes += rec.iter().map(|r| r.steps.len() as u64).sum::<u64>();
                     steps += t;
                     self.state_of(&rec, t, row);
@@ -398,22 +405,7 @@ impl LiquidStateMachine {
 
     /// The spikes of one run of `series`, for raster plots.
     pub fn sample_run(&self, series: &Series) -> Result<SampleRun> {
-        let mut sim = self.engine(true)?;
-        let z = self.z_scored(series);
-        let input = self.config.encoding.encode(
-            &z,
-            series.steps,
-            self.channels,
-            self.config.frames(),
-            self.config.seed,
-            sample_key(&z),
-        );
-        let (liquid, _, duration_ms) = self.run_one(&mut sim, series)?;
-        Ok(SampleRun {
-            input: input.neurons.into_iter().zip(input.times_ms).collect(),
-            liquid,
-            duration_ms,
-        })
+        self.run_one(&mut self.engine(true)?, series)
     }
 
     /// Lets the plastic slow synapses adapt to the training series (STDP on, one
