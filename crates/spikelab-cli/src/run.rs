@@ -45,6 +45,16 @@ pub struct RunArgs {
     /// Seed (default: the model file's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Start-up time (ms) simulated before the duration and left out of the summary's
+    /// rates and ISI CVs (default: the model file's simulation.transient_ms).
+    #[arg(long)]
+    pub transient_ms: Option<f64>,
+    /// Factor on every population's size, on top of the model file's [scale].
+    #[arg(long)]
+    pub scale_neurons: Option<f64>,
+    /// Factor on every neuron's number of inputs, on top of the model file's [scale].
+    #[arg(long)]
+    pub scale_in_degree: Option<f64>,
     /// Format of the spike files.
     #[arg(long, value_enum, default_value_t = SpikeFormat::Csv)]
     pub format: SpikeFormat,
@@ -65,8 +75,11 @@ pub struct PopulationSummary {
     pub neurons: usize,
     /// Spikes emitted.
     pub spikes: u64,
-    /// Mean firing rate (Hz).
+    /// Mean firing rate (Hz) after the transient.
     pub rate_hz: f64,
+    /// Mean over the recorded neurons with at least two inter-spike intervals after
+    /// the transient of their ISI coefficient of variation; None without any.
+    pub isi_cv_mean: Option<f64>,
 }
 
 /// Summary of a finished run, also written as `summary.json`: what ran (model file
@@ -83,8 +96,10 @@ pub struct RunSummary {
     pub seed: u64,
     /// Time step (ms).
     pub dt_ms: f64,
-    /// Simulated time (ms).
+    /// Simulated time (ms), the transient included.
     pub simulated_ms: f64,
+    /// Start-up time (ms) left out of the rates and ISI CVs.
+    pub transient_ms: f64,
     /// Wall time of the simulation loop (s).
     pub wall_s: f64,
     /// Wall time to build the network (s).
@@ -93,6 +108,14 @@ pub struct RunSummary {
     pub threads: usize,
     /// Synaptic events delivered.
     pub synaptic_events: u64,
+    /// Synapses.
+    pub synapses: u64,
+    /// Memory the build estimated before allocating (MiB).
+    pub estimated_mib: f64,
+    /// Peak resident memory of the process (MiB; VmHWM), if the OS tells.
+    pub peak_rss_mib: Option<f64>,
+    /// Wall time per simulated second after the build (real-time factor).
+    pub real_time_factor: f64,
     /// Per population: size, spikes, mean rate.
     pub populations: Vec<PopulationSummary>,
 }
@@ -110,6 +133,16 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     }
     if let Some(t) = args.threads {
         spec.simulation.threads = t;
+    }
+    if let Some(t) = args.transient_ms {
+        spec.simulation.transient_ms = t;
+    }
+    if args.scale_neurons.is_some() || args.scale_in_degree.is_some() {
+        let scale = spikelab_core::scale::ScaleSpec {
+            neurons: args.scale_neurons.unwrap_or(1.0),
+            in_degree: args.scale_in_degree.unwrap_or(1.0),
+        };
+        spec.scale_by(&scale, "--scale")?;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if spec.simulation.threads > cores {
@@ -144,25 +177,37 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     // The output path is checked (and staged) before the long work.
     let out = OutputDir::begin(&out_dir)?;
 
+    let estimated_mib =
+        spikelab_core::engine::estimate_memory_bytes(&spec.plan()?, spec.simulation.threads)
+            / 1048576.0;
     let t0 = Instant::now();
     let mut sim = Simulator::build(&spec)?;
     let build_s = t0.elapsed().as_secs_f64();
-    let steps = (spec.simulation.duration_ms / spec.simulation.dt_ms).round() as u64;
+    let dt = spec.simulation.dt_ms;
+    let transient_steps = (spec.simulation.transient_ms / dt).round() as u64;
+    let steps = transient_steps + (spec.simulation.duration_ms / dt).round() as u64;
 
-    simulate(&mut sim, steps, args, &spec)?;
+    let at_transient = simulate(&mut sim, steps, transient_steps, estimated_mib, args, &spec)?;
 
     let wall_s = sim.stats().wall_s;
     let sim_ms = sim.time_ms();
+    let measured_s = ((steps - transient_steps) as f64 * dt * 1e-3).max(1e-12);
     let events = sim.synaptic_events();
+    let cvs = isi_cv_means(&sim, transient_steps)?;
     let pops: Vec<PopulationSummary> = sim
         .populations()
         .iter()
         .zip(&sim.stats().spikes)
-        .map(|(p, &n)| PopulationSummary {
+        .zip(&at_transient)
+        .map(|((p, &n), &before)| PopulationSummary {
             name: p.name.clone(),
             neurons: p.size,
             spikes: n,
-            rate_hz: n as f64 / p.size as f64 / (sim_ms * 1e-3).max(1e-12),
+            rate_hz: (n - before) as f64 / p.size as f64 / measured_s,
+            isi_cv_mean: cvs
+                .iter()
+                .find(|(name, _)| *name == p.name)
+                .and_then(|c| c.1),
         })
         .collect();
 
@@ -173,10 +218,15 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         seed: spec.simulation.seed,
         dt_ms: sim.dt_ms(),
         simulated_ms: sim_ms,
+        transient_ms: transient_steps as f64 * dt,
         wall_s,
         build_s,
         threads: sim.partitions(),
         synaptic_events: events,
+        synapses: sim.projections().iter().map(|p| p.synapses as u64).sum(),
+        estimated_mib,
+        peak_rss_mib: peak_resident_mib(),
+        real_time_factor: wall_s / (sim_ms * 1e-3).max(1e-12),
         populations: pops,
     };
     write_outputs(&sim, &spec, out.path(), args)?;
@@ -195,14 +245,25 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         sim.dt_ms(),
         sim.partitions()
     );
+    if summary.transient_ms > 0.0 {
+        println!(
+            "rates and ISI CVs over the last {:.1} ms (after a {:.1} ms transient)",
+            sim_ms - summary.transient_ms,
+            summary.transient_ms
+        );
+    }
     println!(
-        "{:<16} {:>10} {:>12} {:>12}",
-        "population", "neurons", "spikes", "rate (Hz)"
+        "{:<16} {:>10} {:>12} {:>12} {:>8}",
+        "population", "neurons", "spikes", "rate (Hz)", "ISI CV"
     );
     for p in &summary.populations {
         println!(
-            "{:<16} {:>10} {:>12} {:>12.2}",
-            p.name, p.neurons, p.spikes, p.rate_hz
+            "{:<16} {:>10} {:>12} {:>12.2} {:>8}",
+            p.name,
+            p.neurons,
+            p.spikes,
+            p.rate_hz,
+            p.isi_cv_mean.map_or("-".into(), |c| format!("{c:.2}"))
         );
     }
     let neuron_updates: u64 =
@@ -217,8 +278,55 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         neuron_updates as f64 / wall_s.max(1e-12)
     );
 
+    if let Some(peak) = summary.peak_rss_mib {
+        println!(
+            "memory: peak {:.0} MiB resident ({:.2} bytes per synapse), estimated {:.0} MiB before the build",
+            peak,
+            peak * 1048576.0 / (summary.synapses.max(1) as f64),
+            summary.estimated_mib
+        );
+    }
     println!("results in {}", dir.display());
     Ok(summary)
+}
+
+/// Per spike-monitored population, the mean ISI CV over its recorded neurons with at
+/// least two intervals among the spikes from step `from_step` on.
+fn isi_cv_means(sim: &Simulator, from_step: u64) -> Result<Vec<(String, Option<f64>)>> {
+    let dt = sim.dt_ms();
+    let mut out = Vec::new();
+    for rec in &sim.recordings().spikes {
+        let size = sim
+            .populations()
+            .iter()
+            .find(|p| p.name == rec.population)
+            .map_or(0, |p| p.size);
+        let (times, neurons): (Vec<f64>, Vec<u32>) = rec
+            .steps
+            .iter()
+            .zip(&rec.neurons)
+            .filter(|(&s, _)| s >= from_step)
+            .map(|(&s, &n)| (s as f64 * dt, n))
+            .unzip();
+        let cvs = spikelab_core::analysis::isi_cv(&times, &neurons, size)?;
+        let valid: Vec<f64> = cvs.into_iter().filter(|c| c.is_finite()).collect();
+        let mean = (!valid.is_empty()).then(|| valid.iter().sum::<f64>() / valid.len() as f64);
+        out.push((rec.population.clone(), mean));
+    }
+    Ok(out)
+}
+
+/// Peak resident memory of this process (MiB; VmHWM), if the OS tells.
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Resident memory of this process (MiB), if the OS tells.
@@ -243,7 +351,14 @@ fn human_s(s: f64) -> String {
 /// then a short calibration and the estimated wall time, then chunks of about 0.2 s
 /// with a progress bar and ETA on a terminal, or a progress line every 10 s (and at
 /// the end) when stderr is not one. `--quiet` prints nothing.
-fn simulate(sim: &mut Simulator, steps: u64, args: &RunArgs, spec: &NetworkSpec) -> Result<()> {
+fn simulate(
+    sim: &mut Simulator,
+    steps: u64,
+    mark: u64,
+    estimated_mib: f64,
+    args: &RunArgs,
+    spec: &NetworkSpec,
+) -> Result<Vec<u64>> {
     let dt = sim.dt_ms();
     let loud = !args.quiet;
     if loud {
@@ -253,10 +368,11 @@ fn simulate(sim: &mut Simulator, steps: u64, args: &RunArgs, spec: &NetworkSpec)
             "{}: {neurons} neurons, {synapses} synapses, {} thread(s); {:.1} ms in {steps} steps of {dt} ms{}",
             args.model.display(),
             sim.partitions(),
-            spec.simulation.duration_ms,
-            resident_mib().map_or(String::new(), |m| format!("; {m:.0} MiB in use"))
+            spec.simulation.duration_ms + spec.simulation.transient_ms,
+            resident_mib().map_or(String::new(), |m| format!("; {m:.0} MiB in use (estimated {estimated_mib:.0} MiB)"))
         );
     }
+    let mut at_mark = (mark == 0).then(|| sim.stats().spikes.clone());
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = if loud && tty {
         let b = ProgressBar::new(steps);
@@ -277,10 +393,15 @@ fn simulate(sim: &mut Simulator, steps: u64, args: &RunArgs, spec: &NetworkSpec)
     let mut chunk = 1u64;
     let mut done = 0u64;
     while done < steps {
-        let n = chunk.min(steps - done);
+        // Chunks stop at the mark (the end of the transient) to count its spikes.
+        let until = if done < mark { mark } else { steps };
+        let n = chunk.min(until - done);
         let t = Instant::now();
         sim.run_steps(n);
         done += n;
+        if done == mark {
+            at_mark = Some(sim.stats().spikes.clone());
+        }
         let took = t.elapsed().as_secs_f64();
         // Chunks of about 0.2 s: the bar moves and Ctrl-C is felt at least 5 times a
         // second, at a negligible cost per chunk.
@@ -315,7 +436,7 @@ fn simulate(sim: &mut Simulator, steps: u64, args: &RunArgs, spec: &NetworkSpec)
         }
     }
     bar.finish_and_clear();
-    Ok(())
+    Ok(at_mark.unwrap_or_else(|| sim.stats().spikes.clone()))
 }
 
 /// The raster rows of a spike record: its neurons and the rows they occupy — the
@@ -485,10 +606,46 @@ mod tests {
             duration_ms: Some(20.0),
             threads: Some(1),
             seed: None,
+            transient_ms: None,
+            scale_neurons: None,
+            scale_in_degree: None,
             format: SpikeFormat::Csv,
             no_plot: true,
             quiet: true,
         }
+    }
+
+    #[test]
+    fn a_scaled_run_reports_rates_after_the_transient_and_its_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("pd");
+        let a = RunArgs {
+            duration_ms: Some(100.0),
+            transient_ms: Some(50.0),
+            scale_neurons: Some(0.01),
+            threads: Some(2),
+            ..args(&example("potjans_2014.toml"), &out)
+        };
+        let s = run(&a).unwrap();
+        assert_eq!(s.transient_ms, 50.0);
+        assert!((s.simulated_ms - 150.0).abs() < 1e-9);
+        assert_eq!(s.populations.len(), 8);
+        assert_eq!(s.populations[0].neurons, 207);
+        // Full in-degrees at 1% of the neurons: about 3 million synapses.
+        assert!(
+            s.synapses > 2_500_000 && s.synapses < 3_500_000,
+            "{}",
+            s.synapses
+        );
+        assert!(s.estimated_mib > 0.0 && s.real_time_factor > 0.0);
+        let json = std::fs::read_to_string(out.join("summary.json")).unwrap();
+        assert!(json.contains("isi_cv_mean") && json.contains("peak_rss_mib"));
+        let bad = RunArgs {
+            scale_neurons: Some(-1.0),
+            ..args(&example("potjans_2014.toml"), &dir.path().join("bad"))
+        };
+        let e = run(&bad).unwrap_err().to_string();
+        assert!(e.contains("--scale.neurons"), "{e}");
     }
 
     fn example(name: &str) -> PathBuf {

@@ -7,6 +7,7 @@ use crate::error::{check_probability, Error, Result};
 use crate::rng::{self, Domain, Stream};
 use crate::value::Value;
 use rand::Rng;
+use rand_distr::Distribution as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,21 @@ pub enum Connectivity {
         #[serde(default = "yes")]
         allow_self: bool,
     },
+    /// Exactly `n` synapses in all, each between a source and a target drawn
+    /// uniformly at random (NEST's `fixed_total_number`): with multapses (the
+    /// default) a pair may be drawn more than once. Generated target by target: the
+    /// in-degrees are a multinomial split of `n` (hypergeometric without multapses),
+    /// then each target draws its sources from its own stream.
+    FixedTotalNumber {
+        /// Total number of synapses.
+        n: usize,
+        /// Allow i→i when source and target are the same population.
+        #[serde(default = "yes")]
+        allow_self: bool,
+        /// Allow several synapses between the same pair.
+        #[serde(default = "yes")]
+        allow_multapses: bool,
+    },
     /// Every source projects to exactly `k` distinct targets.
     FixedOutDegree {
         /// Number of targets per source.
@@ -67,7 +83,16 @@ pub enum Connectivity {
 impl Connectivity {
     /// Rule names accepted in model files.
     pub const NAMES: &'static str =
-        "all_to_all, one_to_one, fixed_probability, fixed_in_degree, fixed_out_degree, list";
+        "all_to_all, one_to_one, fixed_probability, fixed_in_degree, fixed_total_number, fixed_out_degree, list";
+
+    /// Whether synapses are generated target by target (in-degree rules): each
+    /// partition then generates only the synapses ending on its own neurons.
+    pub fn is_target_major(&self) -> bool {
+        matches!(
+            self,
+            Connectivity::FixedInDegree { .. } | Connectivity::FixedTotalNumber { .. }
+        )
+    }
 
     /// Checks the rule against the population sizes; `same` is true when source and
     /// target are the same population.
@@ -97,6 +122,37 @@ impl Connectivity {
                 } else {
                     Ok(())
                 }
+            }
+            Connectivity::FixedTotalNumber {
+                n,
+                allow_self,
+                allow_multapses,
+            } => {
+                let pairs = n_src as u128 * n_tgt as u128
+                    - if same && !allow_self {
+                        n_src.min(n_tgt) as u128
+                    } else {
+                        0
+                    };
+                if *n > 0 && pairs == 0 {
+                    return Err(Error::field(
+                        format!("{field}.n"),
+                        format!("{n} synapses but no (source, target) pair is allowed"),
+                    ));
+                }
+                if !allow_multapses && *n as u128 > pairs {
+                    return Err(Error::field(
+                        format!("{field}.n"),
+                        format!("{n} synapses exceed the {pairs} distinct pairs (allow_multapses = false)"),
+                    ));
+                }
+                if *n > u32::MAX as usize {
+                    return Err(Error::field(
+                        format!("{field}.n"),
+                        format!("{n} synapses in one projection; at most {}", u32::MAX),
+                    ));
+                }
+                Ok(())
             }
             Connectivity::FixedOutDegree { k, allow_self } => {
                 let avail = n_tgt - usize::from(same && !allow_self).min(n_tgt);
@@ -157,6 +213,7 @@ impl Connectivity {
                 m + 5.0 * m.sqrt()
             }
             Connectivity::FixedInDegree { k, .. } => *k as f64 * t,
+            Connectivity::FixedTotalNumber { n, .. } => *n as f64,
             Connectivity::FixedOutDegree { k, .. } => *k as f64 * s,
             Connectivity::List { pairs, .. } => pairs.len() as f64,
         }
@@ -216,49 +273,150 @@ pub fn delay_steps(delay_ms: f64, dt_ms: f64) -> u16 {
     (delay_ms / dt_ms).round().clamp(1.0, u16::MAX as f64) as u16
 }
 
-type Row = (Vec<u32>, Vec<f32>, Vec<u16>);
+/// The synapses of one row (a source's or, for target-major rules, a target's):
+/// the other end, weights and delays (steps).
+pub type Row = (Vec<u32>, Vec<f32>, Vec<u16>);
+
+/// The stream of row `row` of projection `req.projection`.
+fn row_stream(req: &GenerateRequest, row: u64) -> Stream {
+    rng::stream(
+        req.seed,
+        Domain::Connectivity,
+        &[req.projection as u64, row],
+    )
+}
+
+/// Weights and delays (steps) for `count` synapses, drawn from `rng`.
+fn draw_weights_and_delays(
+    req: &GenerateRequest,
+    rng: &mut Stream,
+    count: usize,
+) -> (Vec<f32>, Vec<u16>) {
+    let mut w = Vec::with_capacity(count);
+    let mut d = Vec::with_capacity(count);
+    for _ in 0..count {
+        w.push(req.weight.sample(rng) as f32);
+        d.push(delay_steps(req.delay_ms.sample(rng), req.dt_ms));
+    }
+    (w, d)
+}
+
+/// The synapses ending on targets `lo..hi` of a target-major projection (see
+/// [`Connectivity::is_target_major`]), one column per target in order: its sources
+/// (ascending), weights and delays. Each column draws from the stream of its target,
+/// so any split of the targets gives the same synapses.
+pub fn generate_columns(req: &GenerateRequest, lo: usize, hi: usize) -> Vec<Row> {
+    let n_src = req.n_src;
+    match req.rule {
+        Connectivity::FixedInDegree { k, allow_self } => (lo..hi)
+            .into_par_iter()
+            .map(|j| {
+                let mut rng = row_stream(req, j as u64);
+                let exclude = (req.same && !allow_self).then_some(j as u32);
+                let idx = sample_distinct(&mut rng, n_src, *k, exclude);
+                let (w, d) = draw_weights_and_delays(req, &mut rng, idx.len());
+                (idx, w, d)
+            })
+            .collect(),
+        Connectivity::FixedTotalNumber {
+            allow_self,
+            allow_multapses,
+            ..
+        } => {
+            let counts = total_number_in_degrees(req);
+            (lo..hi)
+                .into_par_iter()
+                .map(|j| {
+                    let mut rng = row_stream(req, j as u64);
+                    let exclude = (req.same && !allow_self && j < n_src).then_some(j as u32);
+                    let k = counts[j] as usize;
+                    let idx = if *allow_multapses {
+                        sample_with_replacement(&mut rng, n_src, k, exclude)
+                    } else {
+                        sample_distinct(&mut rng, n_src, k, exclude)
+                    };
+                    let (w, d) = draw_weights_and_delays(req, &mut rng, idx.len());
+                    (idx, w, d)
+                })
+                .collect()
+        }
+        _ => panic!("generate_columns needs a target-major rule"),
+    }
+}
+
+/// The in-degree of every target of a `fixed_total_number` projection: `n` split by
+/// sequential binomial draws (a multinomial with equal cells; with multapses), or
+/// hypergeometric ones (without: each target's share of the distinct pairs left), from
+/// one stream of the projection. Cheap (one draw per target), so every partition
+/// computes the whole split and uses its part.
+fn total_number_in_degrees(req: &GenerateRequest) -> Vec<u32> {
+    let Connectivity::FixedTotalNumber {
+        n,
+        allow_self,
+        allow_multapses,
+    } = req.rule
+    else {
+        unreachable!("called for fixed_total_number only")
+    };
+    let (n_src, n_tgt) = (req.n_src as u64, req.n_tgt);
+    let mut rng = row_stream(req, u64::MAX);
+    let avail = |j: usize| n_src - u64::from(req.same && !allow_self && (j as u64) < n_src);
+    let mut pairs_left: u64 = (0..n_tgt).map(avail).sum();
+    let mut left = *n as u64;
+    let mut counts = Vec::with_capacity(n_tgt);
+    for j in 0..n_tgt {
+        let a = avail(j);
+        let c = if left == 0 || a == 0 {
+            0
+        } else if pairs_left == a {
+            left
+        } else if *allow_multapses {
+            rand_distr::Binomial::new(left, a as f64 / pairs_left as f64)
+                .expect("p in [0, 1]")
+                .sample(&mut rng)
+        } else {
+            rand_distr::Hypergeometric::new(pairs_left, a, left)
+                .expect("validated: n ≤ pairs")
+                .sample(&mut rng)
+        };
+        counts.push(c as u32);
+        left -= c;
+        pairs_left -= a;
+    }
+    counts
+}
+
+/// `k` values drawn uniformly with replacement from `0..n` less `exclude`, sorted.
+fn sample_with_replacement(rng: &mut Stream, n: usize, k: usize, exclude: Option<u32>) -> Vec<u32> {
+    let m = n - usize::from(exclude.is_some_and(|e| (e as usize) < n));
+    let mut out: Vec<u32> = (0..k)
+        .map(|_| {
+            let x = rng.random_range(0..m as u32);
+            match exclude {
+                Some(e) if x >= e => x + 1,
+                _ => x,
+            }
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
 
 /// Generates the synapses of a projection.
 pub fn generate(req: &GenerateRequest) -> SynapseRows {
     let (n_src, n_tgt) = (req.n_src, req.n_tgt);
-    let draw_wd = |rng: &mut Stream, idx: &[u32]| -> (Vec<f32>, Vec<u16>) {
-        let mut w = Vec::with_capacity(idx.len());
-        let mut d = Vec::with_capacity(idx.len());
-        for _ in idx {
-            w.push(req.weight.sample(rng) as f32);
-            d.push(delay_steps(req.delay_ms.sample(rng), req.dt_ms));
-        }
-        (w, d)
-    };
-    let row_stream = |row: usize| {
-        rng::stream(
-            req.seed,
-            Domain::Connectivity,
-            &[req.projection as u64, row as u64],
-        )
-    };
 
     match req.rule {
-        Connectivity::FixedInDegree { k, allow_self } => {
+        Connectivity::FixedInDegree { .. } | Connectivity::FixedTotalNumber { .. } => {
             // Target-major generation, then transposed to source-major.
-            let cols: Vec<Row> = (0..n_tgt)
-                .into_par_iter()
-                .map(|j| {
-                    let mut rng = row_stream(j);
-                    let exclude = (req.same && !allow_self).then_some(j as u32);
-                    let idx = sample_distinct(&mut rng, n_src, *k, exclude);
-                    let (w, d) = draw_wd(&mut rng, &idx);
-                    (idx, w, d)
-                })
-                .collect();
-            transpose(&cols, n_src)
+            transpose(&generate_columns(req, 0, n_tgt), n_src)
         }
         Connectivity::List {
             pairs,
             weights,
             delays_ms,
         } => {
-            let mut rng = row_stream(0);
+            let mut rng = row_stream(req, 0);
             let mut order: Vec<usize> = (0..pairs.len()).collect();
             order.sort_by_key(|&k| pairs[k]);
             let mut rows = SynapseRows {
@@ -287,7 +445,7 @@ pub fn generate(req: &GenerateRequest) -> SynapseRows {
             let rows: Vec<Row> = (0..n_src)
                 .into_par_iter()
                 .map(|i| {
-                    let mut rng = row_stream(i);
+                    let mut rng = row_stream(req, i as u64);
                     let idx: Vec<u32> = match rule {
                         Connectivity::AllToAll { allow_self } => (0..n_tgt as u32)
                             .filter(|&j| *allow_self || !req.same || j as usize != i)
@@ -308,11 +466,11 @@ pub fn generate(req: &GenerateRequest) -> SynapseRows {
                             let exclude = (req.same && !allow_self).then_some(i as u32);
                             sample_distinct(&mut rng, n_tgt, *k, exclude)
                         }
-                        Connectivity::FixedInDegree { .. } | Connectivity::List { .. } => {
-                            unreachable!()
-                        }
+                        Connectivity::FixedInDegree { .. }
+                        | Connectivity::FixedTotalNumber { .. }
+                        | Connectivity::List { .. } => unreachable!(),
                     };
-                    let (w, d) = draw_wd(&mut rng, &idx);
+                    let (w, d) = draw_weights_and_delays(req, &mut rng, idx.len());
                     (idx, w, d)
                 })
                 .collect();
@@ -466,6 +624,96 @@ mod tests {
         }
         assert!(indeg.iter().all(|&c| c == 20));
         assert!(rows.delay.iter().all(|&d| (1..=20).contains(&d)));
+    }
+
+    #[test]
+    fn fixed_total_number_has_exactly_n_synapses_and_nest_like_in_degrees() {
+        let (w, d) = (Value::Constant(1.0), Value::uniform(0.1, 3.0));
+        for multapses in [true, false] {
+            let rule = Connectivity::FixedTotalNumber {
+                n: 30_000,
+                allow_self: false,
+                allow_multapses: multapses,
+            };
+            rule.validate("c", 400, 400, true).unwrap();
+            let rows = generate(&req(&rule, &w, &d, 400));
+            assert_eq!(rows.len(), 30_000);
+            let mut indeg = vec![0usize; 400];
+            let mut pairs = std::collections::HashSet::new();
+            let mut repeated = 0;
+            for i in 0..400 {
+                for k in rows.row_ptr[i]..rows.row_ptr[i + 1] {
+                    let j = rows.target[k] as usize;
+                    assert_ne!(i, j, "no autapses");
+                    indeg[j] += 1;
+                    repeated += usize::from(!pairs.insert((i, j)));
+                }
+            }
+            // In-degrees are Binomial(30000, 1/400): mean 75, sd ≈ 8.6.
+            let mean = indeg.iter().sum::<usize>() as f64 / 400.0;
+            let var = indeg
+                .iter()
+                .map(|&c| (c as f64 - mean).powi(2))
+                .sum::<f64>()
+                / 400.0;
+            assert!((mean - 75.0).abs() < 1e-9);
+            assert!((var.sqrt() - 8.6).abs() < 1.5, "sd {}", var.sqrt());
+            if multapses {
+                // About n²/(2·pairs) ≈ 2,800 repeated pairs are expected.
+                assert!(repeated > 2000, "{repeated}");
+            } else {
+                assert_eq!(repeated, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn target_columns_do_not_depend_on_the_split() {
+        let (w, d) = (Value::normal(1.0, 0.1), Value::uniform(0.1, 2.0));
+        for rule in [
+            Connectivity::FixedTotalNumber {
+                n: 5000,
+                allow_self: true,
+                allow_multapses: true,
+            },
+            Connectivity::FixedInDegree {
+                k: 10,
+                allow_self: false,
+            },
+        ] {
+            let r = req(&rule, &w, &d, 300);
+            let whole = generate_columns(&r, 0, 300);
+            let mut parts = generate_columns(&r, 0, 77);
+            parts.extend(generate_columns(&r, 77, 300));
+            assert_eq!(whole, parts);
+        }
+    }
+
+    #[test]
+    fn fixed_total_number_validation_names_the_field() {
+        let r = Connectivity::FixedTotalNumber {
+            n: 101,
+            allow_self: true,
+            allow_multapses: false,
+        };
+        let e = r
+            .validate("projection[x].connectivity", 10, 10, true)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("projection[x].connectivity.n"),
+            "{e}"
+        );
+        let text = r#"rule = "fixed_total_number"
+n = 5"#;
+        let parsed: Connectivity = toml::from_str(text).unwrap();
+        assert_eq!(
+            parsed,
+            Connectivity::FixedTotalNumber {
+                n: 5,
+                allow_self: true,
+                allow_multapses: true
+            }
+        );
     }
 
     #[test]

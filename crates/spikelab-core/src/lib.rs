@@ -41,6 +41,7 @@ pub mod poisson_input;
 pub mod presets;
 pub mod recording;
 pub mod rng;
+pub mod scale;
 pub mod selection;
 pub mod source;
 pub mod synapse;

@@ -39,6 +39,14 @@ pub struct SimulationSpec {
     /// Worker threads (0 = one per core).
     #[serde(default)]
     pub threads: usize,
+    /// Start-up time (ms) that `spikelab run` simulates before `duration_ms` and
+    /// leaves out of the summary's rates and ISI statistics (the recordings keep it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transient_ms: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn default_dt() -> f64 {
@@ -55,6 +63,7 @@ impl Default for SimulationSpec {
             duration_ms: default_duration(),
             seed: 0,
             threads: 0,
+            transient_ms: 0.0,
         }
     }
 }
@@ -298,6 +307,11 @@ pub struct NetworkSpec {
     /// Monitors.
     #[serde(default, rename = "monitor")]
     pub monitors: Vec<MonitorSpec>,
+    /// A model file's `[scale]` table: [`NetworkSpec::from_toml_str`] applies it
+    /// ([`NetworkSpec::scale_by`]) and clears it, so a parsed network is always the
+    /// network that runs; building a network that still has one is refused.
+    #[serde(default, skip_serializing)]
+    pub scale: Option<crate::scale::ScaleSpec>,
 }
 
 impl NetworkSpec {
@@ -349,11 +363,16 @@ impl NetworkSpec {
     }
 
     /// Parses a model file's text; `path` is used in messages.
+    /// A `[scale]` table is applied here (see [`crate::scale`]).
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Parse {
+        let mut spec: NetworkSpec = toml::from_str(text).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })
+        })?;
+        if let Some(scale) = spec.scale.take() {
+            spec.scale_by(&scale, "scale")?;
+        }
+        Ok(spec)
     }
 
     /// Reads, parses and validates a model file.

@@ -105,6 +105,11 @@ impl Value {
                 }
                 let lo = low.unwrap_or(f64::NEG_INFINITY);
                 let hi = high.unwrap_or(f64::INFINITY);
+                if lo.is_nan() || hi.is_nan() {
+                    return bad(format!(
+                        "normal bounds must be numbers (got low={lo}, high={hi})"
+                    ));
+                }
                 if lo >= hi {
                     return bad(format!("normal needs low < high (got {lo} >= {hi})"));
                 }

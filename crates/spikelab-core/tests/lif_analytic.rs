@@ -236,3 +236,56 @@ fn reset_by_subtraction_keeps_the_overshoot() {
     let v = sim.state(1, "v").unwrap()[0];
     assert!((v - 1.5).abs() < 1e-6, "{v}");
 }
+
+#[test]
+fn with_a_capacitance_currents_are_in_pa_as_nest_iaf_psc_exp() {
+    // C_m 250 pF, tau_m 10 ms: R = 0.04 GΩ, so I_e = 375 pA is a drive of 15 mV and
+    // v(t) = -50 + (-65 + 50) e^{-t/10}; an injected current of 125 pA adds 5 mV.
+    let lif = Lif {
+        tau_m_ms: 10.0,
+        v_rest_mv: -65.0,
+        v_reset_mv: -65.0,
+        v_thresh_mv: 100.0,
+        c_m_pf: Some(250.0),
+        i_e_pa: 375.0,
+        ..Lif::default()
+    };
+    let spec = single_lif(lif, 0.1, 30.0)
+        .current(CurrentSpec {
+            target: "n".into(),
+            neurons: NeuronSelection::All,
+            waveform: Waveform::Dc {
+                amplitude: 125.0,
+                start_ms: 0.0,
+                stop_ms: None,
+            },
+        })
+        .monitor(MonitorSpec::State {
+            population: "n".into(),
+            variables: vec!["v".into()],
+            neurons: NeuronSelection::All,
+            every_ms: None,
+        });
+    let mut sim = Simulator::build(&spec).unwrap();
+    sim.run_ms(30.0);
+    let rec = &sim.recordings().states[0];
+    let v = rec.trace(0, 0);
+    for (k, &step) in rec.steps.iter().enumerate() {
+        let t = step as f64 * 0.1;
+        let want = -45.0 + (-65.0 + 45.0) * (-t / 10.0).exp();
+        assert!(
+            (v[k] as f64 - want).abs() < 1e-4,
+            "t={t}: {} vs {want}",
+            v[k]
+        );
+    }
+    // A current in pA without a capacitance is refused by name.
+    let bad = Lif {
+        i_e_pa: 10.0,
+        ..Lif::default()
+    };
+    let e = Simulator::build(&single_lif(bad, 0.1, 1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("i_e_pa") && e.contains("c_m_pf"), "{e}");
+}

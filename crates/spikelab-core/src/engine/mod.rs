@@ -21,6 +21,8 @@ mod plastic;
 pub mod record;
 pub mod table;
 
+pub use build::estimate_memory_bytes;
+
 use crate::connectivity::SynapseRows;
 use crate::error::{Error, Result};
 use crate::monitor::Recordings;

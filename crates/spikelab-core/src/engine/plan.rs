@@ -168,6 +168,12 @@ impl<'a> BuildPlan<'a> {
     /// path.
     pub fn new(spec: &'a NetworkSpec) -> Result<Self> {
         check_simulation(&spec.simulation)?;
+        if spec.scale.is_some_and(|s| !s.is_identity()) {
+            return Err(Error::field(
+                "scale",
+                "is applied when a model file is parsed; on a network built in code call NetworkSpec::scale_by and clear `scale`",
+            ));
+        }
         let dt = spec.simulation.dt_ms;
         if spec.populations.is_empty() {
             return Err(Error::field("population", "the network has no populations"));
@@ -234,6 +240,12 @@ fn check_simulation(sim: &SimulationSpec) -> Result<()> {
         return Err(Error::field(
             "simulation.duration_ms",
             format!("must be finite and >= 0 (got {})", sim.duration_ms),
+        ));
+    }
+    if !(sim.transient_ms.is_finite() && sim.transient_ms >= 0.0) {
+        return Err(Error::field(
+            "simulation.transient_ms",
+            format!("must be finite and >= 0 (got {})", sim.transient_ms),
         ));
     }
     if sim.duration_ms / sim.dt_ms > 1e12 {

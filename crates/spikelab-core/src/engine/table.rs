@@ -2,7 +2,7 @@
 //! source neuron, targets local to the partition) and the per-target ring buffer
 //! indexed by arrival step.
 
-use crate::connectivity::SynapseRows;
+use crate::connectivity::{Row, SynapseRows};
 
 /// Delays of a synapse table: one value for all synapses (the common case, which
 /// lets delivery compute the ring slot once per spike) or one per synapse, with each
@@ -13,16 +13,14 @@ use crate::connectivity::SynapseRows;
 pub enum Delays {
     /// Every synapse has this delay (steps).
     Uniform(u16),
-    /// Per-synapse delays (steps), rows sorted by (delay, target).
+    /// Per-synapse delays (steps), rows sorted by (delay, target). Groups are
+    /// contiguous (group `g` is `start[g]..start[g + 1]`), so a synapse costs its
+    /// target and weight only (8 bytes) and a group 6 bytes.
     Grouped {
-        /// Delay of each synapse.
-        delay: Vec<u16>,
         /// `row_group[s]..row_group[s+1]` are the groups of row `s`.
         row_group: Vec<u32>,
-        /// First synapse of each group.
+        /// First synapse of each group, then the number of synapses.
         start: Vec<u32>,
-        /// One past the last synapse of each group.
-        end: Vec<u32>,
         /// Delay of each group.
         group_delay: Vec<u16>,
     },
@@ -81,9 +79,8 @@ impl SynapseTable {
                 delays: Delays::Uniform(first.unwrap_or(1)),
             };
         }
-        let mut delay = Vec::new();
         let mut row_group = vec![0u32];
-        let (mut start, mut end, mut group_delay) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut start, mut group_delay) = (Vec::new(), Vec::new());
         let mut order: Vec<usize> = Vec::new();
         for &(i0, i1) in &ranges {
             order.clear();
@@ -94,35 +91,112 @@ impl SynapseTable {
             for &k in &order {
                 let d = rows.delay[k];
                 if current != Some(d) {
-                    if current.is_some() {
-                        end.push(target.len() as u32);
-                    }
                     start.push(target.len() as u32);
                     group_delay.push(d);
                     current = Some(d);
                 }
                 target.push(rows.target[k] - lo);
                 weight.push(rows.weight[k]);
-                delay.push(d);
-            }
-            if current.is_some() {
-                end.push(target.len() as u32);
             }
             row_group.push(start.len() as u32);
             row_ptr.push(target.len());
         }
+        start.push(target.len() as u32);
         SynapseTable {
             row_ptr,
             target,
             weight,
             delays: Delays::Grouped {
-                delay,
                 row_group,
                 start,
-                end,
                 group_delay,
             },
         }
+    }
+
+    /// The table of target-major columns: `columns[j]` holds the synapses ending on
+    /// local target `j` (sources in `0..n_src`, ascending). Transposed by a counting
+    /// sort on (source, delay), which leaves every row grouped by ascending delay with
+    /// ascending targets within a group — the order [`SynapseTable::from_rows`]
+    /// produces — without a copy of the whole projection or a sort.
+    pub fn from_columns(columns: &[Row], n_src: usize) -> Self {
+        let total: usize = columns.iter().map(|c| c.0.len()).sum();
+        assert!(
+            total <= u32::MAX as usize,
+            "at most 2^32 synapses per table"
+        );
+        let mut delays = columns.iter().flat_map(|c| c.2.iter().copied());
+        let first = delays.next();
+        let (d_min, d_max) = delays
+            .fold((first.unwrap_or(1), first.unwrap_or(1)), |(lo, hi), d| {
+                (lo.min(d), hi.max(d))
+            });
+        let span = (d_max - d_min) as usize + 1;
+        // bucket[s·span + (d − d_min)]: synapses of source s with delay d.
+        let mut bucket = vec![0u32; n_src * span + 1];
+        for (src, _, del) in columns {
+            for (&s, &d) in src.iter().zip(del) {
+                bucket[s as usize * span + (d - d_min) as usize + 1] += 1;
+            }
+        }
+        let mut row_ptr = Vec::with_capacity(n_src + 1);
+        let mut row_group = Vec::with_capacity(n_src + 1);
+        let (mut start, mut group_delay) = (Vec::new(), Vec::new());
+        let mut at = 0u32;
+        for s in 0..n_src {
+            row_ptr.push(at as usize);
+            row_group.push(start.len() as u32);
+            for k in 0..span {
+                let c = bucket[s * span + k + 1];
+                if c > 0 {
+                    start.push(at);
+                    group_delay.push(d_min + k as u16);
+                }
+                bucket[s * span + k] = at;
+                at += c;
+            }
+        }
+        row_ptr.push(at as usize);
+        row_group.push(start.len() as u32);
+        start.push(at);
+        let mut target = vec![0u32; total];
+        let mut weight = vec![0f32; total];
+        for (j, (src, w, del)) in columns.iter().enumerate() {
+            for k in 0..src.len() {
+                let b = &mut bucket[src[k] as usize * span + (del[k] - d_min) as usize];
+                target[*b as usize] = j as u32;
+                weight[*b as usize] = w[k];
+                *b += 1;
+            }
+        }
+        let delays = if span == 1 {
+            Delays::Uniform(d_min)
+        } else {
+            Delays::Grouped {
+                row_group,
+                start,
+                group_delay,
+            }
+        };
+        SynapseTable {
+            row_ptr,
+            target,
+            weight,
+            delays,
+        }
+    }
+
+    /// Bytes this table holds (its vectors' lengths).
+    pub fn bytes(&self) -> usize {
+        let groups = match &self.delays {
+            Delays::Uniform(_) => 0,
+            Delays::Grouped {
+                row_group,
+                start,
+                group_delay,
+            } => 4 * row_group.len() + 4 * start.len() + 2 * group_delay.len(),
+        };
+        8 * self.row_ptr.len() + 8 * self.target.len() + groups
     }
 
     /// Number of synapses.
@@ -147,7 +221,9 @@ impl SynapseTable {
     pub fn delay(&self, k: usize) -> u16 {
         match &self.delays {
             Delays::Uniform(d) => *d,
-            Delays::Grouped { delay, .. } => delay[k],
+            Delays::Grouped {
+                start, group_delay, ..
+            } => group_delay[start.partition_point(|&x| x as usize <= k) - 1],
         }
     }
 
@@ -184,8 +260,8 @@ impl SynapseTable {
     pub fn group_range(&self, g: u32) -> std::ops::Range<usize> {
         match &self.delays {
             Delays::Uniform(_) => self.row_ptr[g as usize]..self.row_ptr[g as usize + 1],
-            Delays::Grouped { start, end, .. } => {
-                start[g as usize] as usize..end[g as usize] as usize
+            Delays::Grouped { start, .. } => {
+                start[g as usize] as usize..start[g as usize + 1] as usize
             }
         }
     }
@@ -295,5 +371,49 @@ mod tests {
         assert_eq!(ring.slot_mut(11), &[0.0, 4.0, 0.0, 0.0]);
         assert_eq!(ring.slot_mut(12), &[2.0, 0.0, 0.0, 0.0]);
         assert_eq!(ring.slot_mut(13), &[0.0, 0.0, 0.0, 3.0]);
+    }
+
+    #[test]
+    fn a_table_from_columns_is_the_table_from_rows() {
+        use crate::connectivity::{generate, generate_columns, Connectivity, GenerateRequest};
+        use crate::value::Value;
+        let rule = Connectivity::FixedTotalNumber {
+            n: 20_000,
+            allow_self: true,
+            allow_multapses: true,
+        };
+        let (w, d) = (Value::normal(1.0, 0.2), Value::uniform(0.1, 3.0));
+        let req = GenerateRequest {
+            rule: &rule,
+            weight: &w,
+            delay_ms: &d,
+            dt_ms: 0.1,
+            n_src: 150,
+            n_tgt: 200,
+            same: false,
+            seed: 5,
+            projection: 2,
+        };
+        let rows = generate(&req);
+        for (lo, hi) in [(0, 200), (0, 63), (63, 200)] {
+            let a = SynapseTable::from_rows(&rows, lo as u32, hi as u32);
+            let b = SynapseTable::from_columns(&generate_columns(&req, lo, hi), 150);
+            assert_eq!(a.row_ptr, b.row_ptr);
+            assert_eq!(a.target, b.target);
+            assert_eq!(a.weight, b.weight);
+            assert!((0..a.len()).all(|k| a.delay(k) == b.delay(k)));
+            assert!(matches!(b.delays, Delays::Grouped { .. }));
+            // 8 bytes a synapse and 10 a group at most.
+            assert!(b.bytes() < 8 * b.len() + 10 * 150 * 30 + 8 * 151);
+        }
+        // One delay for all: uniform.
+        let d = Value::Constant(1.5);
+        let req = GenerateRequest {
+            delay_ms: &d,
+            ..req
+        };
+        let t = SynapseTable::from_columns(&generate_columns(&req, 0, 200), 150);
+        assert!(matches!(t.delays, Delays::Uniform(15)));
+        assert_eq!(t.len(), 20_000);
     }
 }

@@ -105,6 +105,12 @@ pub fn export_network(spec: &NetworkSpec) -> Result<ExportReport> {
                         "NIR resets to v_reset; reset by subtraction cannot be said",
                     ));
                 }
+                if p.c_m_pf.is_some() {
+                    return Err(Error::field(
+                        format!("{at}.neuron.c_m_pf"),
+                        "currents in pA (c_m_pf) are not exported to NIR yet; give the inputs as drives in mV",
+                    ));
+                }
                 refractory(p.t_ref_ms, &mut notes);
                 let tau = p.tau_m_ms * 1e-3;
                 let v_leak = p.v_rest_mv + p.i_bias_mv;

@@ -6,8 +6,18 @@ use crate::engine::plan::BuildPlan;
 use crate::engine::table::RingBuffer;
 use crate::error::{Error, Result};
 
-/// Bytes per synapse assumed by the estimate (target, weight, delay and overhead).
-const BYTES_PER_SYNAPSE: f64 = 2.0 * 10.0;
+/// Bytes per synapse of a rule generated for the whole network and then split by
+/// target: the whole projection's rows (target, weight, delay: 10 bytes) exist
+/// beside the tables while it is split.
+const BYTES_PER_SYNAPSE_SPLIT: f64 = 2.0 * 10.0;
+/// Bytes per synapse of a target-major rule's table: target and weight.
+const BYTES_PER_SYNAPSE_TABLE: f64 = 8.0;
+/// Bytes of a delay group (first synapse u32, delay u16).
+const BYTES_PER_GROUP: f64 = 6.0;
+/// Bytes per synapse of the columns a target-major partition draws before it
+/// transposes them (source, weight, delay), and per column (three vectors).
+const BYTES_PER_COLUMN_SYNAPSE: f64 = 10.0;
+const BYTES_PER_COLUMN: f64 = 72.0;
 /// Bytes of neuron state assumed per neuron.
 const BYTES_PER_NEURON: f64 = 64.0;
 
@@ -119,16 +129,43 @@ fn cgroup_values(limit: &str, usage: &str) -> Option<f64> {
     Some((limit - usage).max(0.0))
 }
 
-/// Estimated bytes of the network and a description of its largest part.
-pub(super) fn estimate(plan: &BuildPlan) -> (f64, String) {
+/// Estimated bytes of the network on `parts` partitions and a description of its
+/// largest part. Target-major projections count their tables (8 bytes a synapse, 6
+/// a delay group, a row pointer per source and partition) plus, once, the columns
+/// of the largest partition's share in flight while it is transposed; other rules
+/// count the whole projection's rows beside its tables.
+pub(super) fn estimate(plan: &BuildPlan, parts: usize) -> (f64, String) {
     let mut bytes = 0.0f64;
     let mut biggest = (0.0, String::new());
+    let mut in_flight = 0.0f64;
+    let parts_f = parts.max(1) as f64;
     for (k, p) in plan.projections.iter().enumerate() {
-        let m = p.spec.connectivity.expected_synapses(
+        let (n_src, n_tgt) = (
             plan.populations[p.source].spec.size,
             plan.populations[p.target].spec.size,
         );
-        let b = m * BYTES_PER_SYNAPSE;
+        let m = p.spec.connectivity.expected_synapses(n_src, n_tgt);
+        let b = if p.spec.connectivity.is_target_major() {
+            let (lo, hi) = p.delay_ms.range();
+            let span = if hi > lo {
+                ((hi - lo) / plan.dt_ms).ceil() + 1.0
+            } else {
+                1.0
+            };
+            let groups = if span > 1.0 {
+                m.min(n_src as f64 * parts_f * span)
+            } else {
+                0.0
+            };
+            let rows = 8.0 * (n_src as f64 + 1.0) * parts_f;
+            let share = m / parts_f * BYTES_PER_COLUMN_SYNAPSE
+                + (n_tgt as f64 / parts_f) * BYTES_PER_COLUMN
+                + 4.0 * n_src as f64 * span;
+            in_flight = in_flight.max(share);
+            m * BYTES_PER_SYNAPSE_TABLE + groups * BYTES_PER_GROUP + rows
+        } else {
+            m * BYTES_PER_SYNAPSE_SPLIT
+        };
         bytes += b;
         if b > biggest.0 {
             biggest = (
@@ -141,6 +178,7 @@ pub(super) fn estimate(plan: &BuildPlan) -> (f64, String) {
             );
         }
     }
+    bytes += in_flight;
     for pop in &plan.populations {
         let p = pop.spec;
         let b = (p.receptors.len() * RingBuffer::bytes_for(p.size, pop.max_delay_steps)) as f64
@@ -158,8 +196,8 @@ pub(super) fn estimate(plan: &BuildPlan) -> (f64, String) {
 
 /// Fails with [`Error::TooLarge`] when the estimate exceeds 90% of the available
 /// memory.
-pub(super) fn check(plan: &BuildPlan) -> Result<()> {
-    let (bytes, what) = estimate(plan);
+pub(super) fn check(plan: &BuildPlan, parts: usize) -> Result<()> {
+    let (bytes, what) = estimate(plan, parts);
     if let Some((avail, limit)) = available_memory() {
         if bytes > 0.9 * avail {
             return Err(Error::TooLarge {

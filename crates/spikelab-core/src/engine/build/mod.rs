@@ -99,12 +99,22 @@ fn responsive_threads(n: usize) -> usize {
     1
 }
 
+/// The memory (bytes) the CPU backend estimates, before allocating anything, that
+/// `plan` needs on `threads` worker threads (0 = automatic): synapse tables, the
+/// columns in flight while one projection is transposed, ring buffers and state.
+/// A build that would exceed 90% of the available memory is refused with this
+/// figure.
+pub fn estimate_memory_bytes(plan: &BuildPlan, threads: usize) -> f64 {
+    let neurons: usize = plan.populations.iter().map(|p| p.spec.size).sum();
+    memory::estimate(plan, partitions_for(neurons, threads)).0
+}
+
 /// Builds the CPU backend of `plan` for `threads` worker threads (see
 /// [`partitions_for`]).
 pub(super) fn cpu_backend(plan: &BuildPlan, threads: usize) -> Result<CpuBackend> {
     let neurons: usize = plan.populations.iter().map(|p| p.spec.size).sum();
     let n_parts = partitions_for(neurons, threads);
-    memory::check(plan)?;
+    memory::check(plan, n_parts)?;
     let bounds: Vec<Vec<usize>> = plan
         .populations
         .iter()

@@ -12,6 +12,12 @@
 //! relative to the leak conductance (dimensionless), as in Brette et al. 2007 and the
 //! Brian2 COBA/CUBA benchmarks.
 //!
+//! NEST's units (`iaf_psc_exp`): with `c_m_pf` set, every current input — current
+//! receptors (and the Poisson inputs and spikes arriving at them), injected currents —
+//! is a current in pA, and `i_e_pa` a constant current in pA; the model turns them
+//! into the drive `R·I` with `R = tau_m / C_m` (ms / pF = GΩ, so pA·GΩ = mV). A PSC
+//! of 87.8 pA into 250 pF with tau_m 10 ms is a drive of 3.512 mV.
+//!
 //! Integration (`integration`): with current input only, `exact` (the default) is the
 //! exact propagator for input constant over a step; exponential current receptors are
 //! pre-scaled by the engine so that CUBA networks are integrated exactly (as NEST's
@@ -62,6 +68,11 @@ pub struct Lif {
     pub t_ref_ms: f64,
     /// Constant drive `R·I` (mV).
     pub i_bias_mv: f64,
+    /// Membrane capacitance (pF), > 0: when set, current inputs are in pA (NEST's
+    /// units, see the module docs); when absent they are drives in mV.
+    pub c_m_pf: Option<f64>,
+    /// Constant input current (pA; NEST's `I_e`), needs `c_m_pf`.
+    pub i_e_pa: f64,
     /// Reset rule after a spike.
     pub reset: ResetMode,
     /// Integration method.
@@ -113,6 +124,8 @@ impl Default for Lif {
             v_thresh_mv: -55.0,
             t_ref_ms: 2.0,
             i_bias_mv: 0.0,
+            c_m_pf: None,
+            i_e_pa: 0.0,
             reset: ResetMode::Value,
             integration: Integration::Auto,
             theta_plus_mv: 0.0,
@@ -137,6 +150,17 @@ impl Lif {
         check_finite(&format!("{field}.v_reset_mv"), self.v_reset_mv)?;
         check_finite(&format!("{field}.v_thresh_mv"), self.v_thresh_mv)?;
         check_finite(&format!("{field}.i_bias_mv"), self.i_bias_mv)?;
+        check_finite(&format!("{field}.i_e_pa"), self.i_e_pa)?;
+        match self.c_m_pf {
+            Some(c) => check_positive(&format!("{field}.c_m_pf"), c)?,
+            None if self.i_e_pa != 0.0 => {
+                return Err(Error::field(
+                    format!("{field}.i_e_pa"),
+                    "a current in pA needs the capacitance c_m_pf (or give the drive as i_bias_mv)",
+                ))
+            }
+            None => {}
+        }
         check_non_negative(&format!("{field}.t_ref_ms"), self.t_ref_ms)?;
         check_finite(&format!("{field}.theta_plus_mv"), self.theta_plus_mv)?;
         if let Some(t) = self.tau_theta_ms {
@@ -154,6 +178,16 @@ impl Lif {
         Ok(())
     }
 
+    /// mV of drive per unit of current input: `tau_m / C_m` (GΩ) with `c_m_pf`, else 1.
+    pub fn drive_per_current_unit(&self) -> f64 {
+        self.c_m_pf.map_or(1.0, |c| self.tau_m_ms / c)
+    }
+
+    /// The constant drive (mV): `i_bias_mv + R·i_e_pa`.
+    pub fn constant_drive_mv(&self) -> f64 {
+        self.i_bias_mv + self.c_m_pf.map_or(0.0, |c| self.tau_m_ms / c * self.i_e_pa)
+    }
+
     /// Whether the model has the adaptive threshold variable `theta`.
     pub fn has_adaptive_threshold(&self) -> bool {
         self.theta_plus_mv != 0.0 || self.tau_theta_ms.is_some()
@@ -162,7 +196,7 @@ impl Lif {
     /// Firing rate (Hz) under constant drive `i_mv` in continuous time: the closed form
     /// `1 / (t_ref + tau_m ln((v_rest + I − v_reset)/(v_rest + I − v_thresh)))`.
     pub fn rate_hz_closed_form(&self, i_mv: f64) -> f64 {
-        let v_inf = self.v_rest_mv + self.i_bias_mv + i_mv;
+        let v_inf = self.v_rest_mv + self.constant_drive_mv() + i_mv;
         if v_inf <= self.v_thresh_mv {
             return 0.0;
         }
@@ -284,7 +318,9 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
     let first_new_spike = spikes.len();
     let n = v.len();
     let p = &model.prepared;
-    let v_rest = model.params.v_rest_mv as f32 + model.params.i_bias_mv as f32;
+    let v_rest = model.params.v_rest_mv as f32 + model.params.constant_drive_mv() as f32;
+    // Current inputs in pA become drives in mV (1 without c_m_pf: x·1 is x exactly).
+    let drive_per_unit = model.params.drive_per_current_unit() as f32;
     let theta = model.params.v_thresh_mv as f32;
     let v_reset = model.params.v_reset_mv as f32;
     let subtract = model.params.reset == ResetMode::Subtract;
@@ -319,21 +355,21 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
             Method::Exact | Method::ExpEuler => {
                 kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
                     for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
-                        let v_inf = v_rest + c;
+                        let v_inf = v_rest + c * drive_per_unit;
                         *o = v_inf + (v0 - v_inf) * alpha;
                     }
                 })
             }
             Method::Euler => kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
                 for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
-                    *o = v0 + tau_inv_dt * (v_rest + c - v0);
+                    *o = v0 + tau_inv_dt * (v_rest + c * drive_per_unit - v0);
                 }
             }),
             Method::Rk4 => {
                 let g = rk4_gain(tau_inv_dt);
                 kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
                     for ((o, &v0), &c) in vo.iter_mut().zip(vi).zip(&current[r]) {
-                        *o = v0 + g * (v_rest + c - v0);
+                        *o = v0 + g * (v_rest + c * drive_per_unit - v0);
                     }
                 })
             }
@@ -350,7 +386,7 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
                         .zip(&g_sum[r.clone()])
                         .zip(&g_rev[r]);
                     for ((((o, &v0), &c), &gs), &ge) in it {
-                        *o = v0 + tau_inv_dt * (v_rest + c + ge - (1.0 + gs) * v0);
+                        *o = v0 + tau_inv_dt * (v_rest + c * drive_per_unit + ge - (1.0 + gs) * v0);
                     }
                 }),
                 Method::Rk4 => kernel!(|r: Range<usize>, vi: &[f32], vo: &mut [f32]| {
@@ -362,7 +398,7 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
                         .zip(&g_rev[r]);
                     for ((((o, &v0), &c), &gs), &ge) in it {
                         let a = 1.0 + gs;
-                        let v_inf = (v_rest + c + ge) / a;
+                        let v_inf = (v_rest + c * drive_per_unit + ge) / a;
                         *o = v0 + rk4_gain(tau_inv_dt * a) * (v_inf - v0);
                     }
                 }),
@@ -376,7 +412,7 @@ fn update_kernel(model: &LifModel, state: &mut [Vec<f32>], drive: &Drive, spikes
                             .zip(&g_rev[r]);
                         for ((((o, &v0), &c), &gs), &ge) in it {
                             let a = 1.0 + gs;
-                            let v_inf = (v_rest + c + ge) / a;
+                            let v_inf = (v_rest + c * drive_per_unit + ge) / a;
                             *o = v_inf + (v0 - v_inf) * exp_f32(-tau_inv_dt * a);
                         }
                     })
