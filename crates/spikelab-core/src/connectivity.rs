@@ -303,7 +303,8 @@ fn draw_weights_and_delays(
 
 /// The synapses ending on targets `lo..hi` of a target-major projection (see
 /// [`Connectivity::is_target_major`]), one column per target in order: its sources
-/// (ascending), weights and delays. Each column draws from the stream of its target,
+/// (ascending for `fixed_in_degree`, in draw order for `fixed_total_number`), weights
+/// and delays. Each column draws from the stream of its target,
 /// so any split of the targets gives the same synapses.
 pub fn generate_columns(req: &GenerateRequest, lo: usize, hi: usize) -> Vec<Row> {
     let n_src = req.n_src;
@@ -386,10 +387,12 @@ fn total_number_in_degrees(req: &GenerateRequest) -> Vec<u32> {
     counts
 }
 
-/// `k` values drawn uniformly with replacement from `0..n` less `exclude`, sorted.
+/// `k` values drawn uniformly with replacement from `0..n` less `exclude`, in draw
+/// order (unsorted: the tables sort synapses by source themselves, and a sort was
+/// a sixth of the Potjans–Diesmann build).
 fn sample_with_replacement(rng: &mut Stream, n: usize, k: usize, exclude: Option<u32>) -> Vec<u32> {
     let m = n - usize::from(exclude.is_some_and(|e| (e as usize) < n));
-    let mut out: Vec<u32> = (0..k)
+    (0..k)
         .map(|_| {
             let x = rng.random_range(0..m as u32);
             match exclude {
@@ -397,9 +400,7 @@ fn sample_with_replacement(rng: &mut Stream, n: usize, k: usize, exclude: Option
                 _ => x,
             }
         })
-        .collect();
-    out.sort_unstable();
-    out
+        .collect()
 }
 
 /// Generates the synapses of a projection.

@@ -3,6 +3,7 @@
 //! indexed by arrival step.
 
 use crate::connectivity::{Row, SynapseRows};
+use rayon::prelude::*;
 
 /// Delays of a synapse table: one value for all synapses (the common case, which
 /// lets delivery compute the ring slot once per spike) or one per synapse, with each
@@ -24,6 +25,22 @@ pub enum Delays {
         /// Delay of each group.
         group_delay: Vec<u16>,
     },
+}
+
+/// The target and weight arrays a parallel fill writes into at disjoint positions.
+struct SharedOut(*mut u32, *mut f32);
+
+// SAFETY: used only for writes at positions no two tasks share (see from_columns).
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// # Safety
+    /// `at` is in bounds and no other thread writes it.
+    #[inline]
+    unsafe fn write(&self, at: usize, target: u32, weight: f32) {
+        *self.0.add(at) = target;
+        *self.1.add(at) = weight;
+    }
 }
 
 /// Synapses of one projection that end on one partition's neurons, by source.
@@ -125,20 +142,36 @@ impl SynapseTable {
             total <= u32::MAX as usize,
             "at most 2^32 synapses per table"
         );
-        let mut delays = columns.iter().flat_map(|c| c.2.iter().copied());
-        let first = delays.next();
-        let (d_min, d_max) = delays
-            .fold((first.unwrap_or(1), first.unwrap_or(1)), |(lo, hi), d| {
-                (lo.min(d), hi.max(d))
-            });
+        let (d_min, d_max) = columns
+            .par_iter()
+            .flat_map_iter(|c| c.2.iter().copied())
+            .fold(|| (u16::MAX, 0u16), |(lo, hi), d| (lo.min(d), hi.max(d)))
+            .reduce(|| (u16::MAX, 0u16), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let (d_min, d_max) = if d_min > d_max {
+            (1, 1)
+        } else {
+            (d_min, d_max)
+        };
         let span = (d_max - d_min) as usize + 1;
-        // bucket[s·span + (d − d_min)]: synapses of source s with delay d.
-        let mut bucket = vec![0u32; n_src * span + 1];
-        for (src, _, del) in columns {
-            for (&s, &d) in src.iter().zip(del) {
-                bucket[s as usize * span + (d - d_min) as usize + 1] += 1;
-            }
-        }
+        // A parallel counting sort: the columns are cut into ranges, one task each;
+        // every task counts its synapses per bucket (source, delay) in its own array,
+        // then fills its positions, which start after those of the earlier ranges in
+        // every bucket — so each bucket keeps ascending targets.
+        let tasks = rayon::current_num_threads().clamp(1, columns.len().max(1));
+        let cut: Vec<usize> = (0..=tasks).map(|k| k * columns.len() / tasks).collect();
+        let buckets = n_src * span;
+        let mut counts: Vec<Vec<u32>> = (0..tasks)
+            .into_par_iter()
+            .map(|k| {
+                let mut c = vec![0u32; buckets];
+                for (src, _, del) in &columns[cut[k]..cut[k + 1]] {
+                    for (&s, &d) in src.iter().zip(del) {
+                        c[s as usize * span + (d - d_min) as usize] += 1;
+                    }
+                }
+                c
+            })
+            .collect();
         let mut row_ptr = Vec::with_capacity(n_src + 1);
         let mut row_group = Vec::with_capacity(n_src + 1);
         let (mut start, mut group_delay) = (Vec::new(), Vec::new());
@@ -147,12 +180,19 @@ impl SynapseTable {
             row_ptr.push(at as usize);
             row_group.push(start.len() as u32);
             for k in 0..span {
-                let c = bucket[s * span + k + 1];
+                let b = s * span + k;
+                let c: u32 = counts.iter().map(|t| t[b]).sum();
                 if c > 0 {
                     start.push(at);
                     group_delay.push(d_min + k as u16);
                 }
-                bucket[s * span + k] = at;
+                // Each task's counts become its next free positions in the bucket.
+                let mut next = at;
+                for t in counts.iter_mut() {
+                    let n = t[b];
+                    t[b] = next;
+                    next += n;
+                }
                 at += c;
             }
         }
@@ -161,13 +201,21 @@ impl SynapseTable {
         start.push(at);
         let mut target = vec![0u32; total];
         let mut weight = vec![0f32; total];
-        for (j, (src, w, del)) in columns.iter().enumerate() {
-            for k in 0..src.len() {
-                let b = &mut bucket[src[k] as usize * span + (del[k] - d_min) as usize];
-                target[*b as usize] = j as u32;
-                weight[*b as usize] = w[k];
-                *b += 1;
-            }
+        {
+            let out = SharedOut(target.as_mut_ptr(), weight.as_mut_ptr());
+            let out = &out;
+            counts.par_iter_mut().enumerate().for_each(|(k, next)| {
+                for (j, (src, wt, del)) in columns[cut[k]..cut[k + 1]].iter().enumerate() {
+                    let j = (cut[k] + j) as u32;
+                    for i in 0..src.len() {
+                        let slot = &mut next[src[i] as usize * span + (del[i] - d_min) as usize];
+                        // SAFETY: positions come from disjoint per-task ranges of each
+                        // bucket, all below `total`: no two writes hit one element.
+                        unsafe { out.write(*slot as usize, j, wt[i]) };
+                        *slot += 1;
+                    }
+                }
+            });
         }
         let delays = if span == 1 {
             Delays::Uniform(d_min)
