@@ -109,15 +109,24 @@ class Network:
         return net
 
     @classmethod
-    def from_toml(cls, text: str, source: str = "<toml text>") -> "Network":
-        """A network from model-file text (validated; errors name the field)."""
-        return cls.from_dict(json.loads(_native.model_to_json(text, source)))
+    def from_toml(cls, text: str, source: str = "<toml text>", *,
+                  scale_neurons: float = 1.0, scale_in_degree: float = 1.0) -> "Network":
+        """A network from model-file text (validated; errors name the field).
+
+        ``scale_neurons`` multiplies every population's size and ``scale_in_degree``
+        every neuron's number of inputs, on top of the file's ``[scale]`` table (as
+        ``spikelab run --scale-neurons``); weights are not compensated."""
+        return cls.from_dict(json.loads(_native.model_to_json(
+            text, source, float(scale_neurons), float(scale_in_degree))))
 
     @classmethod
-    def load(cls, path: str, threads: Optional[int] = None) -> "Network":
-        """A network from a TOML model file; ``threads`` overrides the file's."""
+    def load(cls, path: str, threads: Optional[int] = None, *,
+             scale_neurons: float = 1.0, scale_in_degree: float = 1.0) -> "Network":
+        """A network from a TOML model file; ``threads`` overrides the file's, the
+        scale factors are those of :meth:`from_toml`."""
         with open(path, "r", encoding="utf-8") as f:
-            net = cls.from_toml(f.read(), source=str(path))
+            net = cls.from_toml(f.read(), source=str(path), scale_neurons=scale_neurons,
+                                scale_in_degree=scale_in_degree)
         if threads is not None:
             net._spec["simulation"]["threads"] = int(threads)
         return net

@@ -417,11 +417,22 @@ fn validate_model(model_toml: &str, source: &str) -> PyResult<()> {
 }
 
 /// A model's TOML text, parsed and validated, as JSON (presets resolved, defaults
-/// filled in): what `spikelab.Network.from_toml` starts from.
+/// filled in, its `[scale]` applied and then `scale_neurons` / `scale_in_degree` on
+/// top): what `spikelab.Network.from_toml` starts from.
 #[pyfunction]
-#[pyo3(signature = (model_toml, source="<toml text>"))]
-fn model_to_json(model_toml: &str, source: &str) -> PyResult<String> {
-    let spec = parse(model_toml, source)?;
+#[pyo3(signature = (model_toml, source="<toml text>", scale_neurons=1.0, scale_in_degree=1.0))]
+fn model_to_json(
+    model_toml: &str,
+    source: &str,
+    scale_neurons: f64,
+    scale_in_degree: f64,
+) -> PyResult<String> {
+    let mut spec = parse(model_toml, source)?;
+    let scale = spikelab_core::scale::ScaleSpec {
+        neurons: scale_neurons,
+        in_degree: scale_in_degree,
+    };
+    spec.scale_by(&scale, "scale").py()?;
     spec.validate().py()?;
     serde_json::to_string(&spec).map_err(|e| PyValueError::new_err(e.to_string()))
 }

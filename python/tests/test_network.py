@@ -68,6 +68,23 @@ def test_spikes_match_the_command_line(tmp_path, root, cli):
         assert np.allclose(cli_spikes[:, 0], t) and np.array_equal(cli_spikes[:, 1], n)
 
 
+def test_a_scaled_microcircuit_matches_the_command_line(tmp_path, root, cli):
+    model = root / "examples" / "potjans_2014.toml"
+    out = tmp_path / "pd"
+    subprocess.run([str(cli), "run", str(model), "--scale-neurons", "0.01", "--duration-ms", "100",
+                    "--transient-ms", "0", "--format", "npy", "--no-plot", "--quiet", "--out",
+                    str(out)], check=True, stdout=subprocess.DEVNULL)
+    net = sl.Network.load(str(model), scale_neurons=0.01)
+    assert [p["size"] for p in net.to_dict()["population"]][:2] == [207, 58]
+    net.run(100.0)
+    t, n = net.spikes("L4E")
+    cli_spikes = np.load(out / "spikes_L4E.npy")
+    assert len(t) > 0
+    assert np.allclose(cli_spikes[:, 0], t) and np.array_equal(cli_spikes[:, 1], n)
+    with pytest.raises(ValueError, match="scale.neurons"):
+        sl.Network.load(str(model), scale_neurons=0.0)
+
+
 def test_model_files_round_trip(tmp_path, root):
     net = sl.Network.load(str(root / "examples" / "vogels_abbott_coba.toml"))
     path = tmp_path / "coba.toml"
