@@ -55,14 +55,19 @@ pub struct RasterGroup<'a> {
     pub size: usize,
 }
 
-/// Palette used for groups and series.
-pub const PALETTE: [RGBColor; 6] = [
+/// Palette used for groups and series (matplotlib's tab10: ten distinct colours, so the
+/// eight populations of a cortical microcircuit do not share one).
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// A raster plot: one row per neuron, groups stacked, time on x.
