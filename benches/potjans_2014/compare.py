@@ -23,6 +23,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 
+def shared_args(a):
+    """The options both simulators take alike."""
+    return [
+        "--scale-neurons",
+        str(a.scale_neurons),
+        "--duration-ms",
+        str(a.duration_ms),
+        "--transient-ms",
+        str(a.transient_ms),
+    ]
+
+
 def spikelab(a):
     out = tempfile.mkdtemp(prefix="pd_spikelab_")
     run_dir = os.path.join(out, "run")
@@ -30,12 +42,7 @@ def spikelab(a):
         a.spikelab,
         "run",
         os.path.join(ROOT, "examples", "potjans_2014.toml"),
-        "--scale-neurons",
-        str(a.scale_neurons),
-        "--duration-ms",
-        str(a.duration_ms),
-        "--transient-ms",
-        str(a.transient_ms),
+        *shared_args(a),
         "--threads",
         str(a.threads),
         "--out",
@@ -62,12 +69,7 @@ def nest(a):
     cmd = [
         a.nest_python,
         os.path.join(HERE, "nest_potjans_2014.py"),
-        "--scale-neurons",
-        str(a.scale_neurons),
-        "--duration-ms",
-        str(a.duration_ms),
-        "--transient-ms",
-        str(a.transient_ms),
+        *shared_args(a),
         "--threads",
         str(a.nest_threads or a.threads),
     ]

@@ -166,7 +166,8 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
             }
         }
     }
-    spec.validate()?;
+    // One plan validates the network, gives the memory estimate and is built.
+    let plan = spec.plan()?;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .model
@@ -177,11 +178,11 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     // The output path is checked (and staged) before the long work.
     let out = OutputDir::begin(&out_dir)?;
 
-    let estimated_mib =
-        spikelab_core::engine::estimate_memory_bytes(&spec.plan()?, spec.simulation.threads)
-            / 1048576.0;
+    let threads = spec.simulation.threads;
+    let estimated_mib = spikelab_core::engine::estimate_memory_bytes(&plan, threads) / 1048576.0;
     let t0 = Instant::now();
-    let mut sim = Simulator::build(&spec)?;
+    let mut sim = Simulator::from_plan(&plan, threads)?;
+    drop(plan);
     let build_s = t0.elapsed().as_secs_f64();
     let dt = spec.simulation.dt_ms;
     let transient_steps = (spec.simulation.transient_ms / dt).round() as u64;

@@ -12,23 +12,15 @@ fn single_lif(lif: Lif, dt_ms: f64, duration_ms: f64) -> NetworkSpec {
     ))
 }
 
-#[test]
-fn membrane_under_constant_current_follows_the_closed_form() {
-    // v(t) = v_inf + (v0 - v_inf) e^{-t/tau}, below threshold.
-    let lif = Lif {
-        tau_m_ms: 10.0,
-        v_rest_mv: -70.0,
-        v_thresh_mv: 100.0,
-        v_reset_mv: -70.0,
-        ..Lif::default()
-    };
-    let i_mv = 12.0;
-    let spec = single_lif(lif, 0.1, 50.0)
+/// The membrane potential of one `lif` under a DC injection of `amplitude` from t = 0,
+/// sampled every step for `duration_ms`: (time ms, v).
+fn v_under_dc(lif: Lif, amplitude: f64, duration_ms: f64) -> Vec<(f64, f32)> {
+    let spec = single_lif(lif, 0.1, duration_ms)
         .current(CurrentSpec {
             target: "n".into(),
             neurons: NeuronSelection::All,
             waveform: Waveform::Dc {
-                amplitude: i_mv,
+                amplitude,
                 start_ms: 0.0,
                 stop_ms: None,
             },
@@ -40,17 +32,30 @@ fn membrane_under_constant_current_follows_the_closed_form() {
             every_ms: None,
         });
     let mut sim = Simulator::build(&spec).unwrap();
-    sim.run_ms(50.0);
+    sim.run_ms(duration_ms);
     let rec = &sim.recordings().states[0];
     let v = rec.trace(0, 0);
-    for (k, &step) in rec.steps.iter().enumerate() {
-        let t = step as f64 * 0.1;
+    rec.steps
+        .iter()
+        .zip(v)
+        .map(|(&step, x)| (step as f64 * 0.1, x))
+        .collect()
+}
+
+#[test]
+fn membrane_under_constant_current_follows_the_closed_form() {
+    // v(t) = v_inf + (v0 - v_inf) e^{-t/tau}, below threshold.
+    let lif = Lif {
+        tau_m_ms: 10.0,
+        v_rest_mv: -70.0,
+        v_thresh_mv: 100.0,
+        v_reset_mv: -70.0,
+        ..Lif::default()
+    };
+    let i_mv = 12.0;
+    for (t, v) in v_under_dc(lif, i_mv, 50.0) {
         let want = -58.0 + (-70.0 + 58.0) * (-t / 10.0).exp();
-        assert!(
-            (v[k] as f64 - want).abs() < 1e-4,
-            "t = {t}: {} vs {want}",
-            v[k]
-        );
+        assert!((v as f64 - want).abs() < 1e-4, "t = {t}: {v} vs {want}");
     }
 }
 
@@ -250,34 +255,9 @@ fn with_a_capacitance_currents_are_in_pa_as_nest_iaf_psc_exp() {
         i_e_pa: 375.0,
         ..Lif::default()
     };
-    let spec = single_lif(lif, 0.1, 30.0)
-        .current(CurrentSpec {
-            target: "n".into(),
-            neurons: NeuronSelection::All,
-            waveform: Waveform::Dc {
-                amplitude: 125.0,
-                start_ms: 0.0,
-                stop_ms: None,
-            },
-        })
-        .monitor(MonitorSpec::State {
-            population: "n".into(),
-            variables: vec!["v".into()],
-            neurons: NeuronSelection::All,
-            every_ms: None,
-        });
-    let mut sim = Simulator::build(&spec).unwrap();
-    sim.run_ms(30.0);
-    let rec = &sim.recordings().states[0];
-    let v = rec.trace(0, 0);
-    for (k, &step) in rec.steps.iter().enumerate() {
-        let t = step as f64 * 0.1;
+    for (t, v) in v_under_dc(lif, 125.0, 30.0) {
         let want = -45.0 + (-65.0 + 45.0) * (-t / 10.0).exp();
-        assert!(
-            (v[k] as f64 - want).abs() < 1e-4,
-            "t={t}: {} vs {want}",
-            v[k]
-        );
+        assert!((v as f64 - want).abs() < 1e-4, "t = {t}: {v} vs {want}");
     }
     // A current in pA without a capacitance is refused by name.
     let bad = Lif {
