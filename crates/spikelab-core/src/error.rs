@@ -61,6 +61,16 @@ pub enum Error {
     /// A run-time request that cannot be served (e.g. recording a variable a model lacks).
     #[error("{0}")]
     Invalid(String),
+    /// Another rank of a distributed run failed (its message).
+    #[error("rank {rank} of {ranks}: {message}")]
+    Distributed {
+        /// The first rank that failed.
+        rank: usize,
+        /// Number of ranks.
+        ranks: usize,
+        /// Its error.
+        message: String,
+    },
 }
 
 fn hint_list(known: &[String]) -> String {

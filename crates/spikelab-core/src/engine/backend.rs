@@ -65,6 +65,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Synaptic events delivered so far (spikes × synapses walked).
     fn synaptic_events(&self) -> u64;
 
+    /// In a distributed run, the seconds this process has spent exchanging spikes
+    /// with the others (waiting for them included); None in a single process.
+    fn exchange_seconds(&self) -> Option<f64> {
+        None
+    }
+
     /// Computes steps `first_step..first_step + n`, calling `recorder.record` after
     /// each with its spikes.
     fn run_steps(&mut self, first_step: u64, n: u64, recorder: &mut Recorder<'_>);

@@ -5,6 +5,7 @@
 //! built in stages by `engine/build/`; each step is `Partition::step`.
 
 use super::backend::{Backend, StepSpikes};
+use super::distributed::{Distribution, Transport, TransportExt};
 use super::exchange::{SpikeExchange, SpinBarrier};
 use super::partition::{ChunkKind, NeuronChunk, Partition};
 use super::plan::BuildPlan;
@@ -15,6 +16,15 @@ use crate::error::Result;
 use crate::neuron::NeuronModel;
 use crate::rng::{self, Domain};
 use crate::source::{GeneratorChunk, SourceChunk, SpikeGenerator};
+use std::sync::Arc;
+
+/// Every rank's `mine` (f32 values), in rank order, with each rank's count.
+fn gather_f32(d: &Distribution, mine: &[f32]) -> (Vec<f32>, Vec<usize>) {
+    let bits: Vec<u32> = mine.iter().map(|v| v.to_bits()).collect();
+    let (mut all, mut counts) = (Vec::new(), Vec::new());
+    d.transport.all_gather(&bits, &mut all, &mut counts);
+    (all.into_iter().map(f32::from_bits).collect(), counts)
+}
 
 /// See the module docs.
 pub struct CpuBackend {
@@ -25,6 +35,9 @@ pub struct CpuBackend {
     partitions: Vec<Partition>,
     exchange: SpikeExchange,
     synapse_counts: Vec<usize>,
+    /// In a distributed run: the transport and the partitions of each rank (this
+    /// backend holds only its own; `partitions[i].index` is the global index).
+    dist: Option<Distribution>,
 }
 
 impl std::fmt::Debug for CpuBackend {
@@ -68,6 +81,7 @@ impl CpuBackend {
         partitions: Vec<Partition>,
         exchange: SpikeExchange,
         synapse_counts: Vec<usize>,
+        dist: Option<Distribution>,
     ) -> Self {
         CpuBackend {
             dt_ms: plan.dt_ms,
@@ -76,6 +90,42 @@ impl CpuBackend {
             partitions,
             exchange,
             synapse_counts,
+            dist,
+        }
+    }
+
+    /// Builds this rank's part of `plan` in a distributed run over `transport` (see
+    /// [`crate::engine::distributed`]); `threads` per rank, 0 = the rank's share of
+    /// the cores.
+    pub fn build_distributed(
+        plan: &BuildPlan,
+        threads: usize,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self> {
+        super::build::cpu_backend_distributed(plan, threads, transport)
+    }
+
+    /// Number of partitions of the whole network (every rank's).
+    fn total_partitions(&self) -> usize {
+        self.bounds.first().map_or(1, |b| b.len() - 1)
+    }
+
+    /// Per partition of the whole network, the length of every source row of
+    /// projection `proj` (gathered from every rank in a distributed run).
+    fn row_lengths(&self, proj: usize) -> Vec<Vec<u32>> {
+        let lengths = |p: &Partition| -> Vec<u32> {
+            let t = &p.projections[proj].table;
+            t.row_ptr.windows(2).map(|w| (w[1] - w[0]) as u32).collect()
+        };
+        match &self.dist {
+            None => self.partitions.iter().map(lengths).collect(),
+            Some(d) => {
+                let mine: Vec<u32> = self.partitions.iter().flat_map(lengths).collect();
+                let (mut all, mut counts) = (Vec::new(), Vec::new());
+                d.transport.all_gather(&mine, &mut all, &mut counts);
+                let n_src = self.partitions[0].projections[proj].table.row_ptr.len() - 1;
+                all.chunks(n_src.max(1)).map(<[u32]>::to_vec).collect()
+            }
         }
     }
 
@@ -113,7 +163,15 @@ impl Backend for CpuBackend {
     }
 
     fn synaptic_events(&self) -> u64 {
-        self.partitions.iter().map(|p| p.events).sum()
+        let mine = self.partitions.iter().map(|p| p.events).sum();
+        match &self.dist {
+            Some(d) => d.transport.sum_u64(mine),
+            None => mine,
+        }
+    }
+
+    fn exchange_seconds(&self) -> Option<f64> {
+        self.dist.as_ref().map(|d| d.exchange_s)
     }
 
     fn run_steps(&mut self, t0: u64, n: u64, recorder: &mut Recorder<'_>) {
@@ -121,6 +179,7 @@ impl Backend for CpuBackend {
             partitions,
             exchange,
             bounds,
+            dist,
             ..
         } = self;
         let ex: &SpikeExchange = exchange;
@@ -129,10 +188,26 @@ impl Backend for CpuBackend {
             bounds,
             parity: (t & 1) as usize,
         };
+        let distributed = dist.is_some();
+        // In a distributed run, the other ranks' spikes of step `t` fill their slots
+        // after this rank's workers have finished it, before any starts step t + 1.
+        let mut share = |t: u64| {
+            if let Some(d) = dist.as_mut() {
+                let parity = (t & 1) as usize;
+                // SAFETY: between the barrier ending step t and the one starting t + 1
+                // nobody writes slots of parity t, and only this thread writes the
+                // other ranks' slots (no worker reads them before the next barrier).
+                d.exchange(
+                    |k| unsafe { ex.read(k, parity) },
+                    |k| unsafe { ex.write(k, parity) },
+                );
+            }
+        };
         if partitions.len() == 1 {
             let part = &mut partitions[0];
             for t in t0..t0 + n {
                 part.step(t, ex);
+                share(t);
                 recorder.record(t, &spikes_of(t));
             }
         } else {
@@ -147,12 +222,19 @@ impl Backend for CpuBackend {
                         for t in t0..t0 + n {
                             part.step(t, ex);
                             barrier.wait();
+                            if distributed {
+                                barrier.wait();
+                            }
                         }
                     });
                 }
                 for t in t0..t0 + n {
                     first.step(t, ex);
                     barrier.wait();
+                    if distributed {
+                        share(t);
+                        barrier.wait();
+                    }
                     recorder.record(t, &spikes_of(t));
                 }
             });
@@ -160,22 +242,45 @@ impl Backend for CpuBackend {
     }
 
     fn take_state_samples(&mut self, probe: usize, samples: usize, out: &mut Vec<f32>) {
+        let mut mine = Vec::new();
         for s in 0..samples {
             for part in &self.partitions {
                 let p = &part.probes[probe];
                 let w = p.local.len() * p.vars.len();
-                out.extend_from_slice(&p.values[s * w..(s + 1) * w]);
+                mine.extend_from_slice(&p.values[s * w..(s + 1) * w]);
             }
         }
         for part in &mut self.partitions {
             part.probes[probe].values.clear();
+        }
+        match &self.dist {
+            None => out.extend_from_slice(&mine),
+            Some(d) => {
+                // Every rank's samples, sample by sample in rank (= neuron) order.
+                let (all, counts) = gather_f32(d, &mine);
+                let mut at = 0;
+                let starts: Vec<usize> = counts
+                    .iter()
+                    .map(|&c| {
+                        let a = at;
+                        at += c;
+                        a
+                    })
+                    .collect();
+                for s in 0..samples {
+                    for (&start, &c) in starts.iter().zip(&counts) {
+                        let w = c / samples.max(1);
+                        out.extend_from_slice(&all[start + s * w..start + (s + 1) * w]);
+                    }
+                }
+            }
         }
     }
 
     fn spikes_of_step(&self, pop: usize, step: u64) -> Vec<u32> {
         let parity = (step & 1) as usize;
         let mut out = Vec::new();
-        for part in 0..self.partitions.len() {
+        for part in 0..self.total_partitions() {
             // SAFETY: no step is running (we hold &self).
             let spikes = unsafe { &self.exchange.read(part, parity)[pop] };
             let lo = self.bounds[pop][part] as u32;
@@ -185,9 +290,14 @@ impl Backend for CpuBackend {
     }
 
     fn state(&self, pop: usize, var: usize) -> Vec<f32> {
-        self.neuron_chunks(pop)
+        let mine: Vec<f32> = self
+            .neuron_chunks(pop)
             .flat_map(|nc| nc.state[var].iter().copied())
-            .collect()
+            .collect();
+        match &self.dist {
+            None => mine,
+            Some(d) => gather_f32(d, &mine).0,
+        }
     }
 
     fn set_state(&mut self, pop: usize, var: usize, values: &[f32]) {
@@ -246,10 +356,17 @@ impl Backend for CpuBackend {
 
     fn set_weights(&mut self, proj: usize, weights: &[f32]) {
         let n_src = self.partitions[0].projections[proj].table.row_ptr.len() - 1;
+        // Row lengths of every partition (every rank's), to find this rank's entries.
+        let row_lengths = self.row_lengths(proj);
+        let first = self.partitions[0].index;
         let mut next = 0usize;
         for s in 0..n_src {
-            for part in &mut self.partitions {
-                let t = &mut part.projections[proj].table;
+            for (part, lengths) in row_lengths.iter().enumerate() {
+                if !(first..first + self.partitions.len()).contains(&part) {
+                    next += lengths[s] as usize;
+                    continue;
+                }
+                let t = &mut self.partitions[part - first].projections[proj].table;
                 for k in t.row_in_target_order(s) {
                     t.weight[k] = weights[next];
                     next += 1;
@@ -265,6 +382,46 @@ impl Backend for CpuBackend {
             row_ptr: vec![0],
             ..Default::default()
         };
+        if let Some(d) = &self.dist {
+            // This rank's partitions as source-major rows of (target, weight, delay)
+            // triples behind each partition's row lengths; merged row by row.
+            let mut mine = Vec::new();
+            for p in &self.partitions {
+                let t = &p.projections[proj].table;
+                let lo = self.bounds[target][p.index] as u32;
+                mine.extend(t.row_ptr.windows(2).map(|w| (w[1] - w[0]) as u32));
+                for s in 0..n_src {
+                    for k in t.row_in_target_order(s) {
+                        mine.extend([t.target[k] + lo, t.weight[k].to_bits(), t.delay(k) as u32]);
+                    }
+                }
+            }
+            let (mut all, mut counts) = (Vec::new(), Vec::new());
+            d.transport.all_gather(&mine, &mut all, &mut counts);
+            // Per partition (global order): its row lengths and where its triples start.
+            let mut parts: Vec<(&[u32], usize)> = Vec::new();
+            let mut at = 0;
+            for _ in 0..self.total_partitions() {
+                let lengths = &all[at..at + n_src];
+                let triples: usize = lengths.iter().map(|&l| l as usize).sum();
+                parts.push((lengths, at + n_src));
+                at += n_src + 3 * triples;
+            }
+            let mut cursor: Vec<usize> = parts.iter().map(|p| p.1).collect();
+            for s in 0..n_src {
+                for (p, (lengths, _)) in parts.iter().enumerate() {
+                    for _ in 0..lengths[s] {
+                        let w = &all[cursor[p]..cursor[p] + 3];
+                        out.target.push(w[0]);
+                        out.weight.push(f32::from_bits(w[1]));
+                        out.delay.push(w[2] as u16);
+                        cursor[p] += 3;
+                    }
+                }
+                out.row_ptr.push(out.target.len());
+            }
+            return out;
+        }
         for s in 0..n_src {
             for (part, p) in self.partitions.iter().enumerate() {
                 let t = &p.projections[proj].table;

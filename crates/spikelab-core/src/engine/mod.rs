@@ -14,6 +14,7 @@
 pub mod backend;
 mod build;
 pub mod cpu;
+pub mod distributed;
 mod exchange;
 mod partition;
 pub mod plan;
@@ -127,6 +128,25 @@ impl Simulator {
     pub fn from_plan(plan: &BuildPlan, threads: usize) -> Result<Self> {
         let backend = CpuBackend::build(plan, threads)?;
         Ok(Self::with_backend(plan, Box::new(backend)))
+    }
+
+    /// Builds this process's part of `plan` in a distributed run over `transport`
+    /// (see [`distributed`]): every rank calls this with the same plan and thread
+    /// count, then makes the same calls on its simulator; every rank then holds the
+    /// complete recordings, bitwise those of a single process.
+    pub fn from_plan_distributed(
+        plan: &BuildPlan,
+        threads: usize,
+        transport: std::sync::Arc<dyn distributed::Transport>,
+    ) -> Result<Self> {
+        let backend = CpuBackend::build_distributed(plan, threads, transport)?;
+        Ok(Self::with_backend(plan, Box::new(backend)))
+    }
+
+    /// In a distributed run, the seconds this process has spent exchanging spikes
+    /// with the others (waiting for them included); None in a single process.
+    pub fn exchange_seconds(&self) -> Option<f64> {
+        self.backend.exchange_seconds()
     }
 
     /// A simulator of `plan` running on `backend`, which must have been built from

@@ -135,10 +135,18 @@ fn cgroup_values(limit: &str, usage: &str) -> Option<f64> {
 /// of the largest partition's share in flight while it is transposed; other rules
 /// count the whole projection's rows beside its tables.
 pub(super) fn estimate(plan: &BuildPlan, parts: usize) -> (f64, String) {
+    estimate_owned(plan, parts, parts)
+}
+
+/// [`estimate`] for a process that owns `owned` of the `parts` partitions (a rank of
+/// a distributed run): its share of the tables, ring buffers and state, but the whole
+/// rows of a rule that is generated for the whole network before it is split.
+pub(super) fn estimate_owned(plan: &BuildPlan, parts: usize, owned: usize) -> (f64, String) {
     let mut bytes = 0.0f64;
     let mut biggest = (0.0, String::new());
     let mut in_flight = 0.0f64;
     let parts_f = parts.max(1) as f64;
+    let share = owned.min(parts) as f64 / parts_f;
     for (k, p) in plan.projections.iter().enumerate() {
         let (n_src, n_tgt) = (
             plan.populations[p.source].spec.size,
@@ -158,13 +166,13 @@ pub(super) fn estimate(plan: &BuildPlan, parts: usize) -> (f64, String) {
                 0.0
             };
             let rows = 8.0 * (n_src as f64 + 1.0) * parts_f;
-            let share = m / parts_f * BYTES_PER_COLUMN_SYNAPSE
+            let columns = m / parts_f * BYTES_PER_COLUMN_SYNAPSE
                 + (n_tgt as f64 / parts_f) * BYTES_PER_COLUMN
                 + 4.0 * n_src as f64 * span;
-            in_flight = in_flight.max(share);
-            m * BYTES_PER_SYNAPSE_TABLE + groups * BYTES_PER_GROUP + rows
+            in_flight = in_flight.max(columns);
+            share * (m * BYTES_PER_SYNAPSE_TABLE + groups * BYTES_PER_GROUP + rows)
         } else {
-            m * BYTES_PER_SYNAPSE_SPLIT
+            m * BYTES_PER_SYNAPSE_SPLIT * (1.0 + share) / 2.0
         };
         bytes += b;
         if b > biggest.0 {
@@ -181,8 +189,9 @@ pub(super) fn estimate(plan: &BuildPlan, parts: usize) -> (f64, String) {
     bytes += in_flight;
     for pop in &plan.populations {
         let p = pop.spec;
-        let b = (p.receptors.len() * RingBuffer::bytes_for(p.size, pop.max_delay_steps)) as f64
-            + p.size as f64 * BYTES_PER_NEURON;
+        let b = share
+            * ((p.receptors.len() * RingBuffer::bytes_for(p.size, pop.max_delay_steps)) as f64
+                + p.size as f64 * BYTES_PER_NEURON);
         bytes += b;
         if b > biggest.0 {
             biggest = (
@@ -198,6 +207,12 @@ pub(super) fn estimate(plan: &BuildPlan, parts: usize) -> (f64, String) {
 /// memory.
 pub(super) fn check(plan: &BuildPlan, parts: usize) -> Result<()> {
     let (bytes, what) = estimate(plan, parts);
+    check_bytes(bytes, &what)
+}
+
+/// Fails with [`Error::TooLarge`] when `bytes` (for `what`) exceed 90% of the
+/// available memory.
+pub(super) fn check_bytes(bytes: f64, what: &str) -> Result<()> {
     if let Some((avail, limit)) = available_memory() {
         if bytes > 0.9 * avail {
             return Err(Error::TooLarge {

@@ -14,10 +14,13 @@ mod populations;
 mod projections;
 
 use super::cpu::CpuBackend;
+use super::distributed::{Distribution, Transport, TransportExt};
 use super::exchange::{SpikeExchange, SpinBarrier};
 use super::partition::Partition;
 use super::plan::BuildPlan;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::ops::Range;
+use std::sync::Arc;
 
 /// `parts + 1` bounds cutting `n` neurons into `parts` contiguous chunks.
 fn split_bounds(n: usize, parts: usize) -> Vec<usize> {
@@ -115,19 +118,87 @@ pub(super) fn cpu_backend(plan: &BuildPlan, threads: usize) -> Result<CpuBackend
     let neurons: usize = plan.populations.iter().map(|p| p.spec.size).sum();
     let n_parts = partitions_for(neurons, threads);
     memory::check(plan, n_parts)?;
+    Ok(assemble(plan, n_parts, 0..n_parts, None))
+}
+
+/// Builds this rank's part of the CPU backend of `plan` in a distributed run: the
+/// network is cut into `ranks × threads` partitions as one process with that many
+/// threads would cut it, and this rank builds only its own `threads` of them.
+/// `threads = 0` gives each rank its share of the cores. The ranks agree on the
+/// thread count and on the memory check (ranks on one host share its memory), so
+/// that either every rank builds or every rank fails with the same error.
+pub(super) fn cpu_backend_distributed(
+    plan: &BuildPlan,
+    threads: usize,
+    transport: Arc<dyn Transport>,
+) -> Result<CpuBackend> {
+    let neurons: usize = plan.populations.iter().map(|p| p.spec.size).sum();
+    let ranks = transport.ranks();
+    let wanted = if threads == 0 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / ranks.min(cores)).min(neurons / ranks.max(1) / MIN_NEURONS_PER_THREAD)
+    } else {
+        threads
+    };
+    let per_rank = transport.min_usize(wanted.max(1));
+    let n_parts = ranks * per_rank;
+    let fits = if n_parts > neurons {
+        Err(Error::field(
+            "ranks",
+            format!("{ranks} ranks × {per_rank} threads are more partitions than the network's {neurons} neurons; use fewer ranks or threads"),
+        ))
+    } else {
+        Ok(())
+    };
+    transport.agree(fits)?;
+    // Every rank's estimate, summed over the ranks of each host.
+    let (bytes, what) = memory::estimate_owned(plan, n_parts, per_rank);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let hosts = transport.gather_strings(host.trim());
+    let all_bytes = transport.gather_f64(bytes);
+    let me = transport.rank();
+    let on_my_host: f64 = (0..ranks)
+        .filter(|&r| hosts[r] == hosts[me])
+        .map(|r| all_bytes[r])
+        .sum();
+    let sharing = hosts.iter().filter(|h| **h == hosts[me]).count();
+    let what = if sharing > 1 {
+        format!("{sharing} ranks on this host; this rank's largest part: {what}")
+    } else {
+        what
+    };
+    transport.agree(memory::check_bytes(on_my_host, &what))?;
+    let owned = me * per_rank..(me + 1) * per_rank;
+    let dist = Distribution::new(transport, per_rank);
+    Ok(assemble(plan, n_parts, owned, Some(dist)))
+}
+
+/// The CPU backend of `plan` cut into `n_parts` partitions, of which it holds
+/// `owned`.
+fn assemble(
+    plan: &BuildPlan,
+    n_parts: usize,
+    owned: Range<usize>,
+    dist: Option<Distribution>,
+) -> CpuBackend {
     let bounds: Vec<Vec<usize>> = plan
         .populations
         .iter()
         .map(|p| split_bounds(p.spec.size, n_parts))
         .collect();
-    let part_pops = populations::build(plan, &bounds);
-    let (part_projs, synapse_counts) = projections::build(plan, &bounds);
+    let part_pops = populations::build(plan, &bounds, owned.clone());
+    let (part_projs, mut synapse_counts) = projections::build(plan, &bounds, owned.clone());
+    if let Some(d) = &dist {
+        for c in &mut synapse_counts {
+            *c = d.transport.sum_u64(*c as u64) as usize;
+        }
+    }
     let has_plasticity = plan.projections.iter().any(|p| p.rule.is_some());
     let mut partitions: Vec<Partition> = part_pops
         .into_iter()
         .zip(part_projs)
-        .enumerate()
-        .map(|(index, (pops, projections))| Partition {
+        .zip(owned)
+        .map(|((pops, projections), index)| Partition {
             index,
             pops,
             projections,
@@ -140,13 +211,7 @@ pub(super) fn cpu_backend(plan: &BuildPlan, threads: usize) -> Result<CpuBackend
         .collect();
     monitors::add_state_probes(plan, &bounds, &mut partitions);
     let exchange = SpikeExchange::new(n_parts, plan.populations.len());
-    Ok(CpuBackend::from_parts(
-        plan,
-        bounds,
-        partitions,
-        exchange,
-        synapse_counts,
-    ))
+    CpuBackend::from_parts(plan, bounds, partitions, exchange, synapse_counts, dist)
 }
 
 #[cfg(test)]

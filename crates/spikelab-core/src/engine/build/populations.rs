@@ -13,19 +13,24 @@ use crate::rng::{self, Domain};
 use crate::source::{draw_rates, GeneratorChunk, PoissonChunk, SourceChunk};
 use crate::synapse::{DriveBuffers, Receptor};
 use crate::value::Value;
+use std::ops::Range;
 
-/// The chunks of every population, per partition: `out[k][pop]`.
-pub(super) fn build(plan: &BuildPlan, bounds: &[Vec<usize>]) -> Vec<Vec<PopChunk>> {
-    let n_parts = bounds.first().map_or(1, |b| b.len() - 1);
-    let mut part_pops: Vec<Vec<PopChunk>> = (0..n_parts).map(|_| Vec::new()).collect();
+/// The chunks of every population for the partitions `owned` (all of them in one
+/// process, a rank's share in a distributed run): `out[k - owned.start][pop]`.
+pub(super) fn build(
+    plan: &BuildPlan,
+    bounds: &[Vec<usize>],
+    owned: Range<usize>,
+) -> Vec<Vec<PopChunk>> {
+    let mut part_pops: Vec<Vec<PopChunk>> = owned.clone().map(|_| Vec::new()).collect();
     for (pi, pop) in plan.populations.iter().enumerate() {
         let b = &bounds[pi];
         let chunks = match &pop.model {
-            Some(model) => neuron_chunks(plan, pi, model.as_ref(), b),
-            None => source_chunks(plan, pi, b),
+            Some(model) => neuron_chunks(plan, pi, model.as_ref(), b, owned.clone()),
+            None => source_chunks(plan, pi, b, owned.clone()),
         };
-        for (k, kind) in chunks.into_iter().enumerate() {
-            part_pops[k].push(PopChunk {
+        for (kind, k) in chunks.into_iter().zip(owned.clone()) {
+            part_pops[k - owned.start].push(PopChunk {
                 lo: b[k],
                 hi: b[k + 1],
                 kind,
@@ -35,15 +40,14 @@ pub(super) fn build(plan: &BuildPlan, bounds: &[Vec<usize>]) -> Vec<Vec<PopChunk
     part_pops
 }
 
-/// One source chunk per partition of spike-source population `pi`.
-fn source_chunks(plan: &BuildPlan, pi: usize, b: &[usize]) -> Vec<ChunkKind> {
+/// One source chunk per partition in `owned` of spike-source population `pi`.
+fn source_chunks(plan: &BuildPlan, pi: usize, b: &[usize], owned: Range<usize>) -> Vec<ChunkKind> {
     let p = plan.populations[pi].spec;
     let (seed, dt) = (plan.seed, plan.dt_ms);
-    let n_parts = b.len() - 1;
     match &p.neuron {
         NeuronSpec::Poisson(ps) => {
             let rates = draw_rates(ps, p.size, seed, pi);
-            (0..n_parts)
+            owned
                 .map(|k| {
                     let c =
                         PoissonChunk::new(seed, pi, b[k], &rates[b[k]..b[k + 1]], dt, ps.process);
@@ -51,7 +55,7 @@ fn source_chunks(plan: &BuildPlan, pi: usize, b: &[usize]) -> Vec<ChunkKind> {
                 })
                 .collect()
         }
-        NeuronSpec::SpikeGenerator(g) => (0..n_parts)
+        NeuronSpec::SpikeGenerator(g) => owned
             .map(|k| {
                 let c = GeneratorChunk::new(g, b[k], b[k + 1], dt);
                 ChunkKind::Source(SourceChunk::Generator(c))
@@ -113,12 +117,13 @@ fn receptor_initial(plan: &BuildPlan, pi: usize) -> Vec<Option<Vec<f32>>> {
         .collect()
 }
 
-/// One neuron chunk per partition of neuron population `pi`.
+/// One neuron chunk per partition in `owned` of neuron population `pi`.
 fn neuron_chunks(
     plan: &BuildPlan,
     pi: usize,
     model: &dyn NeuronModel,
     b: &[usize],
+    owned: Range<usize>,
 ) -> Vec<ChunkKind> {
     let pop = &plan.populations[pi];
     let init = initial_state(plan, pi, model);
@@ -136,7 +141,7 @@ fn neuron_chunks(
             )
         })
         .collect();
-    (0..b.len() - 1)
+    owned
         .map(|k| {
             let (lo, hi) = (b[k], b[k + 1]);
             let n = hi - lo;

@@ -13,12 +13,16 @@ use crate::engine::plan::{BuildPlan, ProjectionPlan};
 use crate::engine::plastic::{self, ColumnIndex, PlasticState};
 use crate::engine::table::SynapseTable;
 use crate::synapse::stp::StpState;
+use std::ops::Range;
 
-/// The chunks of every projection per partition (`out[k][proj]`) and the number of
-/// synapses of each projection.
-pub(super) fn build(plan: &BuildPlan, bounds: &[Vec<usize>]) -> (Vec<Vec<ProjChunk>>, Vec<usize>) {
-    let n_parts = bounds.first().map_or(1, |b| b.len() - 1);
-    let mut part_projs: Vec<Vec<ProjChunk>> = (0..n_parts).map(|_| Vec::new()).collect();
+/// The chunks of every projection for the partitions `owned` (`out[k -
+/// owned.start][proj]`) and the number of synapses of each projection in them.
+pub(super) fn build(
+    plan: &BuildPlan,
+    bounds: &[Vec<usize>],
+    owned: Range<usize>,
+) -> (Vec<Vec<ProjChunk>>, Vec<usize>) {
+    let mut part_projs: Vec<Vec<ProjChunk>> = owned.clone().map(|_| Vec::new()).collect();
     let mut synapse_counts = Vec::with_capacity(plan.projections.len());
     for (k, p) in plan.projections.iter().enumerate() {
         let n_src = plan.populations[p.source].spec.size;
@@ -36,7 +40,7 @@ pub(super) fn build(plan: &BuildPlan, bounds: &[Vec<usize>]) -> (Vec<Vec<ProjChu
         let b = &bounds[p.target];
         if p.spec.connectivity.is_target_major() {
             let mut count = 0;
-            for (part, list) in part_projs.iter_mut().enumerate() {
+            for (list, part) in part_projs.iter_mut().zip(owned.clone()) {
                 let columns = generate_columns(&req, b[part], b[part + 1]);
                 let table = SynapseTable::from_columns(&columns, n_src);
                 drop(columns);
@@ -47,11 +51,13 @@ pub(super) fn build(plan: &BuildPlan, bounds: &[Vec<usize>]) -> (Vec<Vec<ProjChu
             continue;
         }
         let rows = generate(&req);
-        synapse_counts.push(rows.len());
-        for (part, list) in part_projs.iter_mut().enumerate() {
+        let mut count = 0;
+        for (list, part) in part_projs.iter_mut().zip(owned.clone()) {
             let table = SynapseTable::from_rows(&rows, b[part] as u32, b[part + 1] as u32);
+            count += table.len();
             list.push(chunk(plan, k, p, table, b[part], b[part + 1], n_src));
         }
+        synapse_counts.push(count);
     }
     (part_projs, synapse_counts)
 }
