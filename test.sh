@@ -5,11 +5,16 @@
 # virtual environment (default target/venv, or $SPIKELAB_VENV) that it creates and
 # fills from PyPI (maturin, pytest, numpy, matplotlib, and the reference `nir`
 # package, which the NIR interoperability tests write and read files with) if needed.
+# The distributed engine's tests then build the command line with the feature `mpi`
+# and run it under Open MPI's mpirun with 1, 2 and 3 ranks on this machine (they need
+# libopenmpi-dev, openmpi-bin and libclang-dev, which .ci/run installs).
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 cargo test --release --workspace
+cargo clippy --release -p spikelab-core -p spikelab-cli --all-targets --features spikelab-cli/mpi -- -D warnings
+cargo test --release -p spikelab-cli --features mpi --test mpi
 
 venv="${SPIKELAB_VENV:-target/venv}"
 if [ ! -x "$venv/bin/python" ]; then

@@ -112,3 +112,17 @@ mod tests {
         assert!(negative_number_message(&args("run m.toml --quiet -x")).is_none());
     }
 }
+
+/// The error and its causes on one line, leaving out a cause whose text the message
+/// already contains (our error types print their underlying I/O error themselves).
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}

@@ -81,7 +81,7 @@ fn main() {
         }
     };
     let result = match &cli.command {
-        Command::Run(args) => run::run(args).map(|_| ()),
+        Command::Run(args) => run::run_command(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Data(args) => data::run(args),
         Command::Train(TrainCommand::Stdp(args)) => stdp::train(args),
@@ -95,21 +95,10 @@ fn main() {
         Command::Nir(cmd) => nir::run(cmd),
     };
     if let Err(e) = result {
-        eprintln!("error: {}", error_message(&e));
+        // Every error of a distributed run reaches rank 0, which prints it once.
+        if !run::is_quiet_rank() {
+            eprintln!("error: {}", spikelab_cli::error_message(&e));
+        }
         std::process::exit(1);
     }
-}
-
-/// The error and its causes on one line, leaving out a cause whose text the message
-/// already contains (our error types print their underlying I/O error themselves).
-fn error_message(e: &anyhow::Error) -> String {
-    let mut message = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-    }
-    message
 }

@@ -11,6 +11,7 @@ use crate::plot::{self, RasterGroup, Series};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use spikelab_core::engine::distributed::{Transport, TransportExt};
 use spikelab_core::io::{write_atomic_with, Fnv1a, OutputDir};
 use spikelab_core::monitor::MonitorSpec;
 use spikelab_core::prelude::*;
@@ -118,10 +119,141 @@ pub struct RunSummary {
     pub real_time_factor: f64,
     /// Per population: size, spikes, mean rate.
     pub populations: Vec<PopulationSummary>,
+    /// In a distributed run (`mpirun -np N spikelab run`): the ranks and what each
+    /// spent; absent in a single process. `peak_rss_mib` and `estimated_mib` above
+    /// are then the sums over the ranks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedSummary>,
 }
 
-/// Runs `spikelab run`.
+/// Per-rank figures of a distributed run.
+#[derive(Debug, serde::Serialize)]
+pub struct DistributedSummary {
+    /// Number of ranks (processes).
+    pub ranks: usize,
+    /// Threads of each rank.
+    pub threads_per_rank: usize,
+    /// Per rank: seconds spent exchanging spikes with the other ranks, waiting for
+    /// them included (the rest of `wall_s` is its own computation).
+    pub exchange_s: Vec<f64>,
+    /// Per rank: peak resident memory (MiB), 0 where the OS does not tell.
+    pub peak_rss_mib: Vec<f64>,
+    /// Per rank: memory estimated before the build (MiB).
+    pub estimated_mib: Vec<f64>,
+}
+
+/// Whether this process is a rank other than 0 of a distributed run: it prints
+/// nothing (rank 0 prints the results, and every error reaches rank 0).
+pub fn is_quiet_rank() -> bool {
+    QUIET_RANK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static QUIET_RANK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Number of ranks and this process's rank when an MPI launcher (`mpirun`,
+/// `mpiexec`, `srun`) started it, from the environment it sets.
+pub fn launcher_ranks() -> Option<(usize, usize)> {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok()?.parse::<usize>().ok())
+    };
+    let size = var(&[
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_SIZE",
+        "SLURM_NTASKS",
+    ])?;
+    let rank = var(&[
+        "OMPI_COMM_WORLD_RANK",
+        "PMI_RANK",
+        "PMIX_RANK",
+        "SLURM_PROCID",
+    ])
+    .unwrap_or(0);
+    Some((size, rank))
+}
+
+/// `spikelab run` as the command line calls it: a single process, or, when an MPI
+/// launcher started several, this rank of a distributed run (with the feature
+/// `mpi`; without it, several ranks are refused rather than run N times).
+pub fn run_command(args: &RunArgs) -> Result<()> {
+    match launcher_ranks() {
+        Some((ranks, rank)) if ranks > 1 => {
+            if rank != 0 {
+                QUIET_RANK.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            run_mpi(args, ranks)
+        }
+        _ => run(args).map(|_| ()),
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn run_mpi(args: &RunArgs, _ranks: usize) -> Result<()> {
+    use spikelab_core::engine::distributed::mpi::MpiTransport;
+    let world = MpiTransport::init()
+        .context("cannot initialise MPI with serialized threading (MPI_THREAD_SERIALIZED)")?;
+    let world: std::sync::Arc<dyn Transport> = std::sync::Arc::new(world);
+    let result = run_distributed(args, world.clone()).map(|_| ());
+    if let Err(e) = &result {
+        // Every error has reached rank 0 (see `agree`): it prints it now, before
+        // the ranks part, since the launcher may stop every rank once one has
+        // exited with an error.
+        if world.rank() == 0 {
+            eprintln!("error: {}", crate::error_message(e));
+        }
+        QUIET_RANK.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    // The ranks part together.
+    world.gather_strings("");
+    result
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_mpi(_args: &RunArgs, ranks: usize) -> Result<()> {
+    anyhow::bail!(
+        "started as {ranks} MPI ranks, but this spikelab was built without MPI; build it with `cargo build --release --features mpi` (needs a system MPI, e.g. Debian's libopenmpi-dev), or run one process"
+    )
+}
+
+/// Runs `spikelab run` in this process.
 pub fn run(args: &RunArgs) -> Result<RunSummary> {
+    run_on(args, None)
+}
+
+/// Runs `spikelab run` as one rank of a distributed run over `transport`: every
+/// rank calls this with the same arguments; rank 0 writes the outputs (the same files
+/// as a single process) and prints, and returns the summary on every rank.
+pub fn run_distributed(
+    args: &RunArgs,
+    transport: std::sync::Arc<dyn Transport>,
+) -> Result<RunSummary> {
+    run_on(args, Some(transport))
+}
+
+/// The same outcome on every rank: `result` where every rank succeeded, else the
+/// first failed rank's error (its own, or named by rank on the others).
+fn agree<T>(comm: &dyn Transport, result: Result<T>) -> Result<T> {
+    let message = match &result {
+        Ok(_) => String::new(),
+        Err(e) => format!("!{e:#}"),
+    };
+    let all = comm.gather_strings(&message);
+    match all.iter().enumerate().find(|(_, m)| !m.is_empty()) {
+        None => result,
+        Some((rank, _)) if rank == comm.rank() => result,
+        Some((rank, m)) => Err(anyhow::anyhow!(
+            "rank {rank} of {}: {}",
+            comm.ranks(),
+            &m[1..]
+        )),
+    }
+}
+
+/// The model file with the command line's changes, its bytes and (on rank 0) the
+/// staged output directory.
+fn prepare(args: &RunArgs, lead: bool) -> Result<(NetworkSpec, Vec<u8>, Option<OutputDir>)> {
     let mut spec = NetworkSpec::load(&args.model)?;
     let model_bytes = std::fs::read(&args.model)
         .with_context(|| format!("cannot read {}", args.model.display()))?;
@@ -145,7 +277,7 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         spec.scale_by(&scale, "--scale")?;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if spec.simulation.threads > cores {
+    if lead && launcher_ranks().is_none_or(|(n, _)| n <= 1) && spec.simulation.threads > cores {
         eprintln!(
             "warning: {} threads on {cores} cores: the threads wait for each other at every step, so this is slower than {cores} (the spikes are the same); use --threads 0 to choose automatically",
             spec.simulation.threads
@@ -166,8 +298,8 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
             }
         }
     }
-    // One plan validates the network, gives the memory estimate and is built.
-    let plan = spec.plan()?;
+    // Validated here, so that a mistake is reported before the output is staged.
+    spec.plan()?;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .model
@@ -176,21 +308,68 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         PathBuf::from("out").join(stem)
     });
     // The output path is checked (and staged) before the long work.
-    let out = OutputDir::begin(&out_dir)?;
+    let out = if lead {
+        Some(OutputDir::begin(&out_dir)?)
+    } else {
+        None
+    };
+    Ok((spec, model_bytes, out))
+}
 
+fn run_on(args: &RunArgs, comm: Option<std::sync::Arc<dyn Transport>>) -> Result<RunSummary> {
+    let lead = comm.as_ref().is_none_or(|c| c.rank() == 0);
+    let prepared = prepare(args, lead);
+    let (spec, model_bytes, out) = match &comm {
+        Some(c) => agree(c.as_ref(), prepared)?,
+        None => prepared?,
+    };
+    // One plan validates the network, gives the memory estimate and is built.
+    let plan = spec.plan()?;
     let threads = spec.simulation.threads;
-    let estimated_mib = spikelab_core::engine::estimate_memory_bytes(&plan, threads) / 1048576.0;
     let t0 = Instant::now();
-    let mut sim = Simulator::from_plan(&plan, threads)?;
+    let (mut sim, estimated_mib) = match &comm {
+        None => (
+            Simulator::from_plan(&plan, threads)?,
+            spikelab_core::engine::estimate_memory_bytes(&plan, threads) / 1048576.0,
+        ),
+        Some(c) => {
+            let sim = Simulator::from_plan_distributed(&plan, threads, c.clone())?;
+            let mine = spikelab_core::engine::estimate_memory_bytes_of_rank(
+                &plan,
+                sim.partitions(),
+                c.ranks(),
+            );
+            (sim, mine / 1048576.0)
+        }
+    };
     drop(plan);
     let build_s = t0.elapsed().as_secs_f64();
+    let build_s = comm.as_ref().map_or(build_s, |c| c.max_f64(build_s));
+    let estimated_per_rank = comm
+        .as_ref()
+        .map(|c| c.gather_f64(estimated_mib))
+        .unwrap_or_default();
+    let estimated_mib = if comm.is_some() {
+        estimated_per_rank.iter().sum()
+    } else {
+        estimated_mib
+    };
     let dt = spec.simulation.dt_ms;
     let transient_steps = (spec.simulation.transient_ms / dt).round() as u64;
     let steps = transient_steps + (spec.simulation.duration_ms / dt).round() as u64;
 
-    let at_transient = simulate(&mut sim, steps, transient_steps, estimated_mib, args, &spec)?;
+    let at_transient = simulate(
+        &mut sim,
+        steps,
+        transient_steps,
+        estimated_mib,
+        args,
+        &spec,
+        comm.as_deref(),
+    )?;
 
     let wall_s = sim.stats().wall_s;
+    let wall_s = comm.as_ref().map_or(wall_s, |c| c.max_f64(wall_s));
     let sim_ms = sim.time_ms();
     let measured_s = ((steps - transient_steps) as f64 * dt * 1e-3).max(1e-12);
     let events = sim.synaptic_events();
@@ -212,6 +391,17 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         })
         .collect();
 
+    let distributed = comm.as_ref().map(|c| DistributedSummary {
+        ranks: c.ranks(),
+        threads_per_rank: sim.partitions(),
+        exchange_s: c.gather_f64(sim.exchange_seconds().unwrap_or(0.0)),
+        peak_rss_mib: c.gather_f64(peak_resident_mib().unwrap_or(0.0)),
+        estimated_mib: estimated_per_rank,
+    });
+    let peak_rss_mib = match &distributed {
+        Some(d) => Some(d.peak_rss_mib.iter().sum()),
+        None => peak_resident_mib(),
+    };
     let summary = RunSummary {
         model: args.model.display().to_string(),
         model_fnv1a64: Fnv1a::of(&model_bytes),
@@ -226,9 +416,14 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
         synaptic_events: events,
         synapses: sim.projections().iter().map(|p| p.synapses as u64).sum(),
         estimated_mib,
-        peak_rss_mib: peak_resident_mib(),
+        peak_rss_mib,
         real_time_factor: wall_s / (sim_ms * 1e-3).max(1e-12),
         populations: pops,
+        distributed,
+    };
+    let Some(out) = out else {
+        // Another rank: rank 0 writes and prints.
+        return Ok(summary);
     };
     write_outputs(&sim, &spec, out.path(), args)?;
     // The summary last: a directory with a summary is complete.
@@ -240,11 +435,11 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
     // Printed only now: with stdout a closed pipe (`spikelab run m.toml | head -1`)
     // the process may end at any line below, and the results are already in place.
     println!(
-        "{} — {:.1} ms simulated with dt {} ms on {} thread(s)",
+        "{} — {:.1} ms simulated with dt {} ms on {}",
         args.model.display(),
         sim_ms,
         sim.dt_ms(),
-        sim.partitions()
+        workers(&sim, comm.as_deref())
     );
     if summary.transient_ms > 0.0 {
         println!(
@@ -285,6 +480,18 @@ pub fn run(args: &RunArgs) -> Result<RunSummary> {
             peak,
             peak * 1048576.0 / (summary.synapses.max(1) as f64),
             summary.estimated_mib
+        );
+    }
+    if let Some(d) = &summary.distributed {
+        let per_rank: Vec<String> = d
+            .exchange_s
+            .iter()
+            .enumerate()
+            .map(|(r, s)| format!("rank {r} {s:.3} s"))
+            .collect();
+        println!(
+            "spike exchange between the ranks (waiting included): {}",
+            per_rank.join(", ")
         );
     }
     println!("results in {}", dir.display());
@@ -343,6 +550,14 @@ fn resident_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// "2 thread(s)" in one process, "3 ranks × 2 thread(s)" in a distributed run.
+fn workers(sim: &Simulator, comm: Option<&dyn Transport>) -> String {
+    match comm {
+        Some(c) => format!("{} ranks × {} thread(s)", c.ranks(), sim.partitions()),
+        None => format!("{} thread(s)", sim.partitions()),
+    }
+}
+
 /// `s` seconds for a person (indicatif's `HumanDuration`: "9 seconds", "3 minutes").
 fn human_s(s: f64) -> String {
     indicatif::HumanDuration(std::time::Duration::from_secs_f64(s.max(0.0))).to_string()
@@ -359,16 +574,17 @@ fn simulate(
     estimated_mib: f64,
     args: &RunArgs,
     spec: &NetworkSpec,
+    comm: Option<&dyn Transport>,
 ) -> Result<Vec<u64>> {
     let dt = sim.dt_ms();
-    let loud = !args.quiet;
+    let loud = !args.quiet && comm.is_none_or(|c| c.rank() == 0);
     if loud {
         let neurons: usize = sim.populations().iter().map(|p| p.size).sum();
         let synapses: usize = sim.projections().iter().map(|p| p.synapses).sum();
         eprintln!(
-            "{}: {neurons} neurons, {synapses} synapses, {} thread(s); {:.1} ms in {steps} steps of {dt} ms{}",
+            "{}: {neurons} neurons, {synapses} synapses, {}; {:.1} ms in {steps} steps of {dt} ms{}",
             args.model.display(),
-            sim.partitions(),
+            workers(sim, comm),
             spec.simulation.duration_ms + spec.simulation.transient_ms,
             resident_mib().map_or(String::new(), |m| format!("; {m:.0} MiB in use (estimated {estimated_mib:.0} MiB)"))
         );
@@ -403,7 +619,9 @@ fn simulate(
         if done == mark {
             at_mark = Some(sim.stats().spikes.clone());
         }
+        // Every rank takes the same chunks (the state samples are gathered per chunk).
         let took = t.elapsed().as_secs_f64();
+        let took = comm.map_or(took, |c| c.max_f64(took));
         // Chunks of about 0.2 s: the bar moves and Ctrl-C is felt at least 5 times a
         // second, at a negligible cost per chunk.
         if took < 0.1 {

@@ -22,7 +22,7 @@ mod plastic;
 pub mod record;
 pub mod table;
 
-pub use build::estimate_memory_bytes;
+pub use build::{estimate_memory_bytes, estimate_memory_bytes_of_rank};
 
 use crate::connectivity::SynapseRows;
 use crate::error::{Error, Result};

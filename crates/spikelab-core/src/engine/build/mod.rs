@@ -112,6 +112,18 @@ pub fn estimate_memory_bytes(plan: &BuildPlan, threads: usize) -> f64 {
     memory::estimate(plan, partitions_for(neurons, threads)).0
 }
 
+/// The memory (bytes) one rank of a distributed run of `ranks` ranks with
+/// `threads_per_rank` threads each estimates for its share of `plan` (see
+/// [`estimate_memory_bytes`]).
+pub fn estimate_memory_bytes_of_rank(
+    plan: &BuildPlan,
+    threads_per_rank: usize,
+    ranks: usize,
+) -> f64 {
+    let per_rank = threads_per_rank.max(1);
+    memory::estimate_owned(plan, per_rank * ranks.max(1), per_rank).0
+}
+
 /// Builds the CPU backend of `plan` for `threads` worker threads (see
 /// [`partitions_for`]).
 pub(super) fn cpu_backend(plan: &BuildPlan, threads: usize) -> Result<CpuBackend> {
