@@ -235,19 +235,12 @@ pub fn run_distributed(
 /// The same outcome on every rank: `result` where every rank succeeded, else the
 /// first failed rank's error (its own, or named by rank on the others).
 fn agree<T>(comm: &dyn Transport, result: Result<T>) -> Result<T> {
-    let message = match &result {
-        Ok(_) => String::new(),
-        Err(e) => format!("!{e:#}"),
-    };
-    let all = comm.gather_strings(&message);
-    match all.iter().enumerate().find(|(_, m)| !m.is_empty()) {
-        None => result,
-        Some((rank, _)) if rank == comm.rank() => result,
-        Some((rank, m)) => Err(anyhow::anyhow!(
-            "rank {rank} of {}: {}",
-            comm.ranks(),
-            &m[1..]
+    match comm.first_failure(result.as_ref().err().map(|e| format!("{e:#}"))) {
+        Some((rank, message)) if rank != comm.rank() => Err(anyhow::anyhow!(
+            "rank {rank} of {}: {message}",
+            comm.ranks()
         )),
+        _ => result,
     }
 }
 

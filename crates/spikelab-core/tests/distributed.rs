@@ -112,25 +112,26 @@ fn outcome(sim: &mut Simulator) -> Outcome {
     }
 }
 
+/// `f(transport)` on each of `ranks` ranks joined in this process; every rank's
+/// result, in rank order.
+fn on_ranks<T: Send>(ranks: usize, f: impl Fn(Arc<dyn Transport>) -> T + Sync) -> Vec<T> {
+    let group = local_group(ranks);
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = group.into_iter().map(|t| s.spawn(move || f(t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 /// Runs `spec` on `ranks` ranks of `threads` threads each; every rank's outcome.
 fn distributed(spec: &NetworkSpec, ranks: usize, threads: usize) -> Vec<Outcome> {
     let plan = spec.plan().unwrap();
-    let group = local_group(ranks);
-    std::thread::scope(|s| {
-        let plan = &plan;
-        let handles: Vec<_> = group
-            .into_iter()
-            .map(|t| {
-                s.spawn(move || {
-                    let mut sim = Simulator::from_plan_distributed(plan, threads, t).unwrap();
-                    assert_eq!(sim.partitions(), threads);
-                    let o = outcome(&mut sim);
-                    assert!(sim.exchange_seconds().unwrap() >= 0.0);
-                    o
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    on_ranks(ranks, |t| {
+        let mut sim = Simulator::from_plan_distributed(&plan, threads, t).unwrap();
+        assert_eq!(sim.partitions(), threads);
+        let o = outcome(&mut sim);
+        assert!(sim.exchange_seconds().unwrap() >= 0.0);
+        o
     })
 }
 
@@ -166,23 +167,13 @@ fn set_weights_in_a_distributed_run_sets_the_single_process_weights() {
         sim.run_steps(400);
         (sim.synapses(0).unwrap().weight, sim.stats().spikes.clone())
     };
-    let group = local_group(3);
-    let got: Vec<_> = std::thread::scope(|s| {
-        let plan = &plan;
-        let handles: Vec<_> = group
-            .into_iter()
-            .map(|t| {
-                s.spawn(move || {
-                    let mut sim = Simulator::from_plan_distributed(plan, 1, t).unwrap();
-                    let n = sim.synapses(0).unwrap().weight.len();
-                    let w: Vec<f32> = (0..n).map(|k| 0.001 * (k % 97) as f32).collect();
-                    sim.set_weights(0, &w).unwrap();
-                    sim.run_steps(400);
-                    (sim.synapses(0).unwrap().weight, sim.stats().spikes.clone())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let got = on_ranks(3, |t| {
+        let mut sim = Simulator::from_plan_distributed(&plan, 1, t).unwrap();
+        let n = sim.synapses(0).unwrap().weight.len();
+        let w: Vec<f32> = (0..n).map(|k| 0.001 * (k % 97) as f32).collect();
+        sim.set_weights(0, &w).unwrap();
+        sim.run_steps(400);
+        (sim.synapses(0).unwrap().weight, sim.stats().spikes.clone())
     });
     for g in got {
         assert_eq!(g, reference);
@@ -197,19 +188,9 @@ fn a_split_with_more_partitions_than_neurons_is_refused_on_every_rank() {
         NeuronSpec::Lif(Lif::default()),
     ));
     let plan = spec.plan().unwrap();
-    let group: Vec<Arc<dyn Transport>> = local_group(2);
-    let errors: Vec<String> = std::thread::scope(|s| {
-        let plan = &plan;
-        let handles: Vec<_> = group
-            .into_iter()
-            .map(|t| {
-                s.spawn(move || {
-                    let e: Error = Simulator::from_plan_distributed(plan, 2, t).unwrap_err();
-                    e.to_string()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let errors = on_ranks(2, |t| {
+        let e: Error = Simulator::from_plan_distributed(&plan, 2, t).unwrap_err();
+        e.to_string()
     });
     for e in &errors {
         assert!(e.contains("ranks") && e.contains("3 neurons"), "{e}");

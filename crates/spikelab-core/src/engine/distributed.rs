@@ -95,27 +95,30 @@ pub trait TransportExt: Transport {
         strings
     }
 
+    /// The first rank that failed and its message, the same on every rank, given
+    /// this rank's error message (None on success).
+    fn first_failure(&self, mine: Option<String>) -> Option<(usize, String)> {
+        // A leading mark tells an error from success even with an empty message.
+        let all = self.gather_strings(&mine.map_or(String::new(), |m| format!("!{m}")));
+        all.into_iter()
+            .enumerate()
+            .find(|(_, m)| !m.is_empty())
+            .map(|(rank, m)| (rank, m[1..].to_string()))
+    }
+
     /// The same outcome on every rank: `result` where every rank succeeded, else an
     /// error naming the first rank that failed and its message (so that one clear
     /// message reaches the user and every rank stops).
     fn agree<T>(&self, result: Result<T>) -> Result<T> {
-        let message = match &result {
-            Ok(_) => String::new(),
-            // A leading mark tells an error from success even with an empty message.
-            Err(e) => format!("!{e}"),
-        };
-        let all = self.gather_strings(&message);
-        match all.iter().enumerate().find(|(_, m)| !m.is_empty()) {
+        match self.first_failure(result.as_ref().err().map(ToString::to_string)) {
+            // This rank's own error keeps its kind; the others learn of it.
+            Some((rank, _)) if rank == self.rank() => result,
             None => result,
-            Some((rank, m)) => match result {
-                // This rank's own error keeps its kind; the others learn of it.
-                Err(e) if rank == self.rank() => Err(e),
-                _ => Err(Error::Distributed {
-                    rank,
-                    ranks: self.ranks(),
-                    message: m[1..].to_string(),
-                }),
-            },
+            Some((rank, message)) => Err(Error::Distributed {
+                rank,
+                ranks: self.ranks(),
+                message,
+            }),
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct MpiTransport {
     _universe: Universe,
     rank: usize,
     ranks: usize,
+    /// Counts and displacements of the last gather, reused (no allocation per step).
+    scratch: std::sync::Mutex<(Vec<i32>, Vec<i32>)>,
 }
 
 impl std::fmt::Debug for MpiTransport {
@@ -51,6 +53,7 @@ impl MpiTransport {
             _universe: universe,
             rank,
             ranks,
+            scratch: Default::default(),
         })
     }
 
@@ -70,20 +73,19 @@ impl Transport for MpiTransport {
     }
 
     fn all_gather(&self, local: &[u32], out: &mut Vec<u32>, counts: &mut Vec<usize>) {
-        let mut n = vec![0i32; self.ranks];
+        let mut scratch = self.scratch.lock().expect("no gather panicked");
+        let (n, displs) = &mut *scratch;
+        n.resize(self.ranks, 0);
         let mine = i32::try_from(local.len()).expect("fewer than 2^31 words per exchange");
         self.world.all_gather_into(&mine, &mut n[..]);
-        let displs: Vec<i32> = n
-            .iter()
-            .scan(0i32, |at, &c| {
-                let d = *at;
-                *at += c;
-                Some(d)
-            })
-            .collect();
-        let total: usize = n.iter().map(|&c| c as usize).sum();
+        displs.clear();
+        let mut at = 0i32;
+        for &c in n.iter() {
+            displs.push(at);
+            at += c;
+        }
         out.clear();
-        out.resize(total, 0);
+        out.resize(at as usize, 0);
         {
             let mut part = PartitionMut::new(&mut out[..], &n[..], &displs[..]);
             self.world.all_gather_varcount_into(local, &mut part);
