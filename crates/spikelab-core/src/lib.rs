@@ -29,6 +29,7 @@ pub mod analysis;
 pub mod connectivity;
 pub mod encoding;
 pub mod engine;
+pub mod equations;
 pub mod error;
 pub mod input;
 pub mod io;

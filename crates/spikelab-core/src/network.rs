@@ -6,6 +6,7 @@
 
 use crate::connectivity::Connectivity;
 use crate::engine::plan::BuildPlan;
+use crate::equations::{EquationModel, EquationModelSpec};
 use crate::error::{Error, Result};
 use crate::input::CurrentSpec;
 use crate::monitor::MonitorSpec;
@@ -90,12 +91,14 @@ pub enum NeuronSpec {
     Poisson(PoissonSource),
     /// Explicit spike times ([`SpikeGenerator`]).
     SpikeGenerator(SpikeGenerator),
+    /// A model written as equations ([`EquationModelSpec`]), compiled at run time.
+    Equations(EquationModelSpec),
 }
 
 impl NeuronSpec {
     /// Model names accepted in model files.
     pub const NAMES: &'static str =
-        "lif, if, adex, izhikevich, hh, escape_lif, poisson, spike_generator";
+        "lif, if, adex, izhikevich, hh, escape_lif, poisson, spike_generator, equations";
 
     /// The model as a trait object, or None for spike sources.
     pub fn neuron_model(&self) -> Option<Box<dyn NeuronModel>> {
@@ -106,6 +109,7 @@ impl NeuronSpec {
             NeuronSpec::Izhikevich(m) => Some(Box::new(IzhikevichModel::new(m.clone()))),
             NeuronSpec::Hh(m) => Some(Box::new(HodgkinHuxleyModel::new(m.clone()))),
             NeuronSpec::EscapeLif(m) => Some(Box::new(EscapeLifModel::new(m.clone()))),
+            NeuronSpec::Equations(m) => Some(Box::new(EquationModel::new(m.clone()))),
             NeuronSpec::Poisson(_) | NeuronSpec::SpikeGenerator(_) => None,
         }
     }
@@ -228,6 +232,9 @@ impl PopulationSpec {
     /// [`crate::synapse`] for receptor states.
     pub fn state_unit(&self, var: &str) -> &'static str {
         use crate::synapse::ReceptorKind;
+        if let NeuronSpec::Equations(eq) = &self.neuron {
+            return crate::equations::state_unit(eq, var);
+        }
         if let Some(name) = var.strip_prefix("g_") {
             let kind = self
                 .receptors

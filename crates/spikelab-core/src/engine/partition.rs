@@ -24,6 +24,8 @@ pub(crate) struct ReceptorChunk {
     /// Initial state, restored by `Simulator::reset`.
     pub initial: Vec<f32>,
     pub ring: RingBuffer,
+    /// State variable the arrivals are added to (delta receptors with `variable`).
+    pub variable: Option<usize>,
 }
 
 /// A chunk of a neuron population.
@@ -209,8 +211,22 @@ impl Partition {
 impl NeuronChunk {
     fn update(&mut self, step: u64, dt_ms: f64, spikes: &mut Vec<u32>) {
         self.drive.clear();
+        for (ri, r) in self.receptors.iter_mut().enumerate() {
+            let Some(k) = r.variable else { continue };
+            let slot = r.ring.slot_mut(step);
+            for p in self.poisson.iter_mut().filter(|p| p.receptor == ri) {
+                p.apply(slot);
+            }
+            for (x, a) in self.state[k].iter_mut().zip(slot.iter_mut()) {
+                *x += *a;
+                *a = 0.0;
+            }
+        }
         let v = &self.state[0];
         for (ri, r) in self.receptors.iter_mut().enumerate() {
+            if r.variable.is_some() {
+                continue;
+            }
             let slot = r.ring.slot_mut(step);
             for p in self.poisson.iter_mut().filter(|p| p.receptor == ri) {
                 p.apply(slot);

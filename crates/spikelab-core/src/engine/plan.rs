@@ -280,7 +280,10 @@ fn resolve_population(p: &PopulationSpec, dt: f64) -> Result<PopulationPlan<'_>>
         .receptors
         .iter()
         .any(|r| r.kind == ReceptorKind::Conductance);
-    let has_jump = p.receptors.iter().any(|r| r.kind == ReceptorKind::Delta);
+    let has_jump = p
+        .receptors
+        .iter()
+        .any(|r| r.kind == ReceptorKind::Delta && r.variable.is_none());
     let model = match &p.neuron {
         NeuronSpec::Poisson(s) => {
             s.validate(&format!("{f}.neuron"), p.size)?;
@@ -331,6 +334,30 @@ fn resolve_population(p: &PopulationSpec, dt: f64) -> Result<PopulationPlan<'_>>
     }
     for (k, v) in &p.initial {
         v.validate(&format!("{f}.initial.{k}"))?;
+    }
+    let equations = matches!(p.neuron, NeuronSpec::Equations(_));
+    for r in &p.receptors {
+        let rf = format!("{f}.receptor[{}]", r.name);
+        match &r.variable {
+            Some(var) => {
+                let names = plan.state_names();
+                if !names.iter().any(|n| n == var) || var == "refractory_steps" {
+                    return Err(Error::UnknownName {
+                        kind: "state variable",
+                        name: var.clone(),
+                        field: format!("{rf}.variable"),
+                        known: names.into_iter().filter(|n| n != "refractory_steps").collect(),
+                    });
+                }
+            }
+            None if equations => {
+                return Err(Error::field(
+                    format!("{rf}.variable"),
+                    "is required: an equation model receives synapses through its own variables (`type = \"delta\"`, `variable = \"g_e\"` adds each weight to g_e)",
+                ))
+            }
+            None => {}
+        }
     }
     let mut rnames = HashSet::new();
     for r in &p.receptors {
@@ -552,6 +579,12 @@ fn resolve_current<'a>(
         return Err(Error::field(
             format!("{f}.target"),
             format!("`{}` is a spike source", tp.name),
+        ));
+    }
+    if matches!(tp.neuron, NeuronSpec::Equations(_)) {
+        return Err(Error::field(
+            format!("{f}.target"),
+            format!("`{}` is an equation model: write the input into its equations (a parameter or a variable driven by a receptor with `variable`)", tp.name),
         ));
     }
     c.neurons.validate(&format!("{f}.neurons"), tp.size)?;

@@ -129,6 +129,13 @@ pub struct ReceptorSpec {
     /// (Jahr & Stevens 1990); conductance receptors only. No block when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mg_mm: Option<f64>,
+    /// State variable a delta receptor adds the weight to (default the membrane
+    /// potential `v`, blocked while refractory). With `variable` the weight is added
+    /// to that variable at the start of the arrival step whatever the neuron's state,
+    /// as Brian2's `on_pre = "g_e += w"`; the only way synapses reach an equation
+    /// model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variable: Option<String>,
 }
 
 /// The model-file form of a receptor, before the preset is applied.
@@ -150,6 +157,8 @@ struct ReceptorFile {
     e_rev_mv: Option<f64>,
     #[serde(default)]
     mg_mm: Option<f64>,
+    #[serde(default)]
+    variable: Option<String>,
 }
 
 impl TryFrom<ReceptorFile> for ReceptorSpec {
@@ -173,6 +182,7 @@ impl TryFrom<ReceptorFile> for ReceptorSpec {
                     tau_rise_ms: None,
                     e_rev_mv: None,
                     mg_mm: None,
+                    variable: None,
                 }
             }
         };
@@ -184,6 +194,7 @@ impl TryFrom<ReceptorFile> for ReceptorSpec {
             tau_rise_ms: f.tau_rise_ms.or(base.tau_rise_ms),
             e_rev_mv: f.e_rev_mv.or(base.e_rev_mv),
             mg_mm: f.mg_mm.or(base.mg_mm),
+            variable: f.variable.or(base.variable),
         })
     }
 }
@@ -199,6 +210,7 @@ impl ReceptorSpec {
             tau_rise_ms: None,
             e_rev_mv: None,
             mg_mm: None,
+            variable: None,
         }
     }
     /// An exponential conductance receptor.
@@ -215,6 +227,14 @@ impl ReceptorSpec {
             kind: ReceptorKind::Delta,
             tau_ms: None,
             ..Self::current_exp(name, 1.0)
+        }
+    }
+    /// A delta receptor adding each weight to state variable `variable` (see
+    /// [`ReceptorSpec::variable`]).
+    pub fn onto_variable(name: &str, variable: &str) -> Self {
+        ReceptorSpec {
+            variable: Some(variable.into()),
+            ..Self::delta(name)
         }
     }
     /// A receptor with the literature values of `preset` (see [`ReceptorPreset`]).
@@ -262,6 +282,12 @@ impl ReceptorSpec {
                 ));
             }
             check_non_negative(&format!("{field}.mg_mm"), mg)?;
+        }
+        if self.variable.is_some() && self.kind != ReceptorKind::Delta {
+            return Err(Error::field(
+                format!("{field}.variable"),
+                "applies to delta receptors only (`type = \"delta\"`): the weight is added to the variable",
+            ));
         }
         match self.kind {
             ReceptorKind::Delta => {

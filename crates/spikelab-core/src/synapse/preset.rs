@@ -64,6 +64,7 @@ impl ReceptorPreset {
             tau_rise_ms,
             e_rev_mv: Some(e_rev_mv),
             mg_mm,
+            variable: None,
         }
     }
 }

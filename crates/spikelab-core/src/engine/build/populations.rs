@@ -158,6 +158,13 @@ fn neuron_chunks(
                         initial: state.clone(),
                         state,
                         ring: RingBuffer::new(n, pop.max_delay_steps),
+                        variable: r.spec.variable.as_ref().map(|var| {
+                            model
+                                .state_names()
+                                .iter()
+                                .position(|s| s == var)
+                                .expect("checked by the plan")
+                        }),
                     }
                 })
                 .collect();

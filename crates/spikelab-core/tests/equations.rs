@@ -1,0 +1,281 @@
+//! Equation models (`model = "equations"`): the same spikes as the built-in models
+//! they restate, the JIT bit-identical to the interpreter, results independent of
+//! the thread count, and an error naming the equation and term for each kind of
+//! mistake.
+
+use spikelab_core::equations::{EquationModel, EquationModelSpec, Execution, Method};
+use spikelab_core::neuron::NeuronModel;
+use spikelab_core::prelude::*;
+use std::path::Path;
+
+fn parse(toml: &str) -> NetworkSpec {
+    NetworkSpec::from_toml_str(toml, Path::new("test.toml")).unwrap()
+}
+
+/// Spikes (step, neuron) of every population after `ms`, with `threads`.
+fn run(spec: &NetworkSpec, threads: usize) -> Vec<Vec<(u64, u32)>> {
+    let mut sim = Simulator::build_with_threads(spec, threads).unwrap();
+    sim.run_ms(spec.simulation.duration_ms);
+    sim.recordings()
+        .spikes
+        .iter()
+        .map(|s| {
+            s.steps
+                .iter()
+                .copied()
+                .zip(s.neurons.iter().copied())
+                .collect()
+        })
+        .collect()
+}
+
+fn per_neuron(spikes: &[(u64, u32)], n: usize) -> Vec<Vec<u64>> {
+    let mut out = vec![Vec::new(); n];
+    for &(s, i) in spikes {
+        out[i as usize].push(s);
+    }
+    out
+}
+
+/// LIF driven by a constant input and by 50 Poisson inputs through exponential
+/// conductances, written as a built-in model or as equations.
+fn coba_feedforward(equations: bool, method: &str) -> String {
+    let neuron = if equations {
+        format!(
+            r#"
+[population.neuron]
+model = "equations"
+equations = """
+dv/dt = (v_rest + i_bias - v + g_e*(e_e - v) + g_i*(e_i - v)) / tau_m : mV (unless refractory)
+dg_e/dt = -g_e / tau_e : 1
+dg_i/dt = -g_i / tau_i : 1
+"""
+threshold = "v >= v_th"
+reset = "v = v_reset"
+refractory = "5 ms"
+method = "{method}"
+parameters = {{ tau_m = "20 ms", v_rest = "-60 mV", i_bias = "15 mV", v_th = "-50 mV", v_reset = "-60 mV", e_e = "0 mV", e_i = "-80 mV", tau_e = "5 ms", tau_i = "10 ms" }}
+[[population.receptor]]
+name = "e"
+type = "delta"
+variable = "g_e"
+[[population.receptor]]
+name = "i"
+type = "delta"
+variable = "g_i"
+"#
+        )
+    } else {
+        let integration = if method == "euler" {
+            "euler"
+        } else {
+            "exponential_euler"
+        };
+        format!(
+            r#"
+[population.neuron]
+model = "lif"
+tau_m_ms = 20.0
+v_rest_mv = -60.0
+v_reset_mv = -60.0
+v_thresh_mv = -50.0
+t_ref_ms = 5.0
+i_bias_mv = 15.0
+integration = "{integration}"
+[[population.receptor]]
+name = "e"
+type = "conductance"
+tau_ms = 5.0
+e_rev_mv = 0.0
+[[population.receptor]]
+name = "i"
+type = "conductance"
+tau_ms = 10.0
+e_rev_mv = -80.0
+"#
+        )
+    };
+    format!(
+        r#"
+[simulation]
+dt_ms = 0.1
+duration_ms = 1000.0
+seed = 3
+
+[[population]]
+name = "input"
+size = 50
+[population.neuron]
+model = "poisson"
+rate_hz = 20.0
+
+[[population]]
+name = "cells"
+size = 40
+{neuron}
+[population.initial]
+v = {{ uniform = {{ low = -60.0, high = -50.0 }} }}
+
+[[projection]]
+source = "input"
+target = "cells"
+receptor = "e"
+connectivity = {{ rule = "fixed_probability", p = 0.3 }}
+weight = {{ uniform = {{ low = 0.0, high = 0.3 }} }}
+
+[[projection]]
+source = "input"
+target = "cells"
+receptor = "i"
+connectivity = {{ rule = "fixed_probability", p = 0.2 }}
+weight = {{ uniform = {{ low = 0.0, high = 0.4 }} }}
+
+[[monitor]]
+kind = "spikes"
+population = "cells"
+"#
+    )
+}
+
+/// Largest shift (in steps) between the k-th spikes of each neuron, and the number
+/// of neurons whose spike counts differ.
+fn compare(a: &[Vec<u64>], b: &[Vec<u64>]) -> (u64, usize) {
+    let mut worst = 0;
+    let mut count_diff = 0;
+    for (x, y) in a.iter().zip(b) {
+        if x.len() != y.len() {
+            count_diff += 1;
+        }
+        for (s, t) in x.iter().zip(y) {
+            worst = worst.max(s.abs_diff(*t));
+        }
+    }
+    (worst, count_diff)
+}
+
+#[test]
+fn coba_equations_give_the_builtin_lif_spikes_within_one_step() {
+    for method in ["euler", "exponential_euler"] {
+        let builtin = run(&parse(&coba_feedforward(false, method)), 1);
+        let eq = run(&parse(&coba_feedforward(true, method)), 1);
+        let (a, b) = (per_neuron(&builtin[0], 40), per_neuron(&eq[0], 40));
+        let total: usize = a.iter().map(Vec::len).sum();
+        assert!(
+            total > 200,
+            "{method}: the cells must fire ({total} spikes)"
+        );
+        let (worst, counts) = compare(&a, &b);
+        eprintln!("{method}: {total} spikes, worst shift {worst} steps, {counts} neurons with other counts");
+        assert!(
+            worst <= 1 && counts == 0,
+            "{method}: worst shift {worst} steps, {counts} neurons differ"
+        );
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let spec = parse(&coba_feedforward(true, "exponential_euler"));
+    let one = run(&spec, 1);
+    assert!(!one[0].is_empty());
+    for threads in [2, 3] {
+        assert_eq!(run(&spec, threads), one, "{threads} threads");
+    }
+}
+
+/// A model with every construct the lowering has: noise, subexpressions, per-neuron
+/// constants, functions, conditions, refractoriness, a reset with several
+/// statements.
+fn kitchen_sink(execution: Execution, method: Method) -> EquationModel {
+    let mut spec = EquationModelSpec::new(
+        "
+        dv/dt = (-(v - v_rest) + delta_t*exp((v - v_t)/delta_t) - r_w*w + drive + sigma*sqrt(tau_m)*xi) / tau_m : mV (unless refractory)
+        dw/dt = (a*(v - v_rest) - w) / tau_w : pA
+        dy/dt = (clip(v, -70*mV, -40*mV) - y)/(5*ms) + where(v > -55*mV, 1*mV/ms, 0*mV/ms) + 0.1*sin(t/(7*ms))*mV/ms : mV
+        drive = i0 * (1 + 0.5*tanh(log(1 + abs(y/mV))) + int(w > 10*pA)) : mV
+        i0 : mV (constant)
+        ",
+    );
+    let p = |s: &str| spikelab_core::equations::ParamValue::Text(s.into());
+    for (k, v) in [
+        ("tau_m", "20 ms"),
+        ("v_rest", "-65 mV"),
+        ("delta_t", "2 mV"),
+        ("v_t", "-52 mV"),
+        ("r_w", "0.5 Gohm"),
+        ("tau_w", "100 ms"),
+        ("a", "2 nS"),
+        ("sigma", "1.5 mV"),
+        ("b", "5 pA"),
+    ] {
+        spec.parameters.insert(k.into(), p(v));
+    }
+    spec.threshold = Some("v > -40*mV or y > -41*mV".into());
+    spec.reset = Some("v = -60*mV; w += b\ny = y - 1*mV".into());
+    spec.refractory = Some(p("2 ms"));
+    spec.execution = execution;
+    spec.method = method;
+    let mut m = EquationModel::new(spec);
+    m.prepare("neuron", 0.1, false).unwrap();
+    m
+}
+
+#[test]
+fn the_jit_is_bit_identical_to_the_interpreter() {
+    for method in [Method::Euler, Method::Heun] {
+        let jit = kitchen_sink(Execution::Jit, method);
+        let interp = kitchen_sink(Execution::Interpreter, method);
+        assert!(jit.is_compiled() && !interp.is_compiled());
+        let ms = jit.compile_seconds().unwrap();
+        eprintln!("{method:?}: compiled in {:.1} ms", ms * 1e3);
+        let names = jit.state_names();
+        assert_eq!(names, ["v", "w", "y", "i0", "refractory_steps"]);
+        // 37 neurons: nine groups of four and one through the scalar path.
+        let n = 37;
+        let init = |k: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| match k {
+                    0 => -65.0 + i as f32 * 0.7,
+                    1 => i as f32 * 0.3,
+                    2 => -60.0,
+                    3 => 10.0 + i as f32,
+                    _ => 0.0,
+                })
+                .collect()
+        };
+        let mut a: Vec<Vec<f32>> = (0..names.len()).map(init).collect();
+        let mut b = a.clone();
+        let mut fired_a = vec![0u32; n];
+        let mut fired_b = vec![0u32; n];
+        let mut spikes = 0;
+        let mut rng = 12345u64;
+        for step in 0..3000 {
+            let normals: Vec<f32> = (0..n)
+                .map(|_| {
+                    rng = rng
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
+                })
+                .collect();
+            let t = step as f32 * 0.1;
+            jit.step_arrays(&mut a, &normals, t, &mut fired_a);
+            interp.step_arrays(&mut b, &normals, t, &mut fired_b);
+            assert_eq!(fired_a, fired_b, "{method:?} step {step}");
+            for k in 0..names.len() {
+                for i in 0..n {
+                    assert_eq!(
+                        a[k][i].to_bits(),
+                        b[k][i].to_bits(),
+                        "{method:?} step {step} {} neuron {i}: {} vs {}",
+                        names[k],
+                        a[k][i],
+                        b[k][i]
+                    );
+                }
+            }
+            spikes += fired_a.iter().sum::<u32>();
+        }
+        assert!(spikes > 100, "{method:?}: {spikes} spikes");
+    }
+}
