@@ -61,6 +61,21 @@ pub struct CobaArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Neuron model: the built-in LIF, the same LIF written as equations and
+    /// compiled by the JIT, or both one after the other.
+    #[arg(long, value_enum, default_value_t = CobaModel::Builtin)]
+    pub model: CobaModel,
+}
+
+/// The neuron model of `spikelab bench coba`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CobaModel {
+    /// The built-in LIF.
+    Builtin,
+    /// The LIF as equations (`model = "equations"`, JIT-compiled).
+    Equations,
+    /// Both, one after the other.
+    Both,
 }
 
 /// One measured configuration.
@@ -167,29 +182,68 @@ pub fn coba_network(n: usize, duration_ms: f64, seed: u64) -> NetworkSpec {
 pub fn coba(args: &CobaArgs) -> Result<Vec<SimBenchResult>> {
     println!("COBA benchmark (Vogels & Abbott 2005; Brette et al. 2007), dt 0.1 ms, {} ms simulated, best of {}", args.duration_ms, args.repeat);
     let mut out = Vec::new();
+    let variants: &[(&str, bool)] = match args.model {
+        CobaModel::Builtin => &[("coba", false)],
+        CobaModel::Equations => &[("coba-eq", true)],
+        CobaModel::Both => &[("coba", false), ("coba-eq", true)],
+    };
     for &n in &args.neurons {
-        let spec = coba_network(n, args.duration_ms, args.seed);
-        let mut by_threads = Vec::new();
-        for &t in &args.threads {
-            let r = measure("coba", &spec, t, args.repeat)?;
-            r.print();
-            by_threads.push(r.clone());
-            out.push(r);
-        }
-        if by_threads.len() >= 2 {
-            let base = &by_threads[0];
-            for r in &by_threads[1..] {
-                println!(
-                    "  speed-up {} → {} threads at {} neurons: {:.2}x",
-                    base.threads,
-                    r.threads,
-                    n,
-                    base.wall_s / r.wall_s
-                );
+        for &(label, equations) in variants {
+            let mut spec = coba_network(n, args.duration_ms, args.seed);
+            if equations {
+                for pop in &mut spec.populations {
+                    if let Some(eq) =
+                        spikelab_core::equations::restate::population_as_equations(pop)
+                    {
+                        *pop = eq;
+                    }
+                }
+                report_compile_time(&spec)?;
+            }
+            let mut by_threads = Vec::new();
+            for &t in &args.threads {
+                let r = measure(label, &spec, t, args.repeat)?;
+                r.print();
+                by_threads.push(r.clone());
+                out.push(r);
+            }
+            if by_threads.len() >= 2 {
+                let base = &by_threads[0];
+                for r in &by_threads[1..] {
+                    println!(
+                        "  speed-up {} → {} threads at {} neurons: {:.2}x",
+                        base.threads,
+                        r.threads,
+                        n,
+                        base.wall_s / r.wall_s
+                    );
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// Prints how long the JIT took for each equation population of `spec`.
+fn report_compile_time(spec: &NetworkSpec) -> Result<()> {
+    let plan = spec.plan()?;
+    for p in &plan.populations {
+        let Some(model) = &p.model else { continue };
+        let NeuronSpec::Equations(eq) = &p.spec.neuron else {
+            continue;
+        };
+        let mut m = spikelab_core::equations::EquationModel::new(eq.clone());
+        let t0 = Instant::now();
+        m.prepare(&p.spec.name, spec.simulation.dt_ms, p.has_conductance)?;
+        println!(
+            "  {}: equations checked and compiled in {:.1} ms (JIT {:.1} ms, {} state arrays)",
+            p.spec.name,
+            t0.elapsed().as_secs_f64() * 1e3,
+            m.compile_seconds().unwrap_or(f64::NAN) * 1e3,
+            model.state_names().len()
+        );
+    }
+    Ok(())
 }
 
 /// The COBAHH model file, compiled in so the benchmark runs from any directory.

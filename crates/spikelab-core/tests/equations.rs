@@ -279,3 +279,374 @@ fn the_jit_is_bit_identical_to_the_interpreter() {
         assert!(spikes > 100, "{method:?}: {spikes} spikes");
     }
 }
+
+/// Izhikevich (2003) written as equations, with the built-in model's arithmetic
+/// order: forward Euler gives the built-in model's spikes bit for bit.
+#[test]
+fn izhikevich_equations_are_bitwise_the_builtin_model_under_euler() {
+    let net = |equations: bool| {
+        let neuron = if equations {
+            r#"
+[population.neuron]
+model = "equations"
+equations = """
+dv/dt = ((0.04/mV*v + 5)*v + 140*mV - u + i_bias) / ms : mV
+du/dt = a*(b*v - u) / ms : mV
+"""
+threshold = "v >= 30*mV"
+reset = "v = c; u += d"
+method = "euler"
+parameters = { a = 0.02, b = 0.2, c = "-50 mV", d = "2 mV", i_bias = "10 mV" }
+init = { v = "-65 mV", u = "-13 mV" }
+"#
+        } else {
+            r#"
+[population.neuron]
+model = "izhikevich"
+preset = "chattering"
+i_bias = 10.0
+integration = "euler"
+"#
+        };
+        parse(&format!(
+            r#"
+[simulation]
+dt_ms = 0.5
+duration_ms = 1000.0
+[[population]]
+name = "n"
+size = 5
+{neuron}
+[[monitor]]
+kind = "spikes"
+population = "n"
+"#
+        ))
+    };
+    let builtin = run(&net(false), 1);
+    let eq = run(&net(true), 1);
+    assert!(builtin[0].len() > 50, "{} spikes", builtin[0].len());
+    assert_eq!(eq, builtin);
+}
+
+/// Izhikevich's own scheme (two 0.5 ms half steps of v, then u with the new v, per
+/// 1 ms step) as `sequential_euler` with `substeps = { v = 2 }`, against the scheme
+/// written out by hand.
+#[test]
+fn sequential_euler_reproduces_izhikevich_s_published_scheme() {
+    let mut spec = EquationModelSpec::new(
+        "dv/dt = (0.04/mV*v**2 + 5*v + 140*mV - u + i_in) / ms : mV
+         du/dt = a*(b*v - u) / ms : mV",
+    );
+    let p = |s: &str| spikelab_core::equations::ParamValue::Text(s.into());
+    spec.parameters = [
+        ("a", "0.02"),
+        ("b", "0.2"),
+        ("c", "-65 mV"),
+        ("d", "8 mV"),
+        ("i_in", "10 mV"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), p(v)))
+    .collect();
+    spec.threshold = Some("v >= 30*mV".into());
+    spec.reset = Some("v = c; u += d".into());
+    spec.method = Method::SequentialEuler;
+    spec.substeps.insert("v".into(), 2);
+    let mut m = EquationModel::new(spec);
+    m.prepare("neuron", 1.0, false).unwrap();
+    let mut arrays = vec![vec![-65.0f32], vec![-13.0f32]];
+    let (mut v, mut u) = (-65.0f32, -13.0f32);
+    let mut fired = [0u32];
+    let mut spikes = 0;
+    for step in 0..1000 {
+        // Izhikevich (2003), Matlab code: v=v+0.5*(0.04*v.^2+5*v+140-u+I) twice.
+        for _ in 0..2 {
+            v += 0.5 * (0.04 * (v * v) + 5.0 * v + 140.0 - u + 10.0);
+        }
+        u += 0.02 * (0.2 * v - u);
+        let f = v >= 30.0;
+        if f {
+            v = -65.0;
+            u += 8.0;
+            spikes += 1;
+        }
+        m.step_arrays(&mut arrays, &[], step as f32, &mut fired);
+        assert_eq!(
+            (fired[0] == 1, arrays[0][0], arrays[1][0]),
+            (f, v, u),
+            "step {step}"
+        );
+    }
+    assert!(spikes > 5);
+}
+
+/// A LIF neuron with a constant drive fires with the analytic period
+/// `t_ref + τ ln(I / (I − (θ − v_r)))`, by exact integration.
+#[test]
+fn an_equation_lif_fires_at_the_analytic_rate() {
+    let net = parse(
+        r#"
+[simulation]
+dt_ms = 0.01
+duration_ms = 500.0
+[[population]]
+name = "n"
+size = 1
+[population.neuron]
+model = "equations"
+equations = "dv/dt = (v_rest - v + i_bias) / tau : mV (unless refractory)"
+threshold = "v > v_th"
+reset = "v = v_rest"
+refractory = "2 ms"
+parameters = { v_rest = "-70 mV", i_bias = "25 mV", tau = "10 ms", v_th = "-55 mV" }
+init = { v = "-70 mV" }
+[[monitor]]
+kind = "spikes"
+population = "n"
+"#,
+    );
+    let mut sim = Simulator::build_with_threads(&net, 1).unwrap();
+    sim.run_ms(500.0);
+    let t = sim.recordings().spikes[0].times_ms(0.01);
+    let period = 2.0 + 10.0 * (25.0f64 / (25.0 - 15.0)).ln();
+    let measured = (t[t.len() - 1] - t[0]) / (t.len() - 1) as f64;
+    assert!((measured - period).abs() < 0.011, "{measured} vs {period}");
+    assert!(
+        (t[0] - 10.0 * 2.5f64.ln()).abs() < 0.011,
+        "first spike {}",
+        t[0]
+    );
+}
+
+fn model_error(equations: &str, edit: impl FnOnce(&mut EquationModelSpec)) -> String {
+    let mut spec = EquationModelSpec::new(equations);
+    let p = |s: &str| spikelab_core::equations::ParamValue::Text(s.into());
+    for (k, v) in [
+        ("v_rest", "-60 mV"),
+        ("tau", "10 ms"),
+        ("i_bias", "20 mV"),
+        ("r", "10 Mohm"),
+    ] {
+        spec.parameters.insert(k.into(), p(v));
+    }
+    edit(&mut spec);
+    let mut m = EquationModel::new(spec);
+    m.prepare("population[n].neuron", 0.1, false)
+        .unwrap_err()
+        .to_string()
+}
+
+fn has(msg: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(msg.contains(p), "`{p}` missing from: {msg}");
+    }
+}
+
+#[test]
+fn every_kind_of_mistake_names_the_equation_and_the_term() {
+    let none = |_: &mut EquationModelSpec| {};
+    has(
+        &model_error("dv/dt = (v_rest - v + i_bias*r) / tau : mV", none),
+        &[
+            "population[n].neuron.equations",
+            "dv/dt",
+            "`v_rest - v` is volt but `i_bias*r` is",
+        ],
+    );
+    has(
+        &model_error("dv/dt = v_rest - v : mV", none),
+        &["dv/dt", "`v_rest - v` is volt but must be volt/second"],
+    );
+    has(
+        &model_error("dv/dt = (v_rst - v)/tau : mV", none),
+        &["dv/dt", "unknown name `v_rst`"],
+    );
+    has(
+        &model_error("dv/dt = foo(v)/tau : mV", none),
+        &["unknown function `foo`", "exp, log"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mVolt", none),
+        &["dv/dt", "unknown unit `mVolt`"],
+    );
+    has(
+        &model_error("dv/dt = (v - 1 : mV", none),
+        &["equations", "`dv/dt = (v - 1 : mV`"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV (unles refractory)", none),
+        &[
+            "dv/dt",
+            "unknown flag `(unles refractory)`",
+            "unless refractory",
+        ],
+    );
+    has(
+        &model_error("dv/dt = exp(v)/tau : mV", none),
+        &["argument of `exp` must be dimensionless", "`v` is volt"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV\ndv/dt = v/tau : mV", none),
+        &["`v` is defined twice"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau + a/tau : mV\na = b : mV\nb = a : mV", none),
+        &["cycle", "a, b"],
+    );
+    has(
+        &model_error("x = v : mV", none),
+        &["no differential equation"],
+    );
+    // Methods.
+    let nonlinear = "dv/dt = v**2/(tau*mV) : mV";
+    has(
+        &model_error(nonlinear, |s| s.method = Method::Exact),
+        &["method", "linear equations with constant coefficients"],
+    );
+    has(
+        &model_error(nonlinear, |s| s.method = Method::ExponentialEuler),
+        &["method", "exponential_euler", "dv/dt"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau + sqrt(2/tau)*mV*xi : mV", |s| {
+            s.method = Method::Rk4
+        }),
+        &["method", "rk4 does not apply to stochastic equations"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau + v*xi*mV/sqrt(tau)/mV : mV", |s| {
+            s.method = Method::Rk2
+        }),
+        &["rk2 does not apply"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.substeps.insert("v".into(), 2).map_or((), |_| ())
+        }),
+        &["substeps apply to method = \"sequential_euler\" only"],
+    );
+    // Threshold, reset, refractory, parameters, initial values.
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| s.threshold = Some("v".into())),
+        &[
+            "neuron.threshold",
+            "`v` is a number (volt) where a condition is needed",
+        ],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.threshold = Some("v > 1".into())
+        }),
+        &["neuron.threshold", "`v` is volt but `1` is 1"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.threshold = Some("v > v_rest".into());
+            s.reset = Some("v = 3".into());
+        }),
+        &["neuron.reset", "`v = 3`", "`3` is 1 but must be volt"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.threshold = Some("v > v_rest".into());
+            s.reset = Some("w = 3".into());
+        }),
+        &["neuron.reset", "`w` is not a state variable", "known: v"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.reset = Some("v = v_rest".into())
+        }),
+        &["reset needs a threshold"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.threshold = Some("v > v_rest".into());
+            s.refractory = Some(spikelab_core::equations::ParamValue::Text("2 mV".into()));
+        }),
+        &["neuron.refractory", "must be a duration"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.parameters.insert(
+                "tau".into(),
+                spikelab_core::equations::ParamValue::Text("10 parsec".into()),
+            );
+        }),
+        &["neuron.parameters", "unknown unit `parsec`"],
+    );
+    has(
+        &model_error("dv/dt = -v/tau : mV", |s| {
+            s.init.insert(
+                "v".into(),
+                spikelab_core::equations::ParamValue::Text("5 ms".into()),
+            );
+        }),
+        &["neuron.init.v", "`v` is volt, but \"5 ms\" is second"],
+    );
+}
+
+#[test]
+fn a_network_with_an_equation_model_checks_its_receptors_and_inputs() {
+    let net = |receptor: &str, extra: &str| {
+        format!(
+            r#"
+[[population]]
+name = "src"
+size = 2
+[population.neuron]
+model = "poisson"
+rate_hz = 10.0
+[[population]]
+name = "n"
+size = 2
+[population.neuron]
+model = "equations"
+equations = "dv/dt = -v / (10*ms) : mV"
+{receptor}
+[[projection]]
+source = "src"
+target = "n"
+receptor = "e"
+connectivity = {{ rule = "all_to_all" }}
+weight = 1.0
+{extra}
+"#
+        )
+    };
+    let err = |text: String| {
+        NetworkSpec::from_toml_str(&text, Path::new("m.toml"))
+            .and_then(|s| s.validate())
+            .unwrap_err()
+            .to_string()
+    };
+    has(
+        &err(net(
+            "[[population.receptor]]\nname = \"e\"\ntype = \"delta\"",
+            "",
+        )),
+        &["population[n].receptor[e].variable", "is required"],
+    );
+    has(
+        &err(net(
+            "[[population.receptor]]\nname = \"e\"\ntype = \"delta\"\nvariable = \"g\"",
+            "",
+        )),
+        &["unknown state variable `g`", "receptor[e].variable", "v"],
+    );
+    has(
+        &err(net("[[population.receptor]]\nname = \"e\"\ntype = \"current\"\ntau_ms = 2.0\nvariable = \"v\"", "")),
+        &["receptor[e].variable", "delta receptors only"],
+    );
+    let ok = "[[population.receptor]]\nname = \"e\"\ntype = \"delta\"\nvariable = \"v\"";
+    has(
+        &err(net(
+            ok,
+            "[[current]]\ntarget = \"n\"\nkind = \"dc\"\namplitude = 1.0",
+        )),
+        &["current[0].target", "equation model"],
+    );
+    let spec = NetworkSpec::from_toml_str(&net(ok, ""), Path::new("m.toml")).unwrap();
+    spec.validate().unwrap();
+}

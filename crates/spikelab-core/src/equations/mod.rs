@@ -22,7 +22,8 @@
 //! The parts: [`units`] (dimensions, unit names, working units), [`parse`] (the pest
 //! grammar and expression trees), [`model`] (name resolution, unit checks, choice
 //! of integration method), [`lower`] (one step over an abstract emitter), [`jit`]
-//! (Cranelift) and [`interp`] (the fallback interpreter and test reference).
+//! (Cranelift) and [`interp`] (the fallback interpreter and test reference);
+//! [`restate`] writes built-in models as equations.
 //!
 //! State is stored in the *working unit* of each variable's dimension (mV, ms, nS,
 //! pF, pA, ...; see [`units`]); `initial` values in the model file are in those units,
@@ -33,6 +34,7 @@ pub mod jit;
 pub mod lower;
 pub mod model;
 pub mod parse;
+pub mod restate;
 pub mod units;
 
 use crate::error::{Error, Result};

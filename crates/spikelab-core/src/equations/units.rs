@@ -45,12 +45,12 @@ impl Dim {
 
     /// Product of two dimensions.
     pub fn times(self, o: Dim) -> Dim {
-        Dim(std::array::from_fn(|k| self.0[k] + o.0[k]))
+        Dim(std::array::from_fn(|k| self.0[k].saturating_add(o.0[k])))
     }
 
     /// Quotient of two dimensions.
     pub fn over(self, o: Dim) -> Dim {
-        Dim(std::array::from_fn(|k| self.0[k] - o.0[k]))
+        Dim(std::array::from_fn(|k| self.0[k].saturating_sub(o.0[k])))
     }
 
     /// The dimension to the power `p`, if every exponent stays a multiple of ½.
