@@ -781,3 +781,50 @@ fn cuba_restated_as_equations_integrates_exactly() {
         "{same} of {total} spikes at the same step, {counts} neurons differ"
     );
 }
+
+/// Traub–Miles Hodgkin–Huxley (the COBAHH cell) in the equations of Brian2's COBAHH
+/// example (with `exprel`), exponential Euler at dt = 0.1 ms as the built-in model:
+/// spikes within one step of the built-in model's at three drives.
+#[test]
+fn hodgkin_huxley_equations_give_the_builtin_spikes_within_one_step() {
+    let hh = spikelab_core::neuron::hodgkin_huxley::HodgkinHuxley::default();
+    let [m0, h0, n0] = hh.steady_state_gates(hh.e_leak_mv);
+    for i_bias in [100.0, 300.0, 800.0] {
+        let net = |equations: bool| {
+            let neuron = if equations {
+                format!(
+                    r#"
+[population.neuron]
+model = "equations"
+equations = """
+dv/dt = (gl*(El - v) - g_na*(m*m*m)*h*(v - ENa) - g_kd*(n*n*n*n)*(v - EK) + i_bias)/Cm : mV
+dm/dt = 0.32*(mV**-1)*4*mV/exprel((13.*mV - v + VT)/(4*mV))/ms*(1 - m) - 0.28*(mV**-1)*5*mV/exprel((v - VT - 40.*mV)/(5*mV))/ms*m : 1
+dn/dt = 0.032*(mV**-1)*5*mV/exprel((15.*mV - v + VT)/(5*mV))/ms*(1. - n) - .5*exp((10.*mV - v + VT)/(40.*mV))/ms*n : 1
+dh/dt = 0.128*exp((17.*mV - v + VT)/(18.*mV))/ms*(1. - h) - 4./(1 + exp((40.*mV - v + VT)/(5.*mV)))/ms*h : 1
+"""
+threshold = "v > -20*mV"
+refractory = "3 ms"
+method = "exponential_euler"
+parameters = {{ Cm = "200 pF", gl = "10 nS", El = "-60 mV", g_na = "20 uS", ENa = "50 mV", g_kd = "6 uS", EK = "-90 mV", VT = "-63 mV", i_bias = "{i_bias} pA" }}
+init = {{ v = "-60 mV", m = {m0}, h = {h0}, n = {n0} }}
+"#
+                )
+            } else {
+                format!("[population.neuron]\nmodel = \"hh\"\ni_bias_pa = {i_bias}\n")
+            };
+            parse(&format!(
+                "[simulation]\ndt_ms = 0.1\nduration_ms = 1000.0\n[[population]]\nname = \"n\"\nsize = 1\n{neuron}\n[[monitor]]\nkind = \"spikes\"\npopulation = \"n\"\n"
+            ))
+        };
+        let a = per_neuron(&run(&net(false), 1)[0], 1);
+        let b = per_neuron(&run(&net(true), 1)[0], 1);
+        assert!(a[0].len() > 5, "{i_bias} pA: {} spikes", a[0].len());
+        let (worst, counts) = compare(&a, &b);
+        assert!(
+            worst <= 1 && counts == 0,
+            "{i_bias} pA: {:?} vs {:?}",
+            a[0],
+            b[0]
+        );
+    }
+}

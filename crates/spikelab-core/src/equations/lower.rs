@@ -336,6 +336,21 @@ impl<'p, E: Emitter> Lowering<'p, E> {
                 let e = one(self, Func::Exp);
                 self.arith(Arith::Sub, e, Val::Const(1.0))
             }
+            "exprel" => {
+                // (e^x − 1)/x, with its series near 0 (Brian2's `exprel`; the
+                // Traub–Miles rates).
+                let x = self.num(&args[0], env);
+                let e = self.func(Func::Exp, x);
+                let em1 = self.arith(Arith::Sub, e, Val::Const(1.0));
+                let direct = self.arith(Arith::Div, em1, x);
+                let x6 = self.arith(Arith::Mul, x, Val::Const(1.0 / 6.0));
+                let inner = self.arith(Arith::Add, x6, Val::Const(0.5));
+                let xi = self.arith(Arith::Mul, x, inner);
+                let series = self.arith(Arith::Add, xi, Val::Const(1.0));
+                let ax = self.func(Func::Abs, x);
+                let small = self.cmp_vals(Cmp::Lt, ax, Val::Const(1e-2));
+                self.select(small, series, direct)
+            }
             "log1p" => {
                 let x = self.num(&args[0], env);
                 let y = self.arith(Arith::Add, x, Val::Const(1.0));

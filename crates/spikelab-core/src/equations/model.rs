@@ -131,9 +131,10 @@ enum Ty {
 /// Functions of one dimensionless argument.
 const DIMENSIONLESS_FUNCTIONS: &[&str] = &[
     "exp", "log", "log10", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arctan", "expm1", "log1p",
+    "exprel",
 ];
 /// Every function name, for messages.
-pub const FUNCTIONS: &str = "exp, log, log10, expm1, log1p, sin, cos, tan, sinh, cosh, tanh, arctan, sqrt, abs, sign, floor, ceil, clip(x, low, high), minimum(a, b), maximum(a, b), where(condition, a, b), int(condition)";
+pub const FUNCTIONS: &str = "exp, exprel, log, log10, expm1, log1p, sin, cos, tan, sinh, cosh, tanh, arctan, sqrt, abs, sign, floor, ceil, clip(x, low, high), minimum(a, b), maximum(a, b), where(condition, a, b), int(condition)";
 
 struct Checker<'a> {
     prog: &'a Program,
