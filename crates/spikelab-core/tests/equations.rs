@@ -828,3 +828,49 @@ init = {{ v = "-60 mV", m = {m0}, h = {h0}, n = {n0} }}
         );
     }
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKENS: &[&str] = &[
+        "v", "w", "tau", "v_rest", "i_bias", "r", "mV", "ms", "nS", "1", "2.5", "0", "+", "-", "*", "/", "**", "(", ")",
+        "exp(", "log(", "sqrt(", "where(", "clip(", "int(", ",", ">", "<=", "and", "not", "xi", "t", "dt", "e-3",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(0..TOKENS.len(), 1..14)
+            .prop_map(|ix| ix.iter().map(|&i| TOKENS[i]).collect::<Vec<_>>().join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+        /// Random equations, thresholds and resets give a model or an error, and a
+        /// model that compiles runs (the JIT never touches memory it was not given).
+        #[test]
+        fn random_models_are_checked_or_refused(rhs in text(), rhs_w in text(), th in text(), reset in text(), method in 0usize..7) {
+            let methods = [Method::Auto, Method::Euler, Method::Rk4, Method::Heun, Method::ExponentialEuler, Method::Exact, Method::Rk2];
+            let mut spec = EquationModelSpec::new(&format!("dv/dt = {rhs} : mV (unless refractory)\ndw/dt = {rhs_w} : 1"));
+            let p = |s: &str| spikelab_core::equations::ParamValue::Text(s.into());
+            for (k, v) in [("v_rest", "-60 mV"), ("tau", "10 ms"), ("i_bias", "20 mV"), ("r", "10 Mohm")] {
+                spec.parameters.insert(k.into(), p(v));
+            }
+            spec.threshold = Some(th);
+            spec.reset = Some(format!("v = {reset}"));
+            spec.refractory = Some(p("1 ms"));
+            spec.method = methods[method];
+            let mut m = EquationModel::new(spec);
+            if m.prepare("neuron", 0.1, false).is_ok() {
+                let k = m.state_names().len();
+                let n = 9;
+                let mut arrays = vec![vec![-55.0f32; n]; k];
+                let normals = vec![0.5f32; n * 4];
+                let mut fired = vec![0u32; n];
+                for step in 0..5 {
+                    m.step_arrays(&mut arrays, &normals, step as f32 * 0.1, &mut fired);
+                }
+                prop_assert!(fired.iter().all(|&f| f <= 1));
+            }
+        }
+    }
+}
