@@ -137,6 +137,23 @@ impl fmt::Display for Dim {
                 return f.write_str(name);
             }
         }
+        // A product or quotient of two named units reads better than base units.
+        let simple: Vec<(&str, Dim)> = named_dims()
+            .into_iter()
+            .filter(|(n, _)| *n != "1" && !n.contains(['/', '^']))
+            .collect();
+        for product in [true, false] {
+            for &(a, da) in &simple {
+                for &(b, db) in &simple {
+                    if product && da.times(db) == *self {
+                        return write!(f, "{a}·{b}");
+                    }
+                    if !product && da.over(db) == *self {
+                        return write!(f, "{a}/{b}");
+                    }
+                }
+            }
+        }
         let mut first = true;
         for (name, &e) in BASE_NAMES.iter().zip(&self.0) {
             if e == 0 {
@@ -269,7 +286,9 @@ mod tests {
         assert_eq!(v.to_string(), "volt");
         assert_eq!(v.over(s).to_string(), "volt/second");
         assert_eq!(s.powf(-0.5).unwrap().to_string(), "second^-1/2");
-        assert_eq!(v.times(v).to_string(), "m^4·kg^2·s^-6·A^-2");
+        assert_eq!(v.times(v).to_string(), "volt·volt");
+        assert_eq!(v.times(unit("Mohm").unwrap().dim).to_string(), "volt·ohm");
+        assert_eq!(v.times(v).times(v).to_string(), "m^6·kg^3·s^-9·A^-3");
         assert!(v.powf(0.25).is_none());
         assert_eq!(v.working_unit_name(), "mV");
     }
