@@ -24,7 +24,8 @@ from . import _native
 from . import analysis, convert, datasets, encode, nir, plot, stdp
 from .classifier import SpikingClassifier, set_threads
 from .lsm import LiquidStateMachine
-from .network import Network, conductance_receptor, current_receptor, delta_receptor
+from .network import (Network, conductance_receptor, current_receptor, delta_receptor,
+                      variable_receptor)
 
 __version__ = _native.version()
 
@@ -42,6 +43,7 @@ __all__ = [
     "stdp",
     "conductance_receptor",
     "current_receptor",
+    "variable_receptor",
     "delta_receptor",
     "__version__",
 ]

@@ -51,6 +51,13 @@ def delta_receptor(name: str, **extra: Any) -> Dict[str, Any]:
     return {"name": name, "type": "delta", **extra}
 
 
+def variable_receptor(name: str, variable: str) -> Dict[str, Any]:
+    """A receptor that adds each arriving weight to state variable ``variable`` of
+    the target (``type = "delta"``, ``variable = ...``; Brian2's ``on_pre = "g_e +=
+    w"``): how synapses reach a ``model="equations"`` population."""
+    return {"name": name, "type": "delta", "variable": variable}
+
+
 class Network:
     """A spiking network: describe it, run it, read its results as numpy arrays.
 
@@ -142,7 +149,10 @@ class Network:
                    receptors: Optional[List[Dict[str, Any]]] = None,
                    initial: Optional[Dict[str, Any]] = None, **params: Any) -> str:
         """Adds a population of ``size`` neurons of ``model`` (lif, if, adex,
-        izhikevich, hh, escape_lif, poisson, spike_generator) with its parameters as
+        izhikevich, hh, escape_lif, poisson, spike_generator, or ``equations``: a model
+        written in Brian2's equation syntax, ``equations="dv/dt = ... : mV"``,
+        ``threshold=``, ``reset=``, ``refractory="2 ms"``, ``parameters={"tau":
+        "10 ms"}``, compiled when the network is built) with its parameters as
         keywords (``tau_m_ms=20.0``, ``rate_hz=5.0``, ``times_ms=[...]``...),
         ``receptors`` (see :func:`current_receptor`, :func:`conductance_receptor`)
         and ``initial`` values of state variables. Returns the name."""

@@ -229,3 +229,35 @@ def test_a_summed_poisson_drive_fires_like_its_source_neurons():
         net.population("p", 3, "lif", receptors=[sl.delta_receptor("syn")])
         net.poisson_input("p", "nope", sources=10, rate_hz=5.0, weight=1.0)
         net.validate()
+
+
+def test_a_model_written_as_equations_runs_from_python():
+    """A stochastic LIF written as equations, driven through a variable receptor:
+    spikes out as numpy arrays, the same for 1 and 2 threads; a unit mistake is a
+    ValueError naming the equation and the terms."""
+    def build(threads, rhs="(v_rest - v + g*(e_e - v))/tau + sigma*sqrt(2/tau)*xi"):
+        net = sl.Network(dt_ms=0.1, seed=4, threads=threads)
+        net.population("in", 100, "poisson", rate_hz=20.0)
+        net.population("n", 50, "equations",
+                       equations=f"dv/dt = {rhs} : mV (unless refractory)\n"
+                                 "dg/dt = -g/tau_g : 1",
+                       threshold="v > v_th", reset="v = v_rest", refractory="2 ms",
+                       parameters={"v_rest": "-65 mV", "tau": "10 ms", "e_e": "0 mV",
+                                   "sigma": "2 mV", "v_th": "-55 mV", "tau_g": "5 ms"},
+                       init={"v": "-65 mV"},
+                       receptors=[sl.variable_receptor("e", "g")])
+        net.projection("in", "n", "e", "fixed_probability", p=0.1, weight=0.15)
+        net.monitor_spikes("n")
+        net.monitor_state("n", ["v", "g"], neurons=[0, 1], every_ms=1.0)
+        return net
+    a, b = build(1), build(2)
+    a.run(300.0)
+    b.run(300.0)
+    t, n = a.spikes("n")
+    assert len(t) > 50 and n.max() < 50
+    t2, n2 = b.spikes("n")
+    assert np.array_equal(t, t2) and np.array_equal(n, n2)
+    st = a.states("n")
+    assert st["v"].shape == (300, 2) and st["g"].max() > 0.0
+    with pytest.raises(ValueError, match=r"dv/dt.*`v_rest - v` is volt but `g` is 1"):
+        build(1, rhs="(v_rest - v + g)/tau").run(1.0)
