@@ -369,7 +369,7 @@ impl NeuronModel for EquationModel {
             if q.dim != want {
                 return Err(Error::field(
                     format!("{field}.init.{name}"),
-                    format!("`{name}` is {want}, but {} is {}", display(v), q.dim),
+                    format!("`{name}` is {want}, but {} is {}", model::display(v), q.dim),
                 ));
             }
         }
@@ -462,12 +462,5 @@ impl NeuronModel for EquationModel {
 
     fn clone_box(&self) -> Box<dyn NeuronModel> {
         Box::new(self.clone())
-    }
-}
-
-fn display(v: &ParamValue) -> String {
-    match v {
-        ParamValue::Number(x) => x.to_string(),
-        ParamValue::Text(s) => format!("\"{s}\""),
     }
 }

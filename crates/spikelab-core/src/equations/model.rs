@@ -869,7 +869,8 @@ pub fn build(spec: &EquationModelSpec, dt_ms: f64) -> Result<Program, (String, S
     Ok(prog)
 }
 
-fn display(v: &ParamValue) -> String {
+/// A parameter as written in the model file (for messages).
+pub fn display(v: &ParamValue) -> String {
     match v {
         ParamValue::Number(x) => x.to_string(),
         ParamValue::Text(s) => format!("\"{s}\""),
